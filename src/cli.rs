@@ -1,0 +1,190 @@
+//! Every clap type of the command line, in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::ticket::TicketId;
+
+/// Turns Plane tickets into supervised Claude Code sessions and brings the results back,
+/// with a person approving at both ends.
+#[derive(Debug, Parser)]
+#[command(
+    name = "plane-orch",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The config file [default: $PLANE_ORCH_CONFIG, else ./config.yaml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Log more on stderr (-v info, -vv debug, -vvv trace)
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log only errors on stderr
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List tickets in a table (or as JSON)
+    List(ListArgs),
+    /// Show one ticket with its history
+    Show(ShowArgs),
+    /// Queue a ticket by hand
+    Add(AddArgs),
+    /// Approve a pending ticket: it becomes active
+    Approve(ApproveArgs),
+    /// Record the summary of an active ticket: it becomes completed
+    Complete(CompleteArgs),
+    /// Drop a ticket from the queue (polling will not re-queue it until it is re-triggered)
+    Remove(RemoveArgs),
+}
+
+/// Which tickets `list` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFilter {
+    Pending,
+    Active,
+    Completed,
+    Done,
+    /// Every status, done included
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only tickets with this status [default: all but done]
+    #[arg(long, value_enum, value_name = "STATUS")]
+    pub status: Option<StatusFilter>,
+
+    /// Print a JSON array of tickets, in the HTTP API's shape
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The ticket, e.g. CSLOG-123 (any case)
+    #[arg(value_parser = parse_id)]
+    pub id: TicketId,
+
+    /// Print a JSON object with its events and approved snapshot
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// The new ticket's id, e.g. CSLOG-TEST
+    #[arg(value_parser = parse_id)]
+    pub id: TicketId,
+
+    /// Its title
+    #[arg(long, short = 't')]
+    pub title: String,
+
+    /// Its description, as plain text
+    #[arg(long, short = 'd')]
+    pub description: Option<String>,
+
+    /// A link to it elsewhere
+    #[arg(long)]
+    pub url: Option<String>,
+
+    /// Print the new ticket as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The pending ticket to approve
+    #[arg(value_parser = parse_id)]
+    pub id: TicketId,
+
+    /// Mark it active without making a worktree or starting a session
+    #[arg(long)]
+    pub no_session: bool,
+
+    /// Print the approved ticket as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompleteArgs {
+    /// The active ticket to complete
+    #[arg(value_parser = parse_id)]
+    pub id: TicketId,
+
+    /// The summary of what was done; `-` reads it from standard input
+    #[arg(conflicts_with = "file")]
+    pub summary: Option<String>,
+
+    /// Read the summary from this file
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Print the completed ticket as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The ticket to drop
+    #[arg(value_parser = parse_id)]
+    pub id: TicketId,
+
+    /// End its session too
+    #[arg(long)]
+    pub kill_session: bool,
+}
+
+fn parse_id(s: &str) -> Result<TicketId, String> {
+    TicketId::parse(s).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_and_flag_has_help() {
+        let cli = Cli::command();
+        for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+            assert!(sub.get_about().is_some(), "{} has no help", sub.get_name());
+            for arg in sub.get_arguments() {
+                if arg.get_id() != "help" && arg.get_id() != "version" && !arg.is_hide_set() {
+                    assert!(
+                        arg.get_help().is_some(),
+                        "{} {} has no help",
+                        sub.get_name(),
+                        arg.get_id()
+                    );
+                }
+            }
+        }
+    }
+}

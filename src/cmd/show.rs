@@ -1,0 +1,62 @@
+use anyhow::Result;
+
+use crate::app::App;
+use crate::cli::{GlobalArgs, ShowArgs};
+use crate::view::ApiTicketDetail;
+
+use super::{list::age, print_json, Run};
+
+impl Run for ShowArgs {
+    fn run(&self, global: &GlobalArgs) -> Result<()> {
+        let app = App::load(global.config.as_deref())?;
+        let state = app.store.load()?;
+        let ticket = state.get(&self.id)?;
+        if self.json {
+            return print_json(&ApiTicketDetail::new(ticket, None));
+        }
+        let now = crate::ticket::now();
+        println!("{}  {}", ticket.id, ticket.title);
+        println!("status:    {}", ticket.status);
+        println!(
+            "queued:    {} ({} ago)",
+            ticket.queued_at.to_rfc3339(),
+            age(now - ticket.queued_at)
+        );
+        if let Some(url) = &ticket.url {
+            println!("url:       {url}");
+        }
+        if let Some(s) = &ticket.session {
+            println!("session:   {} ({}) in {}", s.name, s.backend, s.workdir);
+            if let Some(b) = &s.branch {
+                println!("branch:    {b}");
+            }
+        }
+        if let Some(w) = &ticket.waiting {
+            println!("waiting:   {} (since {})", w.message, w.since.to_rfc3339());
+        }
+        if let Some(e) = &ticket.last_error {
+            println!("error:     {e}");
+        }
+        if let Some(summary) = &ticket.summary {
+            println!("summary:\n{}", indent(summary));
+        }
+        if !ticket.description_text.is_empty() {
+            println!("description:\n{}", indent(&ticket.description_text));
+        }
+        println!("events:");
+        for e in &ticket.events {
+            match &e.detail {
+                Some(d) => println!("  {}  {:<12} {d}", e.at.to_rfc3339(), e.event),
+                None => println!("  {}  {}", e.at.to_rfc3339(), e.event),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,373 @@
+//! The state file (SPEC §5): one JSON document shared by cron, the server and every CLI call.
+//!
+//! Every change is a read-modify-write under an exclusive lock on a sidecar lock file; readers
+//! take a shared lock. A new version is written to a temp file in the same folder, fsynced and
+//! renamed over the old one, and the folder is fsynced, so a reader sees the old file or the new
+//! one, never a mix, and a crash at any moment leaves a whole file behind.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use fs2::FileExt;
+use serde::{Deserialize, Serialize};
+
+use crate::ticket::{Ticket, TicketId};
+
+/// The state file format this binary reads and writes.
+pub const VERSION: u32 = 1;
+
+/// The whole state file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    #[serde(default)]
+    pub tickets: BTreeMap<TicketId, Ticket>,
+    /// Plane issues removed from the queue, by UUID, with when: poll does not re-queue them
+    /// until it has seen them leave every trigger and enter one again.
+    #[serde(default)]
+    pub dismissed: BTreeMap<String, DateTime<Utc>>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            version: VERSION,
+            tickets: BTreeMap::new(),
+            dismissed: BTreeMap::new(),
+        }
+    }
+}
+
+impl State {
+    /// The ticket, or `Error::NotFound`.
+    ///
+    /// # Errors
+    /// `Error::NotFound` when there is no such ticket.
+    pub fn get(&self, id: &TicketId) -> Result<&Ticket> {
+        self.tickets
+            .get(id)
+            .ok_or_else(|| crate::error::Error::NotFound(id.to_string()).into())
+    }
+
+    /// The ticket for changing, or `Error::NotFound`.
+    ///
+    /// # Errors
+    /// `Error::NotFound` when there is no such ticket.
+    pub fn get_mut(&mut self, id: &TicketId) -> Result<&mut Ticket> {
+        self.tickets
+            .get_mut(id)
+            .ok_or_else(|| crate::error::Error::NotFound(id.to_string()).into())
+    }
+}
+
+/// Only the version, to explain why a file from a newer plane-orch does not parse.
+#[derive(Deserialize)]
+struct VersionProbe {
+    version: u64,
+}
+
+/// A handle on the state file and its lock; cheap to make, holds nothing open.
+#[derive(Debug, Clone)]
+pub struct Store {
+    path: PathBuf,
+}
+
+/// A held lock on the sidecar file; released when dropped.
+struct Lock(Option<File>);
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if let Some(f) = &self.0 {
+            let _ = FileExt::unlock(f);
+        }
+    }
+}
+
+impl Store {
+    #[must_use]
+    pub fn new(path: impl Into<PathBuf>) -> Store {
+        Store { path: path.into() }
+    }
+
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The sidecar lock file.
+    #[must_use]
+    pub fn lock_path(&self) -> PathBuf {
+        sibling(&self.path, ".lock")
+    }
+
+    /// The previous good state, kept at every write.
+    #[must_use]
+    pub fn backup_path(&self) -> PathBuf {
+        sibling(&self.path, ".bak")
+    }
+
+    /// Reads the state under a shared lock. A missing file is an empty queue.
+    ///
+    /// # Errors
+    /// The file cannot be read, does not parse, or is from a newer plane-orch.
+    pub fn load(&self) -> Result<State> {
+        let _lock = self.lock(false)?;
+        Ok(self.read_unlocked()?.0)
+    }
+
+    /// Changes the state: takes the exclusive lock, reads, calls `change`, writes the result if
+    /// it differs from what was read, releases. `change` must not wait on the network or a
+    /// person. When it fails nothing is written.
+    ///
+    /// # Errors
+    /// Whatever `change` returns, or the file cannot be read, parsed or written.
+    pub fn update<T>(&self, change: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
+        let _lock = self.lock(true)?;
+        let (mut state, old_bytes) = self.read_unlocked()?;
+        let out = change(&mut state)?;
+        let new_bytes = encode(&state)?;
+        if old_bytes.as_deref() != Some(new_bytes.as_slice()) {
+            self.write_unlocked(&new_bytes, old_bytes.is_some())?;
+        }
+        Ok(out)
+    }
+
+    fn lock(&self, exclusive: bool) -> Result<Lock> {
+        let lock_path = self.lock_path();
+        if exclusive {
+            if let Some(dir) = lock_path.parent() {
+                fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
+            }
+        }
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+        {
+            Ok(f) => f,
+            // A reader that cannot create the lock (no folder yet, a read-only folder) reads
+            // without it: writers replace the file atomically, so it is still never torn.
+            Err(_) if !exclusive => return Ok(Lock(None)),
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot open the state lock file {}", lock_path.display())
+                })
+            }
+        };
+        let attempt = if exclusive {
+            FileExt::try_lock_exclusive(&file)
+        } else {
+            FileExt::try_lock_shared(&file)
+        };
+        if let Err(e) = attempt {
+            if e.kind() != fs2::lock_contended_error().kind() {
+                return Err(e).with_context(|| format!("cannot lock {}", lock_path.display()));
+            }
+            log::debug!(
+                "waiting for the state lock {} held by another plane-orch",
+                lock_path.display()
+            );
+            let wait = if exclusive {
+                FileExt::lock_exclusive(&file)
+            } else {
+                FileExt::lock_shared(&file)
+            };
+            wait.with_context(|| format!("cannot lock {}", lock_path.display()))?;
+        }
+        Ok(Lock(Some(file)))
+    }
+
+    /// The state and the bytes it was parsed from (`None` when the file does not exist).
+    fn read_unlocked(&self) -> Result<(State, Option<Vec<u8>>)> {
+        let bytes = match fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((State::default(), None)),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read the state file {}", self.path.display()))
+            }
+        };
+        let state = self.decode(&bytes)?;
+        Ok((state, Some(bytes)))
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<State> {
+        let newer = |v: u64| {
+            anyhow::anyhow!(
+                "the state file {} has format version {v}, newer than this plane-orch understands ({VERSION}); \
+                 it was left unchanged: run the newer plane-orch that wrote it",
+                self.path.display()
+            )
+        };
+        match serde_json::from_slice::<State>(bytes) {
+            Ok(state) if u64::from(state.version) > u64::from(VERSION) => {
+                Err(newer(state.version.into()))
+            }
+            Ok(state) => Ok(state),
+            Err(e) => match serde_json::from_slice::<VersionProbe>(bytes) {
+                Ok(p) if p.version > u64::from(VERSION) => Err(newer(p.version)),
+                _ => Err(anyhow::anyhow!(
+                    "the state file {} is damaged: {e}; it was left unchanged. \
+                     Fix it by hand, or restore the previous good state with `cp {} {}`",
+                    self.path.display(),
+                    self.backup_path().display(),
+                    self.path.display()
+                )),
+            },
+        }
+    }
+
+    fn write_unlocked(&self, bytes: &[u8], had_old: bool) -> Result<()> {
+        let dir = self
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."));
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
+        if had_old {
+            // The previous good state stays reachable as .bak: a hard link costs no copy, and the
+            // old inode survives the rename below.
+            let bak = self.backup_path();
+            let _ = fs::remove_file(&bak);
+            if fs::hard_link(&self.path, &bak).is_err() {
+                let _ = fs::copy(&self.path, &bak);
+            }
+        }
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".pending-tickets.")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
+        tmp.write_all(bytes)
+            .and_then(|()| tmp.as_file().sync_all())
+            .with_context(|| format!("cannot write the state file {}", self.path.display()))?;
+        tmp.persist(&self.path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot replace the state file {}", self.path.display()))?;
+        // The rename is durable only once the folder itself is on disk.
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot sync the state folder {}", dir.display()))?;
+        Ok(())
+    }
+}
+
+fn encode(state: &State) -> Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(state).context("cannot encode the state")?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ticket::{now, NewTicket, TriggerType};
+
+    fn ticket(id: &str) -> Ticket {
+        Ticket::new(
+            NewTicket {
+                id: TicketId::parse(id).unwrap(),
+                title: "t".into(),
+                description_html: "<p></p>".into(),
+                description_text: String::new(),
+                url: None,
+                trigger_type: TriggerType::Manual,
+            },
+            now(),
+        )
+    }
+
+    #[test]
+    fn missing_file_is_an_empty_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("data/pending-tickets.json"));
+        assert!(store.load().unwrap().tickets.is_empty());
+        assert!(!dir.path().join("data").exists());
+    }
+
+    #[test]
+    fn update_writes_and_keeps_a_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        store
+            .update(|s| {
+                let t = ticket("A-1");
+                s.tickets.insert(t.id.clone(), t);
+                Ok(())
+            })
+            .unwrap();
+        let first = fs::read(store.path()).unwrap();
+        store
+            .update(|s| {
+                let t = ticket("A-2");
+                s.tickets.insert(t.id.clone(), t);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(fs::read(store.backup_path()).unwrap(), first);
+        assert_eq!(store.load().unwrap().tickets.len(), 2);
+    }
+
+    #[test]
+    fn unchanged_state_is_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        store
+            .update(|s| {
+                let t = ticket("A-1");
+                s.tickets.insert(t.id.clone(), t);
+                Ok(())
+            })
+            .unwrap();
+        let before = fs::metadata(store.path()).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        store.update(|_| Ok(())).unwrap();
+        assert_eq!(
+            fs::metadata(store.path()).unwrap().modified().unwrap(),
+            before
+        );
+    }
+
+    #[test]
+    fn a_failed_change_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        let r: Result<()> = store.update(|s| {
+            let t = ticket("A-1");
+            s.tickets.insert(t.id.clone(), t);
+            anyhow::bail!("no")
+        });
+        assert!(r.is_err());
+        assert!(!store.path().exists());
+    }
+
+    #[test]
+    fn damaged_and_future_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        fs::write(store.path(), "{not json").unwrap();
+        let msg = format!("{:#}", store.load().unwrap_err());
+        assert!(msg.contains("damaged") && msg.contains(".bak"), "{msg}");
+        fs::write(store.path(), r#"{"version": 9, "tickets": {}, "x": 1}"#).unwrap();
+        let msg = format!("{:#}", store.update(|_| Ok(())).unwrap_err());
+        assert!(msg.contains("version 9"), "{msg}");
+        assert_eq!(
+            fs::read_to_string(store.path()).unwrap(),
+            r#"{"version": 9, "tickets": {}, "x": 1}"#
+        );
+    }
+}

@@ -1,0 +1,475 @@
+//! Tickets: their ids, statuses, the one transition function and the audit trail.
+//! Pure data: no I/O happens here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{conflict, Error};
+
+/// The current time, to the millisecond: the precision every stored timestamp has.
+#[must_use]
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+/// A validated ticket id: `IDENT-SUFFIX`, upper case (SPEC §4).
+///
+/// Only a `TicketId` reaches file names, tmux names, branches, URLs and commands, so an id
+/// that could escape any of them is refused before it gets there.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TicketId(String);
+
+impl TicketId {
+    /// Validates and upper-cases an id typed by a person or sent by a client.
+    ///
+    /// # Errors
+    /// `Error::Invalid` naming the id and the expected form.
+    pub fn parse(input: &str) -> Result<TicketId, Error> {
+        let upper = input.to_ascii_uppercase();
+        if is_valid_id(&upper) {
+            Ok(TicketId(upper))
+        } else {
+            let shown: String = input.chars().take(40).collect();
+            let more = if input.chars().count() > 40 {
+                "…"
+            } else {
+                ""
+            };
+            Err(Error::Invalid(format!(
+                "invalid ticket id {shown:?}{more}: expected PROJECT-NUMBER such as CSLOG-123 \
+                 (a letter, up to 11 more letters or digits, a dash, 1 to 20 letters or digits)"
+            )))
+        }
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The project identifier part, before the dash.
+    #[must_use]
+    pub fn project_identifier(&self) -> &str {
+        self.0.split_once('-').map_or(&*self.0, |(ident, _)| ident)
+    }
+}
+
+fn is_valid_id(s: &str) -> bool {
+    let Some((ident, suffix)) = s.split_once('-') else {
+        return false;
+    };
+    let mut ident_chars = ident.bytes();
+    let first_ok = ident_chars.next().is_some_and(|c| c.is_ascii_uppercase());
+    first_ok
+        && ident.len() <= 12
+        && ident_chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && (1..=20).contains(&suffix.len())
+        && suffix
+            .bytes()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+impl fmt::Display for TicketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for TicketId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TicketId::parse(s)
+    }
+}
+
+impl TryFrom<String> for TicketId {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        TicketId::parse(&s)
+    }
+}
+
+impl From<TicketId> for String {
+    fn from(id: TicketId) -> String {
+        id.0
+    }
+}
+
+/// Where a ticket is in the workflow (SPEC §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Found in Plane, waiting for a person to approve.
+    Pending,
+    /// Approved; a session works on it.
+    Active,
+    /// A summary was recorded; waiting for a person to approve the Plane update.
+    Completed,
+    /// The summary was posted to Plane.
+    Done,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [
+        Status::Pending,
+        Status::Active,
+        Status::Completed,
+        Status::Done,
+    ];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Active => "active",
+            Status::Completed => "completed",
+            Status::Done => "done",
+        }
+    }
+
+    /// The one status this one may move to; `done` is final.
+    #[must_use]
+    pub fn next(self) -> Option<Status> {
+        match self {
+            Status::Pending => Some(Status::Active),
+            Status::Active => Some(Status::Completed),
+            Status::Completed => Some(Status::Done),
+            Status::Done => None,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a ticket entered the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerType {
+    /// Its Plane state is a trigger state.
+    StatusChange,
+    /// It carries a trigger label.
+    Label,
+    /// Added by hand (`add`, `POST /api/tickets`).
+    Manual,
+}
+
+/// One line of a ticket's audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    pub event: String,
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// What the person approved: the text the agent is given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub title: String,
+    pub description_html: String,
+    pub description_text: String,
+    pub url: Option<String>,
+}
+
+/// The session working on an active ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The tmux session's real name (`<tmux_prefix><ID>`).
+    pub name: String,
+    /// `tmux` or `service`.
+    pub backend: String,
+    pub workdir: String,
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// The agent's conversation id, resumed by `restart`.
+    #[serde(default)]
+    pub agent_session: Option<String>,
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+/// The session is waiting for the person (set by the Notification hook).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Waiting {
+    pub since: DateTime<Utc>,
+    pub message: String,
+    /// Claude Code's `notification_type` (`idle_prompt`, `permission_prompt`, ...).
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+/// The Plane write-back steps already done, so a retry never repeats one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlaneSync {
+    /// When the summary comment was posted (or Plane said it already was).
+    #[serde(default)]
+    pub comment_posted_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub comment_id: Option<String>,
+    /// When the state was moved to `transitions.on_update`.
+    #[serde(default)]
+    pub state_updated_at: Option<DateTime<Utc>>,
+    /// When the state was moved to `transitions.on_approve`.
+    #[serde(default)]
+    pub approve_state_set_at: Option<DateTime<Utc>>,
+}
+
+/// A ticket as kept in the state file (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub id: TicketId,
+    /// Plane's work item UUID; null for a ticket added by hand until Plane is asked.
+    pub issue_id: Option<String>,
+    pub project_id: Option<String>,
+    pub title: String,
+    /// As Plane gave it; for tickets added by hand, the escaped text in `<p>`.
+    pub description_html: String,
+    pub description_text: String,
+    pub url: Option<String>,
+    pub priority: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    pub trigger_type: TriggerType,
+    pub status: Status,
+    pub plane_created_at: Option<DateTime<FixedOffset>>,
+    pub plane_updated_at: Option<DateTime<FixedOffset>>,
+    pub queued_at: DateTime<Utc>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub done_at: Option<DateTime<Utc>>,
+    pub approved_snapshot: Option<Snapshot>,
+    pub session: Option<SessionInfo>,
+    pub summary: Option<String>,
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub waiting: Option<Waiting>,
+    /// Set when the session ended without a summary (flagged once by poll).
+    #[serde(default)]
+    pub session_lost_at: Option<DateTime<Utc>>,
+    /// Set when Plane moved an active ticket to a completed or cancelled state group.
+    #[serde(default)]
+    pub plane_closed_at: Option<DateTime<Utc>>,
+    /// A fresh id per approval: the Plane comment's `external_id` is built from it.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    #[serde(default)]
+    pub plane_sync: PlaneSync,
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+/// The fields a new ticket is made from.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub id: TicketId,
+    pub title: String,
+    pub description_html: String,
+    pub description_text: String,
+    pub url: Option<String>,
+    pub trigger_type: TriggerType,
+}
+
+impl Ticket {
+    /// A new pending ticket with a `queued` event.
+    #[must_use]
+    pub fn new(new: NewTicket, at: DateTime<Utc>) -> Ticket {
+        let mut ticket = Ticket {
+            id: new.id,
+            issue_id: None,
+            project_id: None,
+            title: new.title,
+            description_html: new.description_html,
+            description_text: new.description_text,
+            url: new.url,
+            priority: None,
+            labels: Vec::new(),
+            trigger_type: new.trigger_type,
+            status: Status::Pending,
+            plane_created_at: None,
+            plane_updated_at: None,
+            queued_at: at,
+            approved_at: None,
+            completed_at: None,
+            done_at: None,
+            approved_snapshot: None,
+            session: None,
+            summary: None,
+            last_error: None,
+            waiting: None,
+            session_lost_at: None,
+            plane_closed_at: None,
+            run_id: None,
+            plane_sync: PlaneSync::default(),
+            events: Vec::new(),
+        };
+        let how = match ticket.trigger_type {
+            TriggerType::Manual => "added by hand",
+            TriggerType::StatusChange => "found in Plane (trigger state)",
+            TriggerType::Label => "found in Plane (trigger label)",
+        };
+        ticket.record(at, "queued", Some(how.to_string()));
+        ticket
+    }
+
+    /// Appends to the audit trail.
+    pub fn record(&mut self, at: DateTime<Utc>, event: &str, detail: Option<String>) {
+        self.events.push(Event {
+            at,
+            event: event.to_string(),
+            detail,
+        });
+    }
+
+    /// The one place a status changes (SPEC §1): only `pending → active → completed → done`.
+    /// Anything else, a repeat included, is a conflict that changes nothing.
+    ///
+    /// # Errors
+    /// `Error::Conflict` saying what the status is and what it would have to be.
+    pub fn transition(
+        &mut self,
+        to: Status,
+        at: DateTime<Utc>,
+        detail: Option<String>,
+    ) -> anyhow::Result<()> {
+        if self.status.next() != Some(to) {
+            return Err(conflict(transition_refusal(&self.id, self.status, to)));
+        }
+        self.status = to;
+        match to {
+            Status::Active => self.approved_at = Some(at),
+            Status::Completed => self.completed_at = Some(at),
+            Status::Done => self.done_at = Some(at),
+            Status::Pending => {}
+        }
+        self.last_error = None;
+        let event = match to {
+            Status::Active => "approved",
+            Status::Completed => "completed",
+            Status::Done => "done",
+            Status::Pending => "pending",
+        };
+        self.record(at, event, detail);
+        Ok(())
+    }
+
+    /// The latest time anything happened to the ticket.
+    #[must_use]
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        self.events.last().map_or(self.queued_at, |e| e.at)
+    }
+}
+
+fn transition_refusal(id: &TicketId, from: Status, to: Status) -> String {
+    let verb = match to {
+        Status::Active => "approve",
+        Status::Completed => "complete",
+        Status::Done => "update Plane for",
+        Status::Pending => "re-queue",
+    };
+    let needed = Status::ALL
+        .iter()
+        .find(|s| s.next() == Some(to))
+        .map_or("-", |s| s.as_str());
+    if from == to {
+        format!("{id} is already {from}: cannot {verb} it again")
+    } else {
+        format!("{id} is {from}: cannot {verb} it (it must be {needed})")
+    }
+}
+
+/// Escapes text for HTML, for descriptions added by hand and summaries sent to Plane.
+#[must_use]
+pub fn escape_html(text: &str) -> String {
+    html_escape::encode_safe(text).into_owned()
+}
+
+/// Plain text as HTML paragraphs: one `<p>` per paragraph, line breaks kept.
+#[must_use]
+pub fn text_to_html(text: &str) -> String {
+    let paragraphs: Vec<String> = text
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("<p>{}</p>", escape_html(p).replace('\n', "<br>")))
+        .collect();
+    if paragraphs.is_empty() {
+        "<p></p>".to_string()
+    } else {
+        paragraphs.concat()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_upper_cased() {
+        assert_eq!(TicketId::parse("cslog-12").unwrap().as_str(), "CSLOG-12");
+        assert_eq!(TicketId::parse("A-TEST").unwrap().as_str(), "A-TEST");
+    }
+
+    #[test]
+    fn hostile_ids_are_refused() {
+        let long = "A".repeat(200);
+        for bad in [
+            "",
+            "../x",
+            "A-1;rm -rf /",
+            &long,
+            "ÄB-1",
+            "CSLOG-",
+            "-12",
+            "1A-2",
+            "A-1-2",
+            "A B-1",
+            "ABCDEFGHIJKLM-1",
+            "A-123456789012345678901",
+            "A-1\n",
+        ] {
+            assert!(TicketId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn only_forward_transitions_are_allowed() {
+        let at = now();
+        let mut t = Ticket::new(
+            NewTicket {
+                id: TicketId::parse("X-1").unwrap(),
+                title: "t".into(),
+                description_html: "<p></p>".into(),
+                description_text: String::new(),
+                url: None,
+                trigger_type: TriggerType::Manual,
+            },
+            at,
+        );
+        assert!(t.transition(Status::Completed, at, None).is_err());
+        t.transition(Status::Active, at, None).unwrap();
+        let err = t.transition(Status::Active, at, None).unwrap_err();
+        assert!(err.to_string().contains("already active"), "{err}");
+        t.transition(Status::Completed, at, None).unwrap();
+        t.transition(Status::Done, at, None).unwrap();
+        assert!(t.transition(Status::Pending, at, None).is_err());
+        let names: Vec<_> = t.events.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(names, ["queued", "approved", "completed", "done"]);
+    }
+
+    #[test]
+    fn text_becomes_escaped_paragraphs() {
+        assert_eq!(
+            text_to_html("a <b> & c\nd\n\ne"),
+            "<p>a &lt;b&gt; &amp; c<br>d</p><p>e</p>"
+        );
+        assert_eq!(text_to_html("  "), "<p></p>");
+    }
+}

@@ -1,0 +1,17 @@
+//! The workflow: one function per step of SPEC §1, shared by the command line and the HTTP
+//! API. This is the only layer that combines the store with Plane or sessions, and it never
+//! holds the store's lock across a network call or a wait on a person: it takes the lock,
+//! decides, releases, acts, then takes it again and applies (re-checking the status).
+
+mod add;
+mod approve;
+mod complete;
+mod remove;
+
+pub use add::{add, AddRequest};
+pub use approve::{approve, ApproveOptions};
+pub use complete::{complete, SummarySource};
+pub use remove::{remove, RemoveOptions};
+
+/// The most bytes a summary may have (the same limit as a completion file).
+pub const MAX_SUMMARY_BYTES: usize = 64 * 1024;
