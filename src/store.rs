@@ -241,8 +241,9 @@ impl Store {
                 let _ = fs::copy(&self.path, &bak);
             }
         }
+        remove_stale_temp_files(dir);
         let mut tmp = tempfile::Builder::new()
-            .prefix(".pending-tickets.")
+            .prefix(TEMP_PREFIX)
             .suffix(".tmp")
             .tempfile_in(dir)
             .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
@@ -257,6 +258,25 @@ impl Store {
             .and_then(|d| d.sync_all())
             .with_context(|| format!("cannot sync the state folder {}", dir.display()))?;
         Ok(())
+    }
+}
+
+/// Temp files of the state file start with this; only the lock holder makes one.
+const TEMP_PREFIX: &str = ".pending-tickets.";
+
+/// A writer killed between creating its temp file and renaming it leaves the file behind.
+/// Under the exclusive lock no other writer's temp file can be in flight, so any found is
+/// stale.
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TEMP_PREFIX) && name.ends_with(".tmp") {
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }
 

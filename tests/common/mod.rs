@@ -40,7 +40,8 @@ impl Env {
     }
 
     fn write_config(&self) {
-        fs::write(self.config_path(), format!("{}\n", self.extra.trim_end())).expect("write config");
+        fs::write(self.config_path(), format!("{}\n", self.extra.trim_end()))
+            .expect("write config");
     }
 
     /// Replaces config.yaml with exactly `text`.
@@ -62,6 +63,13 @@ impl Env {
 
     /// The binary, run in the env's folder with its config and a clean environment.
     pub fn cmd(&self) -> Command {
+        let mut cmd = self.bare_cmd();
+        cmd.arg("--config").arg(self.config_path());
+        cmd
+    }
+
+    /// The binary in the env's folder with a clean environment, given no `--config`.
+    pub fn bare_cmd(&self) -> Command {
         let mut cmd = Command::new(bin_path());
         cmd.current_dir(self.path())
             .env_remove("PLANE_ORCH_CONFIG")
@@ -70,9 +78,7 @@ impl Env {
             .env_remove("PLANE_ORCH_TICKET")
             .env_remove("RUST_LOG")
             .env_remove("TMUX")
-            .env("NO_COLOR", "1")
-            .arg("--config")
-            .arg(self.config_path());
+            .env("NO_COLOR", "1");
         cmd
     }
 

@@ -1,0 +1,254 @@
+//! The state file under pressure: parallel writers, racing approvals, killed writers, and
+//! files that must never be overwritten.
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{bin_path, json, Env};
+
+fn plane_orch(env: &Env) -> Command {
+    let mut cmd = Command::new(bin_path());
+    cmd.current_dir(env.path())
+        .env_remove("PLANE_ORCH_CONFIG")
+        .env_remove("RUST_LOG")
+        .arg("--config")
+        .arg(env.config_path());
+    cmd
+}
+
+#[test]
+fn eight_parallel_writers_lose_no_ticket() {
+    let env = Arc::new(Env::new());
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let env = Arc::clone(&env);
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let id = format!("W{w}-{i}");
+                    let out = plane_orch(&env)
+                        .args(["add", &id, "--title", &format!("writer {w} ticket {i}")])
+                        .output()
+                        .unwrap();
+                    assert!(
+                        out.status.success(),
+                        "{id}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let tickets = env.state()["tickets"].as_object().unwrap().clone();
+    assert_eq!(tickets.len(), 400);
+    for w in 0..8 {
+        for i in 0..50 {
+            assert!(tickets.contains_key(&format!("W{w}-{i}")), "W{w}-{i} lost");
+        }
+    }
+    let listed = json(&env.ok(&["list", "--json"]));
+    assert_eq!(listed.as_array().unwrap().len(), 400);
+}
+
+#[test]
+fn two_racing_approvals_have_exactly_one_winner() {
+    let env = Env::new();
+    for round in 0..20 {
+        let id = format!("RACE-{round}");
+        env.add(&id, "race");
+        let racers: Vec<_> = (0..2)
+            .map(|_| {
+                plane_orch(&env)
+                    .args(["approve", &id, "--no-session"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut codes: Vec<i32> = racers
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap().status.code().unwrap())
+            .collect();
+        codes.sort_unstable();
+        assert_eq!(codes, [0, 4], "round {round}");
+        assert_eq!(env.events(&id), ["queued", "approved"], "round {round}");
+    }
+}
+
+/// A small deterministic generator: the kill moments only need to vary, not be secure.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn writers_killed_at_random_moments_never_leave_a_partial_file() {
+    let env = Arc::new(Env::new());
+    // A file of some size, so that a write takes long enough to be interrupted.
+    let description = "lorem ipsum dolor sit amet ".repeat(40);
+    for i in 0..60 {
+        env.ok(&[
+            "add",
+            &format!("BIG-{i}"),
+            "--title",
+            "big",
+            "--description",
+            &description,
+        ]);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicUsize::new(0));
+    let readers: Vec<_> = (0..2)
+        .map(|r| {
+            let env = Arc::clone(&env);
+            let stop = Arc::clone(&stop);
+            let reads = Arc::clone(&reads);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if r == 0 {
+                        let bytes = std::fs::read(env.state_path()).expect("the file exists");
+                        let parsed: Result<serde_json::Value, _> = serde_json::from_slice(&bytes);
+                        assert!(
+                            parsed.is_ok(),
+                            "a partial file was seen: {} bytes",
+                            bytes.len()
+                        );
+                    } else {
+                        let out = plane_orch(&env).args(["list", "--json"]).output().unwrap();
+                        assert!(
+                            out.status.success(),
+                            "list failed: {}",
+                            String::from_utf8_lossy(&out.stderr)
+                        );
+                    }
+                    reads.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut killed = 0;
+    let mut i = 0;
+    while Instant::now() < deadline {
+        i += 1;
+        let mut child = plane_orch(&env)
+            .args([
+                "add",
+                &format!("K-{i}"),
+                "--title",
+                "killed?",
+                "--description",
+                &description,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(rng.below(8000)));
+        if child.kill().is_ok() {
+            killed += 1;
+        }
+        let _ = child.wait();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().expect("a reader saw a broken state");
+    }
+    assert!(reads.load(Ordering::Relaxed) > 10);
+    assert!(killed > 0);
+    // After the storm the store still works and holds every ticket from before it.
+    let state = env.state();
+    for n in 0..60 {
+        assert!(state["tickets"][format!("BIG-{n}")].is_object());
+    }
+    env.add("AFTER-1", "still works");
+    // Temp files of killed writers are cleared by the next write.
+    let leftovers: Vec<String> = env
+        .files()
+        .into_iter()
+        .filter(|f| f.ends_with(".tmp"))
+        .collect();
+    assert_eq!(leftovers, Vec::<String>::new());
+}
+
+const COMMANDS: [&[&str]; 7] = [
+    &["list"],
+    &["list", "--json"],
+    &["show", "X-1"],
+    &["add", "X-2", "--title", "t"],
+    &["approve", "X-1", "--no-session"],
+    &["complete", "X-1", "summary"],
+    &["remove", "X-1"],
+];
+
+#[test]
+fn a_corrupt_state_file_is_never_overwritten() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.state_path().parent().unwrap()).unwrap();
+    let garbage = b"{\"version\": 1, \"tickets\": {\"X-1\": {\"id\": \"X-1\", tru";
+    std::fs::write(env.state_path(), garbage).unwrap();
+    for args in COMMANDS {
+        let err = env.fails(1, args);
+        assert!(err.contains("pending-tickets.json"), "{args:?}: {err}");
+        assert!(err.contains("damaged"), "{args:?}: {err}");
+        assert!(err.contains("pending-tickets.json.bak"), "{args:?}: {err}");
+        assert_eq!(env.state_bytes().unwrap(), garbage, "{args:?} changed it");
+    }
+}
+
+#[test]
+fn a_state_file_from_a_newer_version_is_refused_unchanged() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.state_path().parent().unwrap()).unwrap();
+    let future = br#"{"version": 2, "tickets": {}, "dismissed": {}, "shards": []}"#;
+    std::fs::write(env.state_path(), future).unwrap();
+    for args in COMMANDS {
+        let err = env.fails(1, args);
+        assert!(err.contains("version 2"), "{args:?}: {err}");
+        assert!(err.contains("pending-tickets.json"), "{args:?}: {err}");
+        assert_eq!(env.state_bytes().unwrap(), future);
+    }
+}
+
+#[test]
+fn every_write_keeps_the_previous_good_state_as_bak() {
+    let env = Env::new();
+    env.add("X-1", "t");
+    let first = env.state_bytes().unwrap();
+    env.add("X-2", "t");
+    let bak = std::fs::read(env.path().join("data/pending-tickets.json.bak")).unwrap();
+    assert_eq!(bak, first);
+    // Restoring from it, as the damaged-file message says, works.
+    std::fs::write(env.state_path(), b"garbage").unwrap();
+    env.fails(1, &["list"]);
+    std::fs::copy(
+        env.path().join("data/pending-tickets.json.bak"),
+        env.state_path(),
+    )
+    .unwrap();
+    let listed = json(&env.ok(&["list", "--json"]));
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_missing_state_file_is_an_empty_queue_and_reading_creates_nothing() {
+    let env = Env::new();
+    assert_eq!(json(&env.ok(&["list", "--json"])), serde_json::json!([]));
+    env.fails(3, &["show", "X-1"]);
+    assert_eq!(env.files(), Vec::<String>::new());
+}
