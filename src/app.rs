@@ -30,7 +30,8 @@ impl App {
 
     #[must_use]
     pub fn from_config(config: Config) -> App {
-        let store = Store::new(config.state.path.clone());
+        let store =
+            Store::new(config.state.path.clone()).keep_done_days(config.state.keep_done_days);
         App { config, store }
     }
 }

@@ -5,9 +5,9 @@
 //! renamed over the old one, and the folder is fsynced, so a reader sees the old file or the new
 //! one, never a mix, and a crash at any moment leaves a whole file behind.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -30,6 +30,9 @@ pub struct State {
     /// until it has seen them leave every trigger and enter one again.
     #[serde(default)]
     pub dismissed: BTreeMap<String, DateTime<Utc>>,
+    /// Done tickets moved to the archive: polling never queues these ids again.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub archived: BTreeSet<TicketId>,
 }
 
 impl Default for State {
@@ -38,11 +41,18 @@ impl Default for State {
             version: VERSION,
             tickets: BTreeMap::new(),
             dismissed: BTreeMap::new(),
+            archived: BTreeSet::new(),
         }
     }
 }
 
 impl State {
+    /// Whether the id was ever queued and is still remembered: in the queue or archived.
+    #[must_use]
+    pub fn knows(&self, id: &TicketId) -> bool {
+        self.tickets.contains_key(id) || self.archived.contains(id)
+    }
+
     /// The ticket, or `Error::NotFound`.
     ///
     /// # Errors
@@ -74,6 +84,8 @@ struct VersionProbe {
 #[derive(Debug, Clone)]
 pub struct Store {
     path: PathBuf,
+    /// Done tickets older than this move to the archive; `None` keeps them.
+    keep_done: Option<chrono::TimeDelta>,
 }
 
 /// A held lock on the sidecar file; released when dropped.
@@ -90,7 +102,61 @@ impl Drop for Lock {
 impl Store {
     #[must_use]
     pub fn new(path: impl Into<PathBuf>) -> Store {
-        Store { path: path.into() }
+        Store {
+            path: path.into(),
+            keep_done: None,
+        }
+    }
+
+    /// Moves done tickets older than `days` to the archive at each write; 0 keeps them all.
+    #[must_use]
+    pub fn keep_done_days(mut self, days: u32) -> Store {
+        self.keep_done = (days > 0).then(|| chrono::TimeDelta::days(i64::from(days)));
+        self
+    }
+
+    /// The append-only archive of old done tickets, one JSON ticket a line.
+    #[must_use]
+    pub fn archive_path(&self) -> PathBuf {
+        self.path.with_extension("archive.jsonl")
+    }
+
+    /// The archived tickets, oldest first. A line that does not parse (the torn end of an
+    /// append cut short) is skipped with a warning.
+    ///
+    /// # Errors
+    /// The archive exists but cannot be read.
+    pub fn load_archive(&self) -> Result<Vec<Ticket>> {
+        let path = self.archive_path();
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read the archive {}", path.display()))
+            }
+        };
+        let mut out = Vec::new();
+        for (n, line) in io::BufReader::new(file).lines().enumerate() {
+            let line =
+                line.with_context(|| format!("cannot read the archive {}", path.display()))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Ticket>(&line) {
+                Ok(t) => out.push(t),
+                Err(e) => log::warn!("{}:{}: skipped: {e}", path.display(), n + 1),
+            }
+        }
+        Ok(out)
+    }
+
+    /// An archived ticket by id (the latest copy, should it be there twice).
+    ///
+    /// # Errors
+    /// The archive cannot be read.
+    pub fn find_archived(&self, id: &TicketId) -> Result<Option<Ticket>> {
+        Ok(self.load_archive()?.into_iter().rev().find(|t| &t.id == id))
     }
 
     #[must_use]
@@ -129,11 +195,52 @@ impl Store {
         let _lock = self.lock(true)?;
         let (mut state, old_bytes) = self.read_unlocked()?;
         let out = change(&mut state)?;
+        self.archive_old_done(&mut state)?;
         let new_bytes = encode(&state)?;
         if old_bytes.as_deref() != Some(new_bytes.as_slice()) {
             self.write_unlocked(&new_bytes, old_bytes.is_some())?;
         }
         Ok(out)
+    }
+
+    /// Appends done tickets past `keep_done` to the archive (synced) before the state file
+    /// that drops them is written: a crash in between leaves a ticket in both, never in
+    /// neither, and readers prefer the state file's copy.
+    fn archive_old_done(&self, state: &mut State) -> Result<()> {
+        let Some(keep) = self.keep_done else {
+            return Ok(());
+        };
+        let cutoff = crate::ticket::now() - keep;
+        let old: Vec<TicketId> = state
+            .tickets
+            .values()
+            .filter(|t| t.status == crate::ticket::Status::Done)
+            .filter(|t| t.done_at.is_some_and(|d| d < cutoff))
+            .map(|t| t.id.clone())
+            .collect();
+        if old.is_empty() {
+            return Ok(());
+        }
+        let mut lines = Vec::new();
+        for id in &old {
+            serde_json::to_writer(&mut lines, &state.tickets[id])
+                .context("cannot encode a ticket for the archive")?;
+            lines.push(b'\n');
+        }
+        let path = self.archive_path();
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the archive {}", path.display()))?;
+        file.write_all(&lines)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot append to the archive {}", path.display()))?;
+        for id in old {
+            state.tickets.remove(&id);
+            state.archived.insert(id);
+        }
+        Ok(())
     }
 
     fn lock(&self, exclusive: bool) -> Result<Lock> {
@@ -373,6 +480,36 @@ mod tests {
         });
         assert!(r.is_err());
         assert!(!store.path().exists());
+    }
+
+    #[test]
+    fn old_done_tickets_move_to_the_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json")).keep_done_days(30);
+        store
+            .update(|s| {
+                for (id, days) in [("A-1", 40), ("A-2", 5)] {
+                    let mut t = ticket(id);
+                    t.status = crate::ticket::Status::Done;
+                    t.done_at = Some(now() - chrono::TimeDelta::days(days));
+                    s.tickets.insert(t.id.clone(), t);
+                }
+                s.tickets
+                    .insert(TicketId::parse("A-3").unwrap(), ticket("A-3"));
+                Ok(())
+            })
+            .unwrap();
+        let state = store.load().unwrap();
+        let ids: Vec<_> = state.tickets.keys().map(TicketId::as_str).collect();
+        assert_eq!(ids, ["A-2", "A-3"]);
+        assert!(state.knows(&TicketId::parse("A-1").unwrap()));
+        let archived = store.load_archive().unwrap();
+        assert_eq!(archived.len(), 1);
+        assert_eq!(archived[0].id.as_str(), "A-1");
+        assert!(store
+            .find_archived(&TicketId::parse("a-1").unwrap())
+            .unwrap()
+            .is_some());
     }
 
     #[test]

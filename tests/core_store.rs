@@ -252,3 +252,49 @@ fn a_missing_state_file_is_an_empty_queue_and_reading_creates_nothing() {
     env.fails(3, &["show", "X-1"]);
     assert_eq!(env.files(), Vec::<String>::new());
 }
+
+#[test]
+fn old_done_tickets_move_to_the_archive_and_stay_findable() {
+    let env = Env::with_config("state:\n  keep_done_days: 30\n");
+    env.add("OLD-1", "old and done");
+    env.add("NEW-1", "recent and done");
+    env.ok(&["approve", "OLD-1", "--no-session"]);
+    env.ok(&["complete", "OLD-1", "did it"]);
+    let mut state = env.state();
+    for (id, done_at) in [
+        ("OLD-1", "2020-01-01T00:00:00Z"),
+        ("NEW-1", "2099-01-01T00:00:00Z"),
+    ] {
+        state["tickets"][id]["status"] = "done".into();
+        state["tickets"][id]["done_at"] = done_at.into();
+    }
+    std::fs::write(env.state_path(), serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+
+    env.add("X-1", "any write archives");
+    let state = env.state();
+    assert!(
+        state["tickets"]["OLD-1"].is_null(),
+        "OLD-1 still in the state file"
+    );
+    assert!(state["tickets"]["NEW-1"].is_object());
+    assert_eq!(state["archived"], serde_json::json!(["OLD-1"]));
+    let archive =
+        std::fs::read_to_string(env.path().join("data/pending-tickets.archive.jsonl")).unwrap();
+    assert_eq!(archive.lines().count(), 1);
+
+    let shown = json(&env.ok(&["show", "old-1", "--json"]));
+    assert_eq!(shown["summary"], "did it");
+    assert_eq!(shown["events"][0]["event"], "queued");
+    let done = json(&env.ok(&["list", "--status", "done", "--json"]));
+    let ids: Vec<&str> = done
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["OLD-1", "NEW-1"]);
+    let default = json(&env.ok(&["list", "--json"]));
+    assert_eq!(default.as_array().unwrap().len(), 1);
+    // The id stays taken.
+    env.fails(4, &["add", "OLD-1", "--title", "again"]);
+}

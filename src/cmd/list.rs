@@ -14,9 +14,19 @@ impl Run for ListArgs {
     fn run(&self, global: &GlobalArgs) -> Result<()> {
         let app = App::load(global.config.as_deref())?;
         let state = app.store.load()?;
+        let archived = if wanted(self.status, Status::Done) {
+            app.store.load_archive()?
+        } else {
+            Vec::new()
+        };
         let mut tickets: Vec<&Ticket> = state
             .tickets
             .values()
+            .chain(
+                archived
+                    .iter()
+                    .filter(|t| !state.tickets.contains_key(&t.id)),
+            )
             .filter(|t| wanted(self.status, t.status))
             .collect();
         tickets.sort_by(|a, b| {
@@ -26,6 +36,8 @@ impl Run for ListArgs {
                 &b.id,
             ))
         });
+        // An id archived twice (a crash between append and write) is listed once.
+        tickets.dedup_by(|a, b| a.id == b.id);
         if self.json {
             let api: Vec<ApiTicket> = tickets.iter().map(|t| ApiTicket::new(t, None)).collect();
             return print_json(&api);

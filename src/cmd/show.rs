@@ -10,7 +10,14 @@ impl Run for ShowArgs {
     fn run(&self, global: &GlobalArgs) -> Result<()> {
         let app = App::load(global.config.as_deref())?;
         let state = app.store.load()?;
-        let ticket = state.get(&self.id)?;
+        let archived;
+        let ticket = match state.get(&self.id) {
+            Ok(t) => t,
+            Err(not_found) => {
+                archived = app.store.find_archived(&self.id)?.ok_or(not_found)?;
+                &archived
+            }
+        };
         if self.json {
             return print_json(&ApiTicketDetail::new(ticket, None));
         }

@@ -53,6 +53,12 @@ pub fn add(app: &App, req: AddRequest) -> Result<Ticket> {
                 existing.id, existing.status, existing.id
             )));
         }
+        if state.archived.contains(&ticket.id) {
+            return Err(conflict(format!(
+                "{} exists already (done, in the archive): pick another id",
+                ticket.id
+            )));
+        }
         state.tickets.insert(ticket.id.clone(), ticket.clone());
         Ok(ticket)
     })
