@@ -113,20 +113,20 @@ fn words(seed: usize, n: usize) -> String {
 
 /// A ticket that looks like one from Plane, with a history fitting its status.
 fn ticket(i: usize, status: Status) -> Ticket {
-    let now = Utc::now();
+    let now = plane_orch::ticket::now();
     let id = TicketId::parse(&format!("BENCH-{i}")).expect("id");
+    // About the size of a real ticket: a few sentences and a short list.
     let text = format!(
-        "{}.\n\nSteps: {}.\nExpected: {}.",
-        words(i, 18),
-        words(i + 1, 14),
-        words(i + 2, 10)
+        "{}.\n\n{}.\n{}.",
+        words(i, 14),
+        words(i + 1, 8),
+        words(i + 2, 6)
     );
     let html = format!(
-        "<h2>{}</h2><p>{}.</p><ul><li>{}</li><li>{}</li></ul>",
-        words(i, 4),
-        words(i, 18),
-        words(i + 1, 14),
-        words(i + 2, 10)
+        "<p>{}.</p><ul><li>{}</li><li>{}</li></ul>",
+        words(i, 14),
+        words(i + 1, 8),
+        words(i + 2, 6)
     );
     let queued = now - TimeDelta::minutes(i64::try_from(i).unwrap_or(0) + 60);
     let mut t = Ticket::new(
@@ -175,7 +175,7 @@ fn ticket(i: usize, status: Status) -> Ticket {
             t.run_id = Some(format!("22222222-2222-4333-8444-{i:012}"));
         }
         if step == Status::Completed {
-            t.summary = Some(format!("Done: {}.", words(i + 4, 25)));
+            t.summary = Some(format!("Done: {}.", words(i + 4, 12)));
         }
         t.transition(step, at, Some("bench".into()))
             .expect("transition");
@@ -207,10 +207,12 @@ fn write_store(path: &Path, total: usize, pending: usize) {
         let t = ticket(i, status);
         state.tickets.insert(t.id.clone(), t);
     }
-    std::fs::create_dir_all(path.parent().expect("folder")).expect("mkdir");
-    let mut bytes = serde_json::to_vec_pretty(&state).expect("encode");
-    bytes.push(b'\n');
-    std::fs::write(path, bytes).expect("write store");
+    plane_orch::store::Store::new(path)
+        .update(|s| {
+            *s = state;
+            Ok(())
+        })
+        .expect("write store");
 }
 
 struct Bench {
@@ -306,12 +308,14 @@ fn main() {
     let mut runs = 15;
     let mut out = PathBuf::from("BENCHMARKS.md");
     let mut bin = PathBuf::from("target/release/plane-orch");
+    let mut keep = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => runs = 5,
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
             "--out" => out = args.next().map(PathBuf::from).expect("--out FILE"),
             "--bin" => bin = args.next().map(PathBuf::from).expect("--bin PATH"),
+            "--keep" => keep = true,
             other => {
                 panic!("unknown argument {other}: use --quick, --runs N, --out FILE, --bin PATH")
             }
@@ -386,5 +390,8 @@ fn main() {
         let _ = writeln!(md, "\n{k}: {v}");
     }
     std::fs::write(&out, md).expect("write BENCHMARKS.md");
+    if keep {
+        eprintln!("data kept in {}", b.dir.keep().display());
+    }
     eprintln!("wrote {}", out.display());
 }
