@@ -21,5 +21,9 @@ use anyhow::Result;
 /// Whatever the command fails with; [`error::Kind::of`] gives its exit code.
 pub fn run(cli: cli::Cli) -> Result<()> {
     logging::init(&cli.global);
-    cmd::dispatch(cli)
+    let result = cmd::dispatch(cli);
+    if let Err(err) = &result {
+        logging::record_failure(err);
+    }
+    result
 }
