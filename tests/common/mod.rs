@@ -40,7 +40,8 @@ impl Env {
     }
 
     fn write_config(&self) {
-        fs::write(self.config_path(), format!("{}\n", self.extra.trim_end())).expect("write config");
+        fs::write(self.config_path(), format!("{}\n", self.extra.trim_end()))
+            .expect("write config");
     }
 
     /// Replaces config.yaml with exactly `text`.
