@@ -3,6 +3,8 @@
 mod add;
 mod approve;
 mod complete;
+mod completions;
+mod doctor;
 mod list;
 mod remove;
 mod show;
@@ -35,13 +37,18 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Approve(args) => args.run(global),
         Command::Complete(args) => args.run(global),
         Command::Remove(args) => args.run(global),
+        Command::Doctor(args) => args.run(global),
+        Command::Completions(args) => args.run(global),
     }
 }
 
 /// Whether a command keeps a record in the log file: everything that changes state or runs
 /// for long does; commands that only read or print do not.
 fn keeps_log(command: &Command) -> bool {
-    !matches!(command, Command::List(_) | Command::Show(_))
+    !matches!(
+        command,
+        Command::List(_) | Command::Show(_) | Command::Doctor(_) | Command::Completions(_)
+    )
 }
 
 /// Prints a value as pretty JSON on stdout.
