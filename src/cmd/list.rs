@@ -2,6 +2,7 @@ use std::fmt::Write as _;
 
 use anyhow::Result;
 use chrono::{DateTime, TimeDelta, Utc};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::app::App;
 use crate::cli::{GlobalArgs, ListArgs, StatusFilter};
@@ -144,15 +145,29 @@ fn session_column(t: &Ticket) -> String {
     out
 }
 
+/// How many terminal columns `text` takes (wide characters such as CJK and emoji take two).
+fn width(text: &str) -> usize {
+    UnicodeWidthStr::width(text)
+}
+
+/// `text` on one line, cut with `…` to at most `max` terminal columns.
 fn cut(text: &str, max: usize) -> String {
     let one_line = text.replace(['\n', '\r', '\t'], " ");
-    if one_line.chars().count() <= max {
-        one_line
-    } else {
-        let mut s: String = one_line.chars().take(max.saturating_sub(1)).collect();
-        s.push('…');
-        s
+    if width(&one_line) <= max {
+        return one_line;
     }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in one_line.chars() {
+        let w = UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > max.saturating_sub(1) {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
 }
 
 /// The table `list` prints: aligned columns, titles cut to fit, and a last line with counts
@@ -177,8 +192,8 @@ pub fn table(tickets: &[&Ticket], now: DateTime<Utc>, layout: &Layout) -> String
     let header = ["ID", "STATUS", "AGE", "TITLE", "SESSION"].map(String::from);
     let width_of = |rows: &[[String; 5]], i: usize| {
         rows.iter()
-            .map(|r| r[i].chars().count())
-            .chain(std::iter::once(header[i].chars().count()))
+            .map(|r| width(&r[i]))
+            .chain(std::iter::once(width(&header[i])))
             .max()
             .unwrap_or(0)
     };
@@ -213,7 +228,7 @@ pub fn table(tickets: &[&Ticket], now: DateTime<Utc>, layout: &Layout) -> String
             if i + 1 == row.len() {
                 line.push_str(&styled);
             } else {
-                let pad = widths[i] - cell.chars().count();
+                let pad = widths[i] - width(cell);
                 let _ = write!(line, "{styled}{}  ", " ".repeat(pad));
             }
         }
@@ -320,5 +335,27 @@ mod tests {
         assert!(!plain.contains('\u{1b}'));
         let stripped: String = anstream::adapter::strip_str(&coloured).to_string();
         assert_eq!(stripped, plain);
+    }
+
+    #[test]
+    fn wide_characters_count_as_two_columns() {
+        let a = ticket(
+            "A-1",
+            "修复登录页面的重定向问题并补充测试用例",
+            Status::Pending,
+            at("2026-01-01T00:00:00Z"),
+        );
+        let b = ticket("B-2", "ascii", Status::Pending, at("2026-01-01T00:00:00Z"));
+        let layout = Layout {
+            terminal_width: Some(40),
+            color: false,
+        };
+        let out = table(&[&a, &b], at("2026-01-01T00:00:01Z"), &layout);
+        let lines: Vec<&str> = out.lines().collect();
+        // The SESSION column starts at the same terminal column on every line.
+        let session_at = |l: &str| width(&l[..l.rfind(" -").unwrap_or(l.len())]);
+        assert_eq!(session_at(lines[1]), session_at(lines[2]), "{out}");
+        assert!(width(lines[0]) <= 40, "{out}");
+        assert!(lines[1].contains('…'), "{out}");
     }
 }
