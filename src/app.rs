@@ -22,6 +22,9 @@ impl App {
     pub fn load(config_flag: Option<&Path>) -> Result<App> {
         let path = config::locate(config_flag);
         let config = config::load(&path)?;
+        if crate::logging::file_wanted() {
+            crate::logging::attach_file(&config.log);
+        }
         for warning in &config.warnings {
             log::warn!("{warning}");
         }

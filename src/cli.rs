@@ -53,6 +53,10 @@ pub enum Command {
     Complete(CompleteArgs),
     /// Drop a ticket from the queue (polling will not re-queue it until it is re-triggered)
     Remove(RemoveArgs),
+    /// Check the setup: config, state file, Plane key, git, the worker, tmux, /complete
+    Doctor(DoctorArgs),
+    /// Print the shell completion script for bash, zsh or fish
+    Completions(CompletionsArgs),
 }
 
 /// Which tickets `list` shows.
@@ -154,6 +158,28 @@ pub struct RemoveArgs {
     /// End its session too
     #[arg(long)]
     pub kill_session: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the checks as a JSON array of {name, status, detail, fix}
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The shells `completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
 }
 
 fn parse_id(s: &str) -> Result<TicketId, String> {

@@ -6,8 +6,10 @@ pub mod app;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod logging;
+pub mod progress;
 pub mod store;
 pub mod ticket;
 pub mod view;
@@ -21,5 +23,9 @@ use anyhow::Result;
 /// Whatever the command fails with; [`error::Kind::of`] gives its exit code.
 pub fn run(cli: cli::Cli) -> Result<()> {
     logging::init(&cli.global);
-    cmd::dispatch(cli)
+    let result = cmd::dispatch(cli);
+    if let Err(err) = &result {
+        logging::record_failure(err);
+    }
+    result
 }

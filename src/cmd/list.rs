@@ -1,7 +1,8 @@
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::app::App;
 use crate::cli::{GlobalArgs, ListArgs, StatusFilter};
@@ -42,8 +43,69 @@ impl Run for ListArgs {
             let api: Vec<ApiTicket> = tickets.iter().map(|t| ApiTicket::new(t, None)).collect();
             return print_json(&api);
         }
-        print!("{}", table(&tickets, crate::ticket::now()));
+        print!("{}", table(&tickets, display_now(), &Layout::for_stdout()));
         Ok(())
+    }
+}
+
+/// The environment variable that fixes the clock `list` and `show` measure ages against
+/// (RFC 3339). A testing aid: golden outputs need ages that do not move.
+pub const NOW_ENV: &str = "PLANE_ORCH_NOW";
+
+/// The time ages are measured against: `$PLANE_ORCH_NOW` when it is set and valid, else now.
+#[must_use]
+pub fn display_now() -> DateTime<Utc> {
+    std::env::var(NOW_ENV)
+        .ok()
+        .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
+        .map_or_else(crate::ticket::now, |t| t.with_timezone(&Utc))
+}
+
+/// How the table fits its output: the title column's width and whether to colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// The terminal's width, when stdout is a terminal; titles are cut to fit it.
+    pub terminal_width: Option<usize>,
+    /// Colour the status column.
+    pub color: bool,
+}
+
+/// The title width when stdout is not a terminal (a pipe, a file, cron's mail).
+pub const PIPE_TITLE_WIDTH: usize = 60;
+
+/// Titles are never cut shorter than this, however narrow the terminal.
+const MIN_TITLE_WIDTH: usize = 12;
+
+impl Layout {
+    /// The layout for this process's stdout: its width when it is a terminal, and colour
+    /// unless stdout is not a terminal or `NO_COLOR` is set (`CLICOLOR_FORCE` forces it).
+    #[must_use]
+    pub fn for_stdout() -> Layout {
+        let stdout = std::io::stdout();
+        Layout {
+            terminal_width: terminal_size::terminal_size_of(&stdout).map(|(w, _)| usize::from(w.0)),
+            color: anstream::AutoStream::choice(&stdout) != anstream::ColorChoice::Never,
+        }
+    }
+
+    /// Plain text, titles cut at [`PIPE_TITLE_WIDTH`].
+    #[cfg(test)]
+    #[must_use]
+    pub fn plain() -> Layout {
+        Layout {
+            terminal_width: None,
+            color: false,
+        }
+    }
+}
+
+fn status_style(s: Status) -> anstyle::Style {
+    use anstyle::{AnsiColor, Style};
+    match s {
+        Status::Pending => Style::new().fg_color(Some(AnsiColor::Yellow.into())),
+        Status::Active => Style::new().fg_color(Some(AnsiColor::Green.into())).bold(),
+        Status::Completed => Style::new().fg_color(Some(AnsiColor::Cyan.into())),
+        Status::Done => Style::new().dimmed(),
     }
 }
 
@@ -95,48 +157,91 @@ fn session_column(t: &Ticket) -> String {
     out
 }
 
-fn cut(text: &str, max: usize) -> String {
-    let one_line = text.replace(['\n', '\r', '\t'], " ");
-    if one_line.chars().count() <= max {
-        one_line
-    } else {
-        let mut s: String = one_line.chars().take(max.saturating_sub(1)).collect();
-        s.push('…');
-        s
-    }
+/// How many terminal columns `text` takes (wide characters such as CJK and emoji take two).
+fn width(text: &str) -> usize {
+    UnicodeWidthStr::width(text)
 }
 
-/// The table `list` prints: aligned columns and a last line with counts per status.
+/// `text` on one line, cut with `…` to at most `max` terminal columns.
+fn cut(text: &str, max: usize) -> String {
+    let one_line = text.replace(['\n', '\r', '\t'], " ");
+    if width(&one_line) <= max {
+        return one_line;
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in one_line.chars() {
+        let w = UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > max.saturating_sub(1) {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+/// The table `list` prints: aligned columns, titles cut to fit, and a last line with counts
+/// per status; only `no tickets` when there are none.
 #[must_use]
-pub fn table(tickets: &[&Ticket], now: chrono::DateTime<chrono::Utc>) -> String {
-    let rows: Vec<[String; 5]> = tickets
+pub fn table(tickets: &[&Ticket], now: DateTime<Utc>, layout: &Layout) -> String {
+    if tickets.is_empty() {
+        return "no tickets\n".to_string();
+    }
+    let mut rows: Vec<[String; 5]> = tickets
         .iter()
         .map(|t| {
             [
                 t.id.to_string(),
                 t.status.to_string(),
                 age(now - t.queued_at),
-                cut(&t.title, 50),
+                t.title.replace(['\n', '\r', '\t'], " "),
                 session_column(t),
             ]
         })
         .collect();
     let header = ["ID", "STATUS", "AGE", "TITLE", "SESSION"].map(String::from);
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+    let width_of = |rows: &[[String; 5]], i: usize| {
+        rows.iter()
+            .map(|r| width(&r[i]))
+            .chain(std::iter::once(width(&header[i])))
+            .max()
+            .unwrap_or(0)
+    };
+    let title_max = match layout.terminal_width {
+        Some(term) => {
+            let others: usize = [0, 1, 2, 4].iter().map(|&i| width_of(&rows, i)).sum();
+            // Four gaps of two spaces between five columns.
+            term.saturating_sub(others + 8).max(MIN_TITLE_WIDTH)
         }
+        None => PIPE_TITLE_WIDTH,
+    };
+    for row in &mut rows {
+        row[3] = cut(&row[3], title_max);
     }
+    let widths: Vec<usize> = (0..5).map(|i| width_of(&rows, i)).collect();
     let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
+    let lines = std::iter::once((&header, None)).chain(
+        rows.iter()
+            .zip(tickets)
+            .map(|(row, t)| (row, Some(t.status))),
+    );
+    for (row, status) in lines {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
+            let styled = match status {
+                Some(s) if i == 1 && layout.color => {
+                    let style = status_style(s);
+                    format!("{style}{cell}{style:#}")
+                }
+                _ => cell.clone(),
+            };
             if i + 1 == row.len() {
-                line.push_str(cell);
+                line.push_str(&styled);
             } else {
-                let pad = widths[i] - cell.chars().count();
-                let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
+                let pad = widths[i] - width(cell);
+                let _ = write!(line, "{styled}{}  ", " ".repeat(pad));
             }
         }
         out.push_str(line.trim_end());
@@ -148,11 +253,121 @@ pub fn table(tickets: &[&Ticket], now: chrono::DateTime<chrono::Utc>) -> String 
         .filter(|(_, n)| *n > 0)
         .map(|(s, n)| format!("{n} {s}"))
         .collect();
-    if counts.is_empty() {
-        out.push_str("no tickets\n");
-    } else {
-        out.push_str(&counts.join(", "));
-        out.push('\n');
-    }
+    out.push_str(&counts.join(", "));
+    out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ticket::{NewTicket, TicketId, TriggerType};
+
+    fn ticket(id: &str, title: &str, status: Status, queued: DateTime<Utc>) -> Ticket {
+        let mut t = Ticket::new(
+            NewTicket {
+                id: TicketId::parse(id).unwrap(),
+                title: title.into(),
+                description_html: String::new(),
+                description_text: String::new(),
+                url: None,
+                trigger_type: TriggerType::Manual,
+            },
+            queued,
+        );
+        t.status = status;
+        t
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn an_empty_queue_prints_only_no_tickets() {
+        assert_eq!(
+            table(&[], at("2026-01-01T00:00:00Z"), &Layout::plain()),
+            "no tickets\n"
+        );
+    }
+
+    #[test]
+    fn titles_are_cut_to_the_terminal_width_and_never_below_the_minimum() {
+        let long = "x".repeat(200);
+        let t = ticket("A-1", &long, Status::Pending, at("2026-01-01T00:00:00Z"));
+        let now = at("2026-01-01T00:00:05Z");
+        for width in [80, 120, 20] {
+            let layout = Layout {
+                terminal_width: Some(width),
+                color: false,
+            };
+            let out = table(&[&t], now, &layout);
+            let row = out.lines().nth(1).unwrap();
+            let title_len = row.split_whitespace().nth(3).unwrap().chars().count();
+            if width == 20 {
+                assert_eq!(title_len, MIN_TITLE_WIDTH, "{out}");
+            } else {
+                let header = out.lines().next().unwrap();
+                assert_eq!(header.chars().count(), width, "{out}");
+                assert!(row.chars().count() <= width, "{out}");
+            }
+        }
+        let piped = table(&[&t], now, &Layout::plain());
+        let title = piped
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .nth(3)
+            .unwrap();
+        assert_eq!(title.chars().count(), PIPE_TITLE_WIDTH);
+        assert!(title.ends_with('…'));
+    }
+
+    #[test]
+    fn colour_wraps_only_the_status_and_keeps_columns_aligned() {
+        let a = ticket("A-1", "one", Status::Pending, at("2026-01-01T00:00:00Z"));
+        let b = ticket(
+            "LONGER-22",
+            "two",
+            Status::Active,
+            at("2026-01-01T00:00:00Z"),
+        );
+        let now = at("2026-01-01T03:00:00Z");
+        let coloured = table(
+            &[&a, &b],
+            now,
+            &Layout {
+                terminal_width: None,
+                color: true,
+            },
+        );
+        assert!(coloured.contains("\u{1b}["));
+        let plain = table(&[&a, &b], now, &Layout::plain());
+        assert!(!plain.contains('\u{1b}'));
+        let stripped: String = anstream::adapter::strip_str(&coloured).to_string();
+        assert_eq!(stripped, plain);
+    }
+
+    #[test]
+    fn wide_characters_count_as_two_columns() {
+        let a = ticket(
+            "A-1",
+            "修复登录页面的重定向问题并补充测试用例",
+            Status::Pending,
+            at("2026-01-01T00:00:00Z"),
+        );
+        let b = ticket("B-2", "ascii", Status::Pending, at("2026-01-01T00:00:00Z"));
+        let layout = Layout {
+            terminal_width: Some(40),
+            color: false,
+        };
+        let out = table(&[&a, &b], at("2026-01-01T00:00:01Z"), &layout);
+        let lines: Vec<&str> = out.lines().collect();
+        // The SESSION column starts at the same terminal column on every line.
+        let session_at = |l: &str| width(&l[..l.rfind(" -").unwrap_or(l.len())]);
+        assert_eq!(session_at(lines[1]), session_at(lines[2]), "{out}");
+        assert!(width(lines[0]) <= 40, "{out}");
+        assert!(lines[1].contains('…'), "{out}");
+    }
 }

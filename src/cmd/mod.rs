@@ -3,6 +3,8 @@
 mod add;
 mod approve;
 mod complete;
+mod completions;
+mod doctor;
 mod list;
 mod remove;
 mod show;
@@ -27,6 +29,7 @@ pub trait Run {
 /// Whatever the command fails with.
 pub fn dispatch(cli: Cli) -> Result<()> {
     let global = &cli.global;
+    crate::logging::want_file(keeps_log(&cli.command));
     match &cli.command {
         Command::List(args) => args.run(global),
         Command::Show(args) => args.run(global),
@@ -34,7 +37,18 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Approve(args) => args.run(global),
         Command::Complete(args) => args.run(global),
         Command::Remove(args) => args.run(global),
+        Command::Doctor(args) => args.run(global),
+        Command::Completions(args) => args.run(global),
     }
+}
+
+/// Whether a command keeps a record in the log file: everything that changes state or runs
+/// for long does; commands that only read or print do not.
+fn keeps_log(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::List(_) | Command::Show(_) | Command::Doctor(_) | Command::Completions(_)
+    )
 }
 
 /// Prints a value as pretty JSON on stdout.

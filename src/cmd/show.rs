@@ -4,7 +4,10 @@ use crate::app::App;
 use crate::cli::{GlobalArgs, ShowArgs};
 use crate::view::ApiTicketDetail;
 
-use super::{list::age, print_json, Run};
+use super::{
+    list::{age, display_now},
+    print_json, Run,
+};
 
 impl Run for ShowArgs {
     fn run(&self, global: &GlobalArgs) -> Result<()> {
@@ -21,7 +24,7 @@ impl Run for ShowArgs {
         if self.json {
             return print_json(&ApiTicketDetail::new(ticket, None));
         }
-        let now = crate::ticket::now();
+        let now = display_now();
         println!("{}  {}", ticket.id, ticket.title);
         println!("status:    {}", ticket.status);
         println!(

@@ -46,7 +46,7 @@ pub fn add(app: &App, req: AddRequest) -> Result<Ticket> {
         },
         now(),
     );
-    app.store.update(|state| {
+    let ticket = app.store.update(|state| {
         if let Some(existing) = state.tickets.get(&ticket.id) {
             return Err(conflict(format!(
                 "{} exists already ({}): `plane-orch remove {}` first to replace it",
@@ -61,5 +61,7 @@ pub fn add(app: &App, req: AddRequest) -> Result<Ticket> {
         }
         state.tickets.insert(ticket.id.clone(), ticket.clone());
         Ok(ticket)
-    })
+    })?;
+    log::info!("{}: queued by hand as pending", ticket.id);
+    Ok(ticket)
 }

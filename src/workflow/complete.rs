@@ -58,7 +58,7 @@ pub fn clean_summary(summary: &str) -> Result<String> {
 /// An empty or oversized summary (invalid); unknown ticket; not active (conflict).
 pub fn complete(app: &App, id: &TicketId, summary: &str, source: SummarySource) -> Result<Ticket> {
     let summary = clean_summary(summary)?;
-    app.store.update(|state| {
+    let ticket = app.store.update(|state| {
         let ticket = state.get_mut(id)?;
         ticket.transition(
             Status::Completed,
@@ -68,5 +68,7 @@ pub fn complete(app: &App, id: &TicketId, summary: &str, source: SummarySource) 
         ticket.summary = Some(summary);
         ticket.waiting = None;
         Ok(ticket.clone())
-    })
+    })?;
+    log::info!("{id}: completed with a summary from {source}");
+    Ok(ticket)
 }

@@ -16,12 +16,14 @@ pub struct RemoveOptions {
 /// # Errors
 /// Unknown ticket (not found).
 pub fn remove(app: &App, id: &TicketId, _opts: RemoveOptions) -> Result<Ticket> {
-    app.store.update(|state| {
+    let ticket = app.store.update(|state| {
         state.get(id)?;
         let ticket = state.tickets.remove(id).expect("checked above");
         if let Some(issue) = &ticket.issue_id {
             state.dismissed.insert(issue.clone(), now());
         }
         Ok(ticket)
-    })
+    })?;
+    log::info!("{id}: removed from the queue (was {})", ticket.status);
+    Ok(ticket)
 }

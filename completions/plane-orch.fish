@@ -1,0 +1,106 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_plane_orch_global_optspecs
+    string join \n config= v/verbose q/quiet h/help V/version
+end
+
+function __fish_plane_orch_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_plane_orch_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_plane_orch_using_subcommand
+    set -l cmd (__fish_plane_orch_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c plane-orch -n "__fish_plane_orch_needs_command" -l config -d 'The config file [default: $PLANE_ORCH_CONFIG, else ./config.yaml]' -r -F
+complete -c plane-orch -n "__fish_plane_orch_needs_command" -s v -l verbose -d 'Log more on stderr (-v info, -vv debug, -vvv trace)'
+complete -c plane-orch -n "__fish_plane_orch_needs_command" -s q -l quiet -d 'Log only errors on stderr'
+complete -c plane-orch -n "__fish_plane_orch_needs_command" -s h -l help -d 'Print help'
+complete -c plane-orch -n "__fish_plane_orch_needs_command" -s V -l version -d 'Print version'
+complete -c plane-orch -n "__fish_plane_orch_needs_command" -f -a "list" -d 'List tickets in a table (or as JSON)'
+complete -c plane-orch -n "__fish_plane_orch_needs_command" -f -a "show" -d 'Show one ticket with its history'
+complete -c plane-orch -n "__fish_plane_orch_needs_command" -f -a "add" -d 'Queue a ticket by hand'
+complete -c plane-orch -n "__fish_plane_orch_needs_command" -f -a "approve" -d 'Approve a pending ticket: it becomes active'
+complete -c plane-orch -n "__fish_plane_orch_needs_command" -f -a "complete" -d 'Record the summary of an active ticket: it becomes completed'
+complete -c plane-orch -n "__fish_plane_orch_needs_command" -f -a "remove" -d 'Drop a ticket from the queue (polling will not re-queue it until it is re-triggered)'
+complete -c plane-orch -n "__fish_plane_orch_needs_command" -f -a "doctor" -d 'Check the setup: config, state file, Plane key, git, the worker, tmux, /complete'
+complete -c plane-orch -n "__fish_plane_orch_needs_command" -f -a "completions" -d 'Print the shell completion script for bash, zsh or fish'
+complete -c plane-orch -n "__fish_plane_orch_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand list" -l status -d 'Only tickets with this status [default: all but done]' -r -f -a "pending\t''
+active\t''
+completed\t''
+done\t''
+all\t'Every status, done included'"
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand list" -l config -d 'The config file [default: $PLANE_ORCH_CONFIG, else ./config.yaml]' -r -F
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand list" -l json -d 'Print a JSON array of tickets, in the HTTP API\'s shape'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand list" -s v -l verbose -d 'Log more on stderr (-v info, -vv debug, -vvv trace)'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand list" -s q -l quiet -d 'Log only errors on stderr'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand list" -s V -l version -d 'Print version'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand show" -l config -d 'The config file [default: $PLANE_ORCH_CONFIG, else ./config.yaml]' -r -F
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand show" -l json -d 'Print a JSON object with its events and approved snapshot'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand show" -s v -l verbose -d 'Log more on stderr (-v info, -vv debug, -vvv trace)'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand show" -s q -l quiet -d 'Log only errors on stderr'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand show" -s h -l help -d 'Print help'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand show" -s V -l version -d 'Print version'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand add" -s t -l title -d 'Its title' -r
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand add" -s d -l description -d 'Its description, as plain text' -r
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand add" -l url -d 'A link to it elsewhere' -r
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand add" -l config -d 'The config file [default: $PLANE_ORCH_CONFIG, else ./config.yaml]' -r -F
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand add" -l json -d 'Print the new ticket as JSON'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand add" -s v -l verbose -d 'Log more on stderr (-v info, -vv debug, -vvv trace)'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand add" -s q -l quiet -d 'Log only errors on stderr'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand add" -s h -l help -d 'Print help'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand add" -s V -l version -d 'Print version'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand approve" -l config -d 'The config file [default: $PLANE_ORCH_CONFIG, else ./config.yaml]' -r -F
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand approve" -l no-session -d 'Mark it active without making a worktree or starting a session'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand approve" -l json -d 'Print the approved ticket as JSON'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand approve" -s v -l verbose -d 'Log more on stderr (-v info, -vv debug, -vvv trace)'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand approve" -s q -l quiet -d 'Log only errors on stderr'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand approve" -s h -l help -d 'Print help'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand approve" -s V -l version -d 'Print version'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand complete" -s f -l file -d 'Read the summary from this file' -r -F
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand complete" -l config -d 'The config file [default: $PLANE_ORCH_CONFIG, else ./config.yaml]' -r -F
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand complete" -l json -d 'Print the completed ticket as JSON'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand complete" -s v -l verbose -d 'Log more on stderr (-v info, -vv debug, -vvv trace)'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand complete" -s q -l quiet -d 'Log only errors on stderr'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand complete" -s h -l help -d 'Print help'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand complete" -s V -l version -d 'Print version'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand remove" -l config -d 'The config file [default: $PLANE_ORCH_CONFIG, else ./config.yaml]' -r -F
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand remove" -l kill-session -d 'End its session too'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand remove" -s v -l verbose -d 'Log more on stderr (-v info, -vv debug, -vvv trace)'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand remove" -s q -l quiet -d 'Log only errors on stderr'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand remove" -s h -l help -d 'Print help'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand remove" -s V -l version -d 'Print version'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand doctor" -l config -d 'The config file [default: $PLANE_ORCH_CONFIG, else ./config.yaml]' -r -F
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand doctor" -l json -d 'Print the checks as a JSON array of {name, status, detail, fix}'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand doctor" -s v -l verbose -d 'Log more on stderr (-v info, -vv debug, -vvv trace)'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand doctor" -s q -l quiet -d 'Log only errors on stderr'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand doctor" -s V -l version -d 'Print version'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand completions" -l config -d 'The config file [default: $PLANE_ORCH_CONFIG, else ./config.yaml]' -r -F
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand completions" -s v -l verbose -d 'Log more on stderr (-v info, -vv debug, -vvv trace)'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand completions" -s q -l quiet -d 'Log only errors on stderr'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand help; and not __fish_seen_subcommand_from list show add approve complete remove doctor completions help" -f -a "list" -d 'List tickets in a table (or as JSON)'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand help; and not __fish_seen_subcommand_from list show add approve complete remove doctor completions help" -f -a "show" -d 'Show one ticket with its history'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand help; and not __fish_seen_subcommand_from list show add approve complete remove doctor completions help" -f -a "add" -d 'Queue a ticket by hand'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand help; and not __fish_seen_subcommand_from list show add approve complete remove doctor completions help" -f -a "approve" -d 'Approve a pending ticket: it becomes active'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand help; and not __fish_seen_subcommand_from list show add approve complete remove doctor completions help" -f -a "complete" -d 'Record the summary of an active ticket: it becomes completed'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand help; and not __fish_seen_subcommand_from list show add approve complete remove doctor completions help" -f -a "remove" -d 'Drop a ticket from the queue (polling will not re-queue it until it is re-triggered)'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand help; and not __fish_seen_subcommand_from list show add approve complete remove doctor completions help" -f -a "doctor" -d 'Check the setup: config, state file, Plane key, git, the worker, tmux, /complete'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand help; and not __fish_seen_subcommand_from list show add approve complete remove doctor completions help" -f -a "completions" -d 'Print the shell completion script for bash, zsh or fish'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand help; and not __fish_seen_subcommand_from list show add approve complete remove doctor completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,510 @@
+//! `doctor`: one function per check, each saying what it found and, when something is wrong,
+//! what to do. The checks only look: they never create, fix or write anything (a shared lock
+//! on an existing state file aside).
+
+use std::fmt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::{self, Backend, Config};
+use crate::store::Store;
+use crate::ticket::Status as TicketStatus;
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Fine.
+    Ok,
+    /// Works, but deserves a look (printed with `!`); does not fail `doctor`.
+    Warn,
+    /// Broken: `doctor` exits 1.
+    Fail,
+}
+
+impl Status {
+    /// The mark printed before the check's name.
+    #[must_use]
+    pub fn mark(self) -> &'static str {
+        match self {
+            Status::Ok => "✓",
+            Status::Warn => "!",
+            Status::Fail => "✗",
+        }
+    }
+}
+
+/// One check's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// What was checked, e.g. `tmux`.
+    pub name: String,
+    pub status: Status,
+    /// What was found (never a secret).
+    pub detail: String,
+    /// What to do about a warning or a failure.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    #[must_use]
+    pub fn ok(name: &str, detail: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status: Status::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    #[must_use]
+    pub fn warn(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status: Status::Warn,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    #[must_use]
+    pub fn fail(name: &str, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            status: Status::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {:<17} {}",
+            self.status.mark(),
+            self.name,
+            self.detail
+        )?;
+        if let Some(fix) = &self.fix {
+            write!(f, "\n    fix: {fix}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs every check against the config found at `--config`, `$PLANE_ORCH_CONFIG` or
+/// `./config.yaml`. When the config cannot be loaded, that is the only check.
+#[must_use]
+pub fn run(config_flag: Option<&Path>) -> Vec<Check> {
+    let path = config::locate(config_flag);
+    let config = match config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            return vec![Check::fail(
+                "config",
+                format!("{e:#}"),
+                format!(
+                    "fix the file (config.yaml in the repository documents every key), or point \
+                     --config / ${} at the right one",
+                    config::CONFIG_ENV
+                ),
+            )]
+        }
+    };
+    let mut checks = vec![Check::ok("config", config.path.display().to_string())];
+    checks.extend(config.warnings.iter().map(|w| {
+        Check::warn(
+            "config",
+            w.clone(),
+            format!("edit {}", config.path.display()),
+        )
+    }));
+    checks.push(data_folder(&config));
+    checks.push(log_folder(&config));
+    checks.push(state_file(&config));
+    checks.push(plane_settings(&config));
+    checks.push(plane_key(&config));
+    checks.extend(plane(&config));
+    checks.push(git(&config));
+    checks.push(worker(&config));
+    checks.push(completion_folder(&config));
+    checks.push(session_backend(&config));
+    checks.push(complete_command(&config));
+    checks
+}
+
+/// Plane itself: reachability, the key's acceptance (`users/me/`), and each watched project's
+/// trigger states and labels. THE place for checks that talk to Plane; it needs the Plane
+/// client, so it returns nothing yet.
+fn plane(_config: &Config) -> Vec<Check> {
+    Vec::new()
+}
+
+/// Tries to create (and at once delete) a file in `dir`: the only test of writability that
+/// holds for every user, root included, and for read-only mounts.
+fn can_write_in(dir: &Path) -> Result<(), String> {
+    tempfile::Builder::new()
+        .prefix(".plane-orch-doctor")
+        .tempfile_in(dir)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// A folder plane-orch writes into: writable when it exists, creatable when it does not.
+fn writable_folder(name: &str, dir: &Path, key: &str) -> Check {
+    let fix = format!(
+        "make {} writable by this user (chown/chmod u+w), or point {key} elsewhere",
+        dir.display()
+    );
+    if dir.is_dir() {
+        return match can_write_in(dir) {
+            Ok(()) => Check::ok(name, format!("{} is writable", dir.display())),
+            Err(e) => Check::fail(name, format!("cannot write in {}: {e}", dir.display()), fix),
+        };
+    }
+    if dir.exists() {
+        return Check::fail(name, format!("{} is not a folder", dir.display()), fix);
+    }
+    let mut ancestor = dir.parent();
+    while let Some(a) = ancestor {
+        if a.exists() {
+            if !a.is_dir() {
+                return Check::fail(
+                    name,
+                    format!(
+                        "{} cannot be created: {} is a file",
+                        dir.display(),
+                        a.display()
+                    ),
+                    format!("point {key} at a path under a folder"),
+                );
+            }
+            return match can_write_in(a) {
+                Ok(()) => Check::ok(
+                    name,
+                    format!("{} will be created at the first write", dir.display()),
+                ),
+                Err(e) => Check::fail(
+                    name,
+                    format!(
+                        "{} cannot be created: cannot write in {}: {e}",
+                        dir.display(),
+                        a.display()
+                    ),
+                    format!(
+                        "mkdir -p {} as a user who can, or point {key} elsewhere",
+                        dir.display()
+                    ),
+                ),
+            };
+        }
+        ancestor = a.parent();
+    }
+    Check::fail(
+        name,
+        format!("{} has no existing folder above it", dir.display()),
+        fix,
+    )
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    path.parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf)
+}
+
+fn data_folder(config: &Config) -> Check {
+    writable_folder("data folder", &parent_of(&config.state.path), "state.path")
+}
+
+fn log_folder(config: &Config) -> Check {
+    writable_folder("log folder", &parent_of(&config.log.path), "log.path")
+}
+
+fn state_file(config: &Config) -> Check {
+    let path = &config.state.path;
+    if !path.exists() {
+        return Check::ok(
+            "state file",
+            format!("{} does not exist yet: an empty queue", path.display()),
+        );
+    }
+    let store = Store::new(path.clone());
+    match store.load() {
+        Ok(state) => {
+            let counts: Vec<String> = TicketStatus::ALL
+                .iter()
+                .map(|s| {
+                    let n = state.tickets.values().filter(|t| t.status == *s).count();
+                    format!("{n} {s}")
+                })
+                .collect();
+            Check::ok(
+                "state file",
+                format!("{}: {}", path.display(), counts.join(", ")),
+            )
+        }
+        Err(e) => Check::fail(
+            "state file",
+            format!("{e:#}"),
+            format!(
+                "plane-orch never overwrites it: repair it, or move it aside and copy {} over it",
+                store.backup_path().display()
+            ),
+        ),
+    }
+}
+
+fn plane_settings(config: &Config) -> Check {
+    let where_ = config.path.display();
+    if config.plane.workspace_slug.is_empty() {
+        return Check::fail(
+            "plane settings",
+            "plane.workspace_slug is empty: polling is off",
+            format!("set plane.workspace_slug (the workspace's name in its URLs) in {where_}"),
+        );
+    }
+    if config.plane.project_ids.is_empty() {
+        return Check::fail(
+            "plane settings",
+            "plane.project_ids is empty: no project is watched",
+            format!("add the UUIDs of the projects to watch to plane.project_ids in {where_}"),
+        );
+    }
+    Check::ok(
+        "plane settings",
+        format!(
+            "workspace {}, {} project(s) at {}",
+            config.plane.workspace_slug,
+            config.plane.project_ids.len(),
+            config.plane.base_url
+        ),
+    )
+}
+
+fn plane_key(config: &Config) -> Check {
+    let var = &config.plane.api_key_env;
+    let in_env = std::env::var(var).is_ok_and(|k| !k.trim().is_empty());
+    if in_env {
+        Check::ok("plane key", format!("${var} is set"))
+    } else if config.plane.api_key_in_file.is_some() {
+        Check::ok(
+            "plane key",
+            format!("kept in the config file (${var} is not set; see the warning above)"),
+        )
+    } else {
+        Check::fail(
+            "plane key",
+            format!("${var} is not set"),
+            format!(
+                "export {var}=<your key> (Plane: Profile settings > API tokens); for cron and \
+                 systemd, set it in the job's environment"
+            ),
+        )
+    }
+}
+
+/// Runs a program and returns its trimmed stdout, or a message saying why it did not run.
+fn output_of(program: &str, args: &[&str]) -> Result<String, String> {
+    match Command::new(program).args(args).output() {
+        Ok(out) if out.status.success() => {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        }
+        Ok(out) => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(format!("{program} is not on PATH"))
+        }
+        Err(e) => Err(format!("cannot run {program}: {e}")),
+    }
+}
+
+fn git(config: &Config) -> Check {
+    let version = match output_of("git", &["--version"]) {
+        Ok(v) => v,
+        Err(e) => return Check::fail("git", e, "install git (e.g. apt install git)"),
+    };
+    let repo = &config.automation.repo_path;
+    let fix = format!(
+        "set automation.repo_path to a git repository, or run `git init` in {}",
+        repo.display()
+    );
+    if !repo.is_dir() {
+        return Check::fail("git", format!("{} is not a folder", repo.display()), fix);
+    }
+    let repo_arg = repo.to_string_lossy();
+    if let Err(e) = output_of(
+        "git",
+        &["-C", &repo_arg, "rev-parse", "--is-inside-work-tree"],
+    ) {
+        return Check::fail(
+            "git",
+            format!("{} is not a git repository: {e}", repo.display()),
+            fix,
+        );
+    }
+    if config.automation.worktrees
+        && output_of(
+            "git",
+            &["-C", &repo_arg, "rev-parse", "--verify", "--quiet", "HEAD"],
+        )
+        .is_err()
+    {
+        return Check::fail(
+            "git",
+            format!(
+                "{} has no commit yet; worktrees branch from HEAD",
+                repo.display()
+            ),
+            format!("make a first commit in {}", repo.display()),
+        );
+    }
+    Check::ok(
+        "git",
+        format!("{version}; {} is a repository", repo.display()),
+    )
+}
+
+fn worker(config: &Config) -> Check {
+    let path = &config.automation.worker;
+    let fix_missing = "set automation.worker to the worker script (scripts/claude-ticket-worker in the repository)";
+    match std::fs::metadata(path) {
+        Err(e) => Check::fail("worker", format!("{}: {e}", path.display()), fix_missing),
+        Ok(m) if !m.is_file() => Check::fail(
+            "worker",
+            format!("{} is not a file", path.display()),
+            fix_missing,
+        ),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => Check::fail(
+            "worker",
+            format!("{} is not executable", path.display()),
+            format!("chmod +x {}", path.display()),
+        ),
+        Ok(_) => Check::ok("worker", format!("{} is executable", path.display())),
+    }
+}
+
+fn completion_folder(config: &Config) -> Check {
+    let dir = &config.completion.dir;
+    match std::fs::metadata(dir) {
+        Err(_) => Check::warn(
+            "completion folder",
+            format!("{} does not exist", dir.display()),
+            format!("mkdir -m 700 {}", dir.display()),
+        ),
+        Ok(m) if !m.is_dir() => Check::fail(
+            "completion folder",
+            format!("{} is not a folder", dir.display()),
+            "point completion.dir at a private folder",
+        ),
+        Ok(m) if m.permissions().mode() & 0o022 != 0 => Check::fail(
+            "completion folder",
+            format!(
+                "{} is writable by others (mode {:o}): anyone could complete a ticket",
+                dir.display(),
+                m.permissions().mode() & 0o777
+            ),
+            format!("chmod 700 {}", dir.display()),
+        ),
+        Ok(m) => Check::ok(
+            "completion folder",
+            format!(
+                "{} is private (mode {:o})",
+                dir.display(),
+                m.permissions().mode() & 0o777
+            ),
+        ),
+    }
+}
+
+fn session_backend(config: &Config) -> Check {
+    match config.sessions.backend {
+        Backend::Tmux => match output_of("tmux", &["-V"]) {
+            Ok(v) => Check::ok("tmux", v),
+            Err(e) => Check::fail(
+                "tmux",
+                e,
+                "install tmux (e.g. apt install tmux), or set sessions.backend: service",
+            ),
+        },
+        Backend::Service => session_service(&config.sessions.service_url),
+    }
+}
+
+fn session_service(base: &str) -> Check {
+    let url = format!("{base}/health");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(3)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let fix = format!(
+        "start tmux-session-service at {base}, or fix sessions.service_url, or set sessions.backend: tmux"
+    );
+    match agent.get(&url).call() {
+        Ok(resp) if resp.status().is_success() => {
+            Check::ok("session service", format!("{url} answers"))
+        }
+        Ok(resp) => Check::fail(
+            "session service",
+            format!("{url} answered {}", resp.status()),
+            fix,
+        ),
+        Err(e) => Check::fail("session service", format!("{url}: {e}"), fix),
+    }
+}
+
+fn complete_command(config: &Config) -> Check {
+    let dir = &config.automation.claude_dir;
+    let skill = dir.join(".claude/skills/complete/SKILL.md");
+    let settings = dir.join("settings.json");
+    let missing: Vec<String> = [&skill, &settings]
+        .iter()
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        Check::ok("/complete", format!("installed in {}", dir.display()))
+    } else {
+        Check::warn(
+            "/complete",
+            format!("not installed yet: {} missing", missing.join(" and ")),
+            "plane-orch writes them when it starts a session: approve a ticket \
+             (`plane-orch approve ID`)",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_check_prints_its_fix_on_the_next_line() {
+        let c = Check::fail("tmux", "tmux is not on PATH", "install tmux");
+        assert_eq!(
+            c.to_string(),
+            "✗ tmux              tmux is not on PATH\n    fix: install tmux"
+        );
+        assert_eq!(Check::ok("git", "ok").to_string(), "✓ git               ok");
+    }
+
+    #[test]
+    fn a_folder_under_a_file_cannot_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        let c = writable_folder("data folder", &file.join("data"), "state.path");
+        assert_eq!(c.status, Status::Fail, "{c}");
+        let c = writable_folder("data folder", &dir.path().join("a/b"), "state.path");
+        assert_eq!(c.status, Status::Ok, "{c}");
+        assert!(
+            !dir.path().join("a").exists(),
+            "doctor must not create folders"
+        );
+    }
+}
