@@ -2,9 +2,13 @@
 
 mod add;
 mod approve;
+mod attach;
 mod complete;
+mod hook;
 mod list;
+mod poll;
 mod remove;
+mod restart;
 mod show;
 
 use std::io::Write;
@@ -34,6 +38,10 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Approve(args) => args.run(global),
         Command::Complete(args) => args.run(global),
         Command::Remove(args) => args.run(global),
+        Command::Attach(args) => args.run(global),
+        Command::Restart(args) => args.run(global),
+        Command::Poll(args) => args.run(global),
+        Command::Hook(hook) => hook.run(global),
     }
 }
 
