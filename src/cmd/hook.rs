@@ -56,7 +56,7 @@ fn session_ticket() -> Option<TicketId> {
 
 fn read_stdin() -> Result<String> {
     let mut buf = String::new();
-    let limit = u64::try_from(4 * MAX_SUMMARY_BYTES).unwrap_or(u64::MAX);
+    let limit = u64::try_from(16 * MAX_SUMMARY_BYTES).unwrap_or(u64::MAX);
     std::io::stdin()
         .take(limit)
         .read_to_string(&mut buf)
