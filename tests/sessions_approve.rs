@@ -312,6 +312,28 @@ fn a_worker_that_does_not_exist_is_reported_and_the_ticket_stays_pending() {
     wait_for("no session", || s.tmux.sessions().is_empty());
 }
 
+#[test]
+fn a_session_of_the_same_name_already_running_is_reported() {
+    let s = Sessions::new();
+    let out = s
+        .tmux
+        .tmux(&["new-session", "-d", "-s", "plane-DUP-1", "sleep 60"]);
+    assert!(out.status.success());
+    s.ok(&["add", "DUP-1", "--title", "Duplicate"]);
+    let err = s.fails(1, &["approve", "DUP-1"]);
+    assert!(err.contains("already runs"), "{err}");
+    assert!(err.contains("tmux kill-session -t plane-DUP-1"), "{err}");
+    let t = s.ticket("DUP-1");
+    assert_eq!(t["status"], "pending");
+    assert!(t["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("duplicate session"));
+    s.tmux.tmux(&["kill-session", "-t", "=plane-DUP-1"]);
+    s.ok(&["approve", "DUP-1"]);
+    assert_eq!(s.ticket("DUP-1")["status"], "active");
+}
+
 fn which(name: &str) -> std::path::PathBuf {
     std::env::var("PATH")
         .unwrap()

@@ -49,10 +49,19 @@ pub fn start(config: &Config, spec: &SessionSpec) -> Result<()> {
         ))
     })?;
     if !out.status.success() {
+        let err = stderr_of(&out);
+        let hint = if err.contains("duplicate session") {
+            format!(
+                " (a session of that name already runs: `tmux attach -t {0}` to see it, \
+                 `tmux kill-session -t {0}` to end it)",
+                spec.name
+            )
+        } else {
+            String::new()
+        };
         return Err(Error::Session(format!(
-            "tmux could not start session {}: {}",
-            spec.name,
-            stderr_of(&out)
+            "tmux could not start session {}: {err}{hint}",
+            spec.name
         ))
         .into());
     }
