@@ -119,3 +119,41 @@ fn remove_with_kill_session_ends_the_session_and_drops_the_ticket() {
     assert!(s.tmux.has("plane-RM-2"));
     s.fails(3, &["remove", "RM-1", "--kill-session"]);
 }
+
+#[test]
+fn attach_connects_a_terminal_to_the_running_session() {
+    let s = Sessions::new();
+    s.ok(&["add", "ATT-1", "--title", "Attach"]);
+    s.ok(&["approve", "ATT-1"]);
+    s.agent_argv();
+    // A terminal of its own: a pane of another session on the same server, outside tmux's
+    // view of "inside" (TMUX unset), so attach takes the `tmux attach` path.
+    let bin = common::bin_path();
+    let config = s.env.config_path();
+    let out = s.tmux.tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "viewer",
+        "--",
+        "env",
+        "-u",
+        "TMUX",
+        &bin.display().to_string(),
+        "--config",
+        &config.display().to_string(),
+        "attach",
+        "ATT-1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("a client attached to plane-ATT-1", || {
+        let out = s.tmux.tmux(&["list-clients", "-F", "#{session_name}"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == "plane-ATT-1")
+    });
+}

@@ -29,6 +29,7 @@ pub fn approve(app: &App, id: &TicketId, opts: ApproveOptions) -> Result<Ticket>
     }
     // Held until the ticket is recorded active: a second approve of the same ticket is a
     // conflict at once, and approves of different tickets take turns, so the cap holds.
+    app.store.load()?.get(id)?;
     let _claim = Claim::take(app, id)?;
     let agent_session = uuid::Uuid::new_v4().to_string();
     let limit = app.config.automation.max_active_sessions;

@@ -14,6 +14,7 @@ use super::approve::{start_session, Claim};
 /// Unknown ticket; not active, no session, or the session still runs (conflict); the session
 /// could not start (`Error::Session`).
 pub fn restart(app: &App, id: &TicketId) -> Result<Ticket> {
+    app.store.load()?.get(id)?;
     let _claim = Claim::take(app, id)?;
     let ticket = app.store.load()?.get(id)?.clone();
     if ticket.status != Status::Active {
