@@ -207,7 +207,43 @@ pub fn prompt(ticket: &Ticket, restart: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::complete_summary;
+    use super::{complete_summary, prompt};
+    use crate::ticket::{now, NewTicket, Snapshot, Ticket, TicketId, TriggerType};
+
+    fn ticket() -> Ticket {
+        let mut t = Ticket::new(
+            NewTicket {
+                id: TicketId::parse("P-1").unwrap(),
+                title: "edited later".into(),
+                description_html: String::new(),
+                description_text: "edited later".into(),
+                url: None,
+                trigger_type: TriggerType::Manual,
+            },
+            now(),
+        );
+        t.approved_snapshot = Some(Snapshot {
+            title: "Approved title".into(),
+            description_html: String::new(),
+            description_text: "Approved text".into(),
+            url: Some("https://plane.example/P-1".into()),
+        });
+        t
+    }
+
+    #[test]
+    fn the_prompt_is_built_from_the_approved_snapshot() {
+        let p = prompt(&ticket(), false);
+        assert!(p.starts_with("Work on ticket P-1: Approved title\nURL: https://plane.example/P-1\n\nApproved text\n"), "{p}");
+        assert!(p.contains("/complete <summary>"));
+        assert!(!p.contains("edited later"));
+        let r = prompt(&ticket(), true);
+        assert!(
+            r.contains("restarted") && r.contains("Approved title"),
+            "{r}"
+        );
+        assert!(!r.contains("Approved text"));
+    }
 
     #[test]
     fn only_the_complete_command_carries_a_summary() {
