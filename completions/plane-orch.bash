@@ -22,6 +22,9 @@ _plane__orch() {
             plane__orch,approve)
                 cmd="plane__orch__subcmd__approve"
                 ;;
+            plane__orch,attach)
+                cmd="plane__orch__subcmd__attach"
+                ;;
             plane__orch,complete)
                 cmd="plane__orch__subcmd__complete"
                 ;;
@@ -34,11 +37,20 @@ _plane__orch() {
             plane__orch,help)
                 cmd="plane__orch__subcmd__help"
                 ;;
+            plane__orch,hook)
+                cmd="plane__orch__subcmd__hook"
+                ;;
             plane__orch,list)
                 cmd="plane__orch__subcmd__list"
                 ;;
+            plane__orch,poll)
+                cmd="plane__orch__subcmd__poll"
+                ;;
             plane__orch,remove)
                 cmd="plane__orch__subcmd__remove"
+                ;;
+            plane__orch,restart)
+                cmd="plane__orch__subcmd__restart"
                 ;;
             plane__orch,show)
                 cmd="plane__orch__subcmd__show"
@@ -48,6 +60,9 @@ _plane__orch() {
                 ;;
             plane__orch__subcmd__help,approve)
                 cmd="plane__orch__subcmd__help__subcmd__approve"
+                ;;
+            plane__orch__subcmd__help,attach)
+                cmd="plane__orch__subcmd__help__subcmd__attach"
                 ;;
             plane__orch__subcmd__help,complete)
                 cmd="plane__orch__subcmd__help__subcmd__complete"
@@ -61,14 +76,74 @@ _plane__orch() {
             plane__orch__subcmd__help,help)
                 cmd="plane__orch__subcmd__help__subcmd__help"
                 ;;
+            plane__orch__subcmd__help,hook)
+                cmd="plane__orch__subcmd__help__subcmd__hook"
+                ;;
             plane__orch__subcmd__help,list)
                 cmd="plane__orch__subcmd__help__subcmd__list"
+                ;;
+            plane__orch__subcmd__help,poll)
+                cmd="plane__orch__subcmd__help__subcmd__poll"
                 ;;
             plane__orch__subcmd__help,remove)
                 cmd="plane__orch__subcmd__help__subcmd__remove"
                 ;;
+            plane__orch__subcmd__help,restart)
+                cmd="plane__orch__subcmd__help__subcmd__restart"
+                ;;
             plane__orch__subcmd__help,show)
                 cmd="plane__orch__subcmd__help__subcmd__show"
+                ;;
+            plane__orch__subcmd__help__subcmd__hook,agent)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__agent"
+                ;;
+            plane__orch__subcmd__help__subcmd__hook,notify)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__notify"
+                ;;
+            plane__orch__subcmd__help__subcmd__hook,prompt)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__prompt"
+                ;;
+            plane__orch__subcmd__help__subcmd__hook,prompt-submit)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__prompt__subcmd__submit"
+                ;;
+            plane__orch__subcmd__help__subcmd__hook,status)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__status"
+                ;;
+            plane__orch__subcmd__hook,agent)
+                cmd="plane__orch__subcmd__hook__subcmd__agent"
+                ;;
+            plane__orch__subcmd__hook,help)
+                cmd="plane__orch__subcmd__hook__subcmd__help"
+                ;;
+            plane__orch__subcmd__hook,notify)
+                cmd="plane__orch__subcmd__hook__subcmd__notify"
+                ;;
+            plane__orch__subcmd__hook,prompt)
+                cmd="plane__orch__subcmd__hook__subcmd__prompt"
+                ;;
+            plane__orch__subcmd__hook,prompt-submit)
+                cmd="plane__orch__subcmd__hook__subcmd__prompt__subcmd__submit"
+                ;;
+            plane__orch__subcmd__hook,status)
+                cmd="plane__orch__subcmd__hook__subcmd__status"
+                ;;
+            plane__orch__subcmd__hook__subcmd__help,agent)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__agent"
+                ;;
+            plane__orch__subcmd__hook__subcmd__help,help)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__help"
+                ;;
+            plane__orch__subcmd__hook__subcmd__help,notify)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__notify"
+                ;;
+            plane__orch__subcmd__hook__subcmd__help,prompt)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__prompt"
+                ;;
+            plane__orch__subcmd__hook__subcmd__help,prompt-submit)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__prompt__subcmd__submit"
+                ;;
+            plane__orch__subcmd__hook__subcmd__help,status)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__status"
                 ;;
             *)
                 ;;
@@ -77,7 +152,7 @@ _plane__orch() {
 
     case "${cmd}" in
         plane__orch)
-            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove doctor completions help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove attach restart poll hook doctor completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -134,6 +209,24 @@ _plane__orch() {
             ;;
         plane__subcmd__orch__subcmd__approve)
             opts="-v -q -h -V --no-session --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__attach)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -213,7 +306,7 @@ _plane__orch() {
             return 0
             ;;
         plane__subcmd__orch__subcmd__help)
-            opts="list show add approve complete remove doctor completions help"
+            opts="list show add approve complete remove attach restart poll hook doctor completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -241,6 +334,20 @@ _plane__orch() {
             return 0
             ;;
         plane__subcmd__orch__subcmd__help__subcmd__approve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__attach)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -310,7 +417,105 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        plane__subcmd__orch__subcmd__help__subcmd__hook)
+            opts="prompt-submit notify prompt agent status"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__agent)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__notify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__prompt)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__prompt__subcmd__submit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         plane__subcmd__orch__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__poll)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -338,6 +543,20 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        plane__subcmd__orch__subcmd__help__subcmd__restart)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         plane__subcmd__orch__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -345,6 +564,212 @@ _plane__orch() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook)
+            opts="-v -q -h -V --config --verbose --quiet --help --version prompt-submit notify prompt agent status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__agent)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__help)
+            opts="prompt-submit notify prompt agent status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__agent)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__notify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__prompt)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__prompt__subcmd__submit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__notify)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__prompt)
+            opts="-v -q -h -V --restart --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__prompt__subcmd__submit)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__status)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -374,8 +799,44 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        plane__subcmd__orch__subcmd__poll)
+            opts="-v -q -h -V --dry-run --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         plane__subcmd__orch__subcmd__remove)
             opts="-v -q -h -V --kill-session --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__restart)
+            opts="-v -q -h -V --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

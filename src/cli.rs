@@ -53,6 +53,15 @@ pub enum Command {
     Complete(CompleteArgs),
     /// Drop a ticket from the queue (polling will not re-queue it until it is re-triggered)
     Remove(RemoveArgs),
+    /// Attach the terminal to a ticket's session
+    Attach(AttachArgs),
+    /// Start a new session for an active ticket whose session is gone, resuming its conversation
+    Restart(RestartArgs),
+    /// One poll tick: flag active tickets whose session ended without a summary
+    Poll(PollArgs),
+    /// Called inside a session by Claude Code's hooks and the worker
+    #[command(hide = true, subcommand)]
+    Hook(HookCommand),
     /// Check the setup: config, state file, Plane key, git, the worker, tmux, /complete
     Doctor(DoctorArgs),
     /// Print the shell completion script for bash, zsh or fish
@@ -158,6 +167,57 @@ pub struct RemoveArgs {
     /// End its session too
     #[arg(long)]
     pub kill_session: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The active ticket whose session to attach to
+    #[arg(value_parser = parse_id)]
+    pub id: TicketId,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// The active ticket whose session is gone
+    #[arg(value_parser = parse_id)]
+    pub id: TicketId,
+
+    /// Print the ticket as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PollArgs {
+    /// Say what would change without changing anything
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// The hidden commands sessions call (SPEC §8).
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Claude Code's UserPromptSubmit hook: `/complete <summary>` records the summary
+    PromptSubmit,
+    /// Claude Code's Notification hook: marks the ticket as waiting for the person
+    Notify,
+    /// For the worker: prints the agent's prompt, built from the approved snapshot
+    Prompt {
+        /// The ticket
+        #[arg(value_parser = parse_id)]
+        id: TicketId,
+        /// The prompt for a restarted session that resumes its conversation
+        #[arg(long)]
+        restart: bool,
+    },
+    /// For the worker: prints agent_command and agent_args, each ended by a NUL byte
+    Agent,
+    /// For the worker: prints the ticket's status
+    Status {
+        /// The ticket
+        #[arg(value_parser = parse_id)]
+        id: TicketId,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod error;
 pub mod logging;
 pub mod progress;
+pub mod session;
 pub mod store;
 pub mod ticket;
 pub mod view;

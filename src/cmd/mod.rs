@@ -2,11 +2,15 @@
 
 mod add;
 mod approve;
+mod attach;
 mod complete;
 mod completions;
 mod doctor;
+mod hook;
 mod list;
+mod poll;
 mod remove;
+mod restart;
 mod show;
 
 use std::io::Write;
@@ -39,6 +43,10 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Remove(args) => args.run(global),
         Command::Doctor(args) => args.run(global),
         Command::Completions(args) => args.run(global),
+        Command::Attach(args) => args.run(global),
+        Command::Restart(args) => args.run(global),
+        Command::Poll(args) => args.run(global),
+        Command::Hook(hook) => hook.run(global),
     }
 }
 

@@ -6,12 +6,18 @@
 mod add;
 mod approve;
 mod complete;
+mod lost;
 mod remove;
+mod restart;
+mod waiting;
 
 pub use add::{add, AddRequest};
 pub use approve::{approve, ApproveOptions};
 pub use complete::{complete, SummarySource};
+pub use lost::flag_lost_sessions;
 pub use remove::{remove, RemoveOptions};
+pub use restart::restart;
+pub use waiting::{clear_waiting, mark_waiting};
 
 /// The most bytes a summary may have (the same limit as a completion file).
 pub const MAX_SUMMARY_BYTES: usize = 64 * 1024;

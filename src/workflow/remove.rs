@@ -1,6 +1,7 @@
 use anyhow::Result;
 
 use crate::app::App;
+use crate::session;
 use crate::ticket::{now, Ticket, TicketId};
 
 /// How to remove.
@@ -11,11 +12,12 @@ pub struct RemoveOptions {
 }
 
 /// Drops a ticket from the queue, whatever its status. Its Plane issue is remembered as
-/// dismissed, so polling does not queue it again until it has been re-triggered.
+/// dismissed, so polling does not queue it again until it has been re-triggered. With
+/// `kill_session` its session is ended after the lock is released.
 ///
 /// # Errors
-/// Unknown ticket (not found).
-pub fn remove(app: &App, id: &TicketId, _opts: RemoveOptions) -> Result<Ticket> {
+/// Unknown ticket (not found); the session could not be ended (the ticket is gone already).
+pub fn remove(app: &App, id: &TicketId, opts: RemoveOptions) -> Result<Ticket> {
     let ticket = app.store.update(|state| {
         state.get(id)?;
         let ticket = state.tickets.remove(id).expect("checked above");
@@ -25,5 +27,15 @@ pub fn remove(app: &App, id: &TicketId, _opts: RemoveOptions) -> Result<Ticket> 
         Ok(ticket)
     })?;
     log::info!("{id}: removed from the queue (was {})", ticket.status);
+    if opts.kill_session {
+        if let Some(s) = &ticket.session {
+            session::kill(&app.config, s).map_err(|e| {
+                e.context(format!(
+                    "{id} was removed, but its session {} could not be ended",
+                    s.name
+                ))
+            })?;
+        }
+    }
     Ok(ticket)
 }

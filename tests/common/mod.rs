@@ -3,6 +3,9 @@
 //! servers, the fake agent) live in the modules beside this one.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod fake_service;
+pub mod sessions;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;

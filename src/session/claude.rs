@@ -1,0 +1,180 @@
+//! What Claude Code is given (claude-code.md): the `/complete` skill and a settings file with
+//! plane-orch's hooks, both in `claude_dir` (nothing is written into the user's worktree), and
+//! the folder-trust entry in Claude Code's own config.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::{json, Map, Value};
+
+use crate::config::Config;
+
+use super::service::shell_quote;
+
+/// The `/complete` skill. The hook has recorded the summary before Claude sees the prompt, so
+/// the skill only has Claude confirm it.
+pub const SKILL: &str = "---
+description: Record the completion summary of this plane-orch ticket
+argument-hint: <summary>
+disable-model-invocation: true
+---
+
+A plane-orch hook has already handled this `/complete` command before you saw it.
+
+- If the hook's output says `plane-orch: recorded completion summary for ...`, confirm in one
+  line that the summary was recorded and that the person can now review it (`plane-orch list`).
+- If it says `plane-orch: NOT recorded: ...`, report that message to the person word for word.
+
+Do not run any tools or commands for this.
+";
+
+/// `<claude_dir>/.claude/skills/complete/SKILL.md`.
+#[must_use]
+pub fn skill_path(claude_dir: &Path) -> PathBuf {
+    claude_dir.join(".claude/skills/complete/SKILL.md")
+}
+
+/// `<claude_dir>/settings.json`.
+#[must_use]
+pub fn settings_path(claude_dir: &Path) -> PathBuf {
+    claude_dir.join("settings.json")
+}
+
+/// The settings file: a `UserPromptSubmit` hook for `/complete` (and clearing `waiting`) and a
+/// `Notification` hook for "needs you". Hook commands run through a shell: the path is quoted.
+#[must_use]
+pub fn settings(exe: &Path) -> Value {
+    let bin = shell_quote(&exe.display().to_string());
+    let hook = |sub: &str| json!([{ "hooks": [{ "type": "command", "command": format!("{bin} hook {sub}") }] }]);
+    json!({
+        "hooks": {
+            "UserPromptSubmit": hook("prompt-submit"),
+            "Notification": hook("notify"),
+        }
+    })
+}
+
+/// Writes (or refreshes) the skill and the settings file into `claude_dir`.
+///
+/// # Errors
+/// A file cannot be written.
+pub fn write_files(config: &Config, exe: &Path) -> Result<()> {
+    let dir = &config.automation.claude_dir;
+    let settings = serde_json::to_string_pretty(&settings(exe))? + "\n";
+    write_if_changed(&skill_path(dir), SKILL.as_bytes())?;
+    write_if_changed(&settings_path(dir), settings.as_bytes())?;
+    Ok(())
+}
+
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+    write_atomic(path, bytes)
+}
+
+/// Writes to a temp file beside `path`, then renames it over: a reader (or Claude Code) never
+/// sees half a file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+/// Claude Code's own config: `$CLAUDE_CONFIG_DIR/.claude.json`, else `~/.claude.json`.
+#[must_use]
+pub fn claude_config_path() -> Option<PathBuf> {
+    match std::env::var_os("CLAUDE_CONFIG_DIR") {
+        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir).join(".claude.json")),
+        _ => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".claude.json")),
+    }
+}
+
+/// Marks `folder` trusted (`projects[folder].hasTrustDialogAccepted: true`), so the session
+/// does not stop at the trust question. Read-modify-write with an atomic rename; every other
+/// key is kept and nothing is removed.
+///
+/// # Errors
+/// The file is not JSON (it is left alone) or cannot be written.
+pub fn trust(folder: &Path) -> Result<()> {
+    let Some(path) = claude_config_path() else {
+        anyhow::bail!("neither CLAUDE_CONFIG_DIR nor HOME is set: cannot find Claude Code's config to pre-accept the folder trust");
+    };
+    let mut doc: Value = match std::fs::read(&path) {
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => json!({}),
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "Claude Code's config {} is not JSON; left unchanged (fix it, or set automation.trust_worktrees: false)",
+                path.display()
+            )
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read {}", path.display()));
+        }
+    };
+    let Some(root) = doc.as_object_mut() else {
+        anyhow::bail!(
+            "Claude Code's config {} is not a JSON object; left unchanged",
+            path.display()
+        );
+    };
+    let projects = root
+        .entry("projects")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(projects) = projects.as_object_mut() else {
+        anyhow::bail!(
+            "\"projects\" in {} is not an object; left unchanged",
+            path.display()
+        );
+    };
+    let key = folder.display().to_string();
+    let entry = projects
+        .entry(key)
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(entry) = entry.as_object_mut() else {
+        anyhow::bail!(
+            "the entry for {} in {} is not an object; left unchanged",
+            folder.display(),
+            path.display()
+        );
+    };
+    if entry.get("hasTrustDialogAccepted") == Some(&Value::Bool(true)) {
+        return Ok(());
+    }
+    entry.insert("hasTrustDialogAccepted".into(), Value::Bool(true));
+    let bytes = serde_json::to_vec_pretty(&doc)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+    }
+    write_atomic(&path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_commands_quote_the_binary() {
+        let s = settings(Path::new("/opt/my tools/plane-orch"));
+        let cmd = s["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"]
+            .as_str()
+            .unwrap();
+        assert_eq!(cmd, "'/opt/my tools/plane-orch' hook prompt-submit");
+        let cmd = s["hooks"]["Notification"][0]["hooks"][0]["command"]
+            .as_str()
+            .unwrap();
+        assert_eq!(cmd, "'/opt/my tools/plane-orch' hook notify");
+    }
+}

@@ -1,0 +1,149 @@
+//! Sessions (SPEC §8): a workdir (a git worktree on its own branch), the files Claude Code is
+//! given (`/complete` and the hooks), and a supervised tmux session running the worker.
+//! This module knows tmux, git and tmux-session-service; it knows nothing of Plane.
+
+pub mod claude;
+pub mod service;
+pub mod tmux;
+pub mod worktree;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::config::{Backend, Config};
+use crate::error::Error;
+use crate::ticket::{SessionInfo, TicketId};
+
+/// What a new session runs: the worker for one ticket, in one folder.
+#[derive(Debug, Clone)]
+pub struct SessionSpec {
+    /// The session's name (`<tmux_prefix><ID>`).
+    pub name: String,
+    pub ticket: TicketId,
+    pub workdir: PathBuf,
+    /// The agent's conversation id (`--session-id`, or `--resume` on a restart).
+    pub agent_session: String,
+    /// Set on `restart`: the worker resumes the conversation instead of starting one.
+    pub restart: bool,
+}
+
+/// The session name of a ticket: `<tmux_prefix><ID>`, safe for tmux and tmux-session-service.
+#[must_use]
+pub fn session_name(config: &Config, id: &TicketId) -> String {
+    format!("{}{}", config.sessions.tmux_prefix, id)
+}
+
+/// The absolute path of the running plane-orch, given to sessions and hooks.
+///
+/// # Errors
+/// The OS cannot say where the binary is.
+pub fn current_exe() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find the path of plane-orch itself")?;
+    Ok(exe.canonicalize().unwrap_or(exe))
+}
+
+/// The environment a session's worker gets (SPEC §8), in order.
+///
+/// # Errors
+/// The path of plane-orch itself is unknown.
+pub fn session_env(config: &Config, spec: &SessionSpec) -> Result<Vec<(String, String)>> {
+    let mut env = vec![
+        ("PLANE_ORCH_TICKET".to_string(), spec.ticket.to_string()),
+        (
+            "PLANE_ORCH_CONFIG".to_string(),
+            config.path.display().to_string(),
+        ),
+        (
+            "PLANE_ORCH_BIN".to_string(),
+            current_exe()?.display().to_string(),
+        ),
+        (
+            "PLANE_ORCH_AGENT_SESSION".to_string(),
+            spec.agent_session.clone(),
+        ),
+        (
+            "PLANE_ORCH_CLAUDE_DIR".to_string(),
+            config.automation.claude_dir.display().to_string(),
+        ),
+    ];
+    if spec.restart {
+        env.push(("PLANE_ORCH_RESTART".to_string(), "1".to_string()));
+    }
+    Ok(env)
+}
+
+/// Checks that the worker can be run, so a bad path is reported before a session flashes by.
+///
+/// # Errors
+/// `Error::Session` naming the path and the key to fix.
+pub fn check_worker(worker: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(worker).map_err(|e| {
+        Error::Session(format!(
+            "the worker {} cannot be used ({e}): set automation.worker to the path of claude-ticket-worker",
+            worker.display()
+        ))
+    })?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return Err(Error::Session(format!(
+            "the worker {} is not an executable file: `chmod +x` it or fix automation.worker",
+            worker.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Starts a session running the worker for `spec.ticket` with the configured backend.
+///
+/// # Errors
+/// `Error::Session` saying why the session could not start.
+pub fn start(config: &Config, spec: &SessionSpec) -> Result<()> {
+    check_worker(&config.automation.worker)?;
+    match config.sessions.backend {
+        Backend::Tmux => tmux::start(config, spec),
+        Backend::Service => service::start(config, spec),
+    }
+}
+
+/// The names of the sessions running now.
+///
+/// # Errors
+/// `Error::Session` when the backend cannot be asked (tmux missing, the service down).
+pub fn live_sessions(config: &Config) -> Result<HashSet<String>> {
+    match config.sessions.backend {
+        Backend::Tmux => tmux::live_sessions(),
+        Backend::Service => service::live_sessions(config),
+    }
+}
+
+/// Whether the session named `name` runs now.
+///
+/// # Errors
+/// As [`live_sessions`].
+pub fn is_alive(config: &Config, name: &str) -> Result<bool> {
+    Ok(live_sessions(config)?.contains(name))
+}
+
+/// Ends a ticket's session; a session that is already gone is not an error.
+///
+/// # Errors
+/// `Error::Session` when the backend refuses or cannot be reached.
+pub fn kill(config: &Config, session: &SessionInfo) -> Result<()> {
+    if session.backend == Backend::Service.as_str() {
+        service::kill(config, &session.name)
+    } else {
+        tmux::kill(&session.name)
+    }
+}
+
+/// Replaces this process with a tmux client attached to the session (or switches the
+/// current client when already inside tmux). Both backends run the user's tmux.
+///
+/// # Errors
+/// tmux cannot be run.
+pub fn attach(name: &str) -> Result<()> {
+    tmux::attach(name)
+}

@@ -1,0 +1,133 @@
+//! The built-in backend: tmux, called with separate arguments (no shell, nothing from the
+//! ticket in the command). tmux honours `TMUX_TMPDIR`, so a private server is one variable away.
+
+use std::collections::HashSet;
+use std::process::{Command, Output};
+
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::error::Error;
+
+use super::{session_env, SessionSpec};
+
+fn run(args: &[&str]) -> Result<Output> {
+    Command::new("tmux")
+        .args(args)
+        .env_remove("TMUX")
+        .output()
+        .map_err(|e| {
+            Error::Session(format!(
+                "cannot run tmux ({e}): install tmux or put it on PATH"
+            ))
+            .into()
+        })
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}
+
+/// `tmux new-session -d -s NAME -c WORKDIR -e K=V ... -- WORKER ID`.
+///
+/// # Errors
+/// `Error::Session` with tmux's own message (a session of that name exists, tmux missing).
+pub fn start(config: &Config, spec: &SessionSpec) -> Result<()> {
+    let mut cmd = Command::new("tmux");
+    cmd.env_remove("TMUX")
+        .args(["new-session", "-d", "-s", &spec.name, "-c"])
+        .arg(&spec.workdir);
+    for (key, value) in session_env(config, spec)? {
+        cmd.arg("-e").arg(format!("{key}={value}"));
+    }
+    cmd.arg("--")
+        .arg(&config.automation.worker)
+        .arg(spec.ticket.as_str());
+    let out = cmd.output().map_err(|e| {
+        Error::Session(format!(
+            "cannot run tmux ({e}): install tmux or put it on PATH"
+        ))
+    })?;
+    if !out.status.success() {
+        let err = stderr_of(&out);
+        let hint = if err.contains("duplicate session") {
+            format!(
+                " (a session of that name already runs: `tmux attach -t {0}` to see it, \
+                 `tmux kill-session -t {0}` to end it)",
+                spec.name
+            )
+        } else {
+            String::new()
+        };
+        return Err(Error::Session(format!(
+            "tmux could not start session {}: {err}{hint}",
+            spec.name
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The names of the sessions on the tmux server; no server running means none.
+///
+/// # Errors
+/// tmux cannot be run.
+pub fn live_sessions() -> Result<HashSet<String>> {
+    let out = run(&["list-sessions", "-F", "#{session_name}"])?;
+    if !out.status.success() {
+        let err = stderr_of(&out);
+        if err.contains("no server running")
+            || err.contains("error connecting")
+            || err.contains("No such file or directory")
+        {
+            return Ok(HashSet::new());
+        }
+        return Err(Error::Session(format!("tmux list-sessions failed: {err}")).into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// Kills the session; one that is already gone is fine.
+///
+/// # Errors
+/// tmux cannot be run or refuses for another reason.
+pub fn kill(name: &str) -> Result<()> {
+    if !live_sessions()?.contains(name) {
+        return Ok(());
+    }
+    let target = format!("={name}");
+    let out = run(&["kill-session", "-t", &target])?;
+    if out.status.success() || !live_sessions()?.contains(name) {
+        Ok(())
+    } else {
+        Err(Error::Session(format!(
+            "tmux could not kill session {name}: {}",
+            stderr_of(&out)
+        ))
+        .into())
+    }
+}
+
+/// Replaces this process with `tmux attach -t NAME`, or `tmux switch-client -t NAME` when
+/// run inside tmux (attaching there would nest clients).
+///
+/// # Errors
+/// tmux cannot be run.
+pub fn attach(name: &str) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let target = format!("={name}");
+    let inside = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
+    let verb = if inside {
+        "switch-client"
+    } else {
+        "attach-session"
+    };
+    let err = Command::new("tmux").args([verb, "-t", &target]).exec();
+    Err(Error::Session(format!(
+        "cannot run tmux ({err}): install tmux or put it on PATH"
+    ))
+    .into())
+}

@@ -1,0 +1,62 @@
+use anyhow::Result;
+
+use crate::app::App;
+use crate::session;
+use crate::ticket::{now, Status, Ticket};
+
+fn is_candidate(t: &Ticket) -> bool {
+    t.status == Status::Active
+        && t.session.is_some()
+        && t.summary.is_none()
+        && t.session_lost_at.is_none()
+}
+
+/// Flags active tickets whose session has ended without a summary: `session_lost_at` and one
+/// `session_lost` event, once (a ticket already flagged is left alone until `restart`).
+/// Returns how many were newly flagged; with `dry_run` nothing is written.
+///
+/// # Errors
+/// The state file or the session backend cannot be read.
+pub fn flag_lost_sessions(app: &App, dry_run: bool) -> Result<usize> {
+    let state = app.store.load()?;
+    let candidates: Vec<&Ticket> = state.tickets.values().filter(|t| is_candidate(t)).collect();
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    let live = session::live_sessions(&app.config)?;
+    let lost: Vec<(crate::ticket::TicketId, crate::ticket::SessionInfo)> = candidates
+        .into_iter()
+        .filter_map(|t| {
+            let s = t.session.as_ref()?;
+            (!live.contains(&s.name)).then(|| (t.id.clone(), s.clone()))
+        })
+        .collect();
+    if dry_run || lost.is_empty() {
+        return Ok(lost.len());
+    }
+    app.store.update(|state| {
+        let at = now();
+        let mut flagged = 0;
+        for (id, seen) in &lost {
+            let Some(ticket) = state.tickets.get_mut(id) else {
+                continue;
+            };
+            // Re-checked under the lock: a restart or completion since the check wins.
+            if !is_candidate(ticket) || ticket.session.as_ref() != Some(seen) {
+                continue;
+            }
+            ticket.session_lost_at = Some(at);
+            ticket.record(
+                at,
+                "session_lost",
+                Some(format!(
+                    "session {} ended without a summary: `plane-orch restart {id}` resumes it, \
+                     `plane-orch complete {id} SUMMARY` finishes it",
+                    seen.name
+                )),
+            );
+            flagged += 1;
+        }
+        Ok(flagged)
+    })
+}

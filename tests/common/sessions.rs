@@ -1,0 +1,326 @@
+//! Harness parts for sessions: a private tmux server per test, a git repo, a fake `claude`
+//! that records how it was started (and can play Claude Code's hook), and the real worker.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use super::Env;
+
+/// How long a wait for a session to do something may take on a loaded machine.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Waits until `cond` holds, checking often; panics naming `what` after [`DEADLINE`].
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A tmux server of the test's own (its own `TMUX_TMPDIR`), killed when the test ends.
+pub struct TmuxGuard {
+    pub dir: TempDir,
+}
+
+impl TmuxGuard {
+    pub fn new() -> TmuxGuard {
+        TmuxGuard {
+            dir: tempfile::tempdir().expect("tmux temp dir"),
+        }
+    }
+
+    pub fn tmpdir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs tmux against this server.
+    pub fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(args)
+            .env("TMUX_TMPDIR", self.tmpdir())
+            .env_remove("TMUX")
+            .output()
+            .expect("run tmux")
+    }
+
+    /// The names of the sessions on this server.
+    pub fn sessions(&self) -> Vec<String> {
+        let out = self.tmux(&["list-sessions", "-F", "#{session_name}"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.sessions().iter().any(|s| s == name)
+    }
+
+    /// What the session's pane shows now.
+    pub fn screen(&self, name: &str) -> String {
+        let target = format!("={name}:");
+        String::from_utf8_lossy(
+            &self
+                .tmux(&["capture-pane", "-p", "-J", "-t", &target])
+                .stdout,
+        )
+        .into_owned()
+    }
+}
+
+impl Drop for TmuxGuard {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+/// A git repo at `dir` with one commit (identity given on the command line, so it works on a
+/// machine with no git config) and an untracked `.env`.
+pub fn git_repo(dir: &Path) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    fs::write(dir.join("README.md"), "hello\n").unwrap();
+    fs::write(dir.join(".gitignore"), ".env\n").unwrap();
+    git(&["add", "README.md", ".gitignore"]);
+    git(&["commit", "-q", "-m", "initial"]);
+    fs::write(dir.join(".env"), "SECRET=42\n").unwrap();
+    dir.to_path_buf()
+}
+
+/// The fake `claude`: records argv (each argument followed by a NUL), cwd, branch and
+/// environment, then, when `hook-input` exists, pipes it into the UserPromptSubmit hook command
+/// found in the `--settings` file through `sh -c`, as Claude Code does.
+pub const FAKE_CLAUDE: &str = r#"#!/bin/sh
+d="${FAKE_CLAUDE_DIR:?}"
+for a in "$@"; do printf '%s\0' "$a"; done > "$d/argv.tmp"
+pwd -P > "$d/cwd"
+git branch --show-current > "$d/branch" 2>/dev/null || true
+env -0 > "$d/env"
+settings=""
+for a in "$@"; do
+  if [ "$prev" = "--settings" ]; then settings="$a"; fi
+  prev="$a"
+done
+mv "$d/argv.tmp" "$d/argv"
+if [ -f "$d/hook-input" ]; then
+  cmd=$(sed -n 's/.*"command": *"\(.*hook prompt-submit\)".*/\1/p' "$settings" | head -n 1)
+  status=0
+  sh -c "$cmd" < "$d/hook-input" > "$d/hook-stdout" 2> "$d/hook-stderr" || status=$?
+  echo "$status" > "$d/hook-status"
+fi
+exit 0
+"#;
+
+/// A test world for sessions: an [`Env`] whose config points at a real git repo, the real
+/// worker and a fake `claude` first on PATH, with a private tmux server.
+pub struct Sessions {
+    pub env: Env,
+    pub tmux: TmuxGuard,
+    pub repo: PathBuf,
+    /// Where the fake `claude` writes what it saw.
+    pub fake: PathBuf,
+    /// Holds the fake `claude`; first on PATH.
+    pub bin_dir: PathBuf,
+    /// `CLAUDE_CONFIG_DIR`: the real `~/.claude.json` is never touched.
+    pub claude_config: PathBuf,
+    /// PATH for plane-orch (and so for tmux and the sessions).
+    pub path: String,
+}
+
+/// The real worker of this repository.
+pub fn worker_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/claude-ticket-worker")
+}
+
+impl Sessions {
+    pub fn new() -> Sessions {
+        Sessions::with_config("", "")
+    }
+
+    /// `automation` holds extra lines for the automation section (indented by two spaces);
+    /// `sections` whole extra top-level sections.
+    pub fn with_config(automation: &str, sections: &str) -> Sessions {
+        let env = Env::new();
+        let root = env.path().to_path_buf();
+        let repo = git_repo(&root.join("repo"));
+        let fake = root.join("fake");
+        let bin_dir = root.join("bin");
+        let claude_config = root.join("claude-config");
+        for d in [&fake, &bin_dir, &claude_config] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let claude = bin_dir.join("claude");
+        fs::write(&claude, FAKE_CLAUDE).unwrap();
+        make_executable(&claude);
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let s = Sessions {
+            env,
+            tmux: TmuxGuard::new(),
+            repo,
+            fake,
+            bin_dir,
+            claude_config,
+            path,
+        };
+        s.write_config(automation, sections);
+        s
+    }
+
+    pub fn write_config(&self, automation: &str, sections: &str) {
+        let text = format!(
+            "automation:\n  repo_path: {repo}\n  worker: {worker}\n  agent_args: [\"--permission-mode\", \"acceptEdits\"]\n{automation}\n{sections}\n",
+            repo = self.repo.display(),
+            worker = worker_path().display(),
+        );
+        self.env.set_config(&text);
+    }
+
+    /// plane-orch with this world's PATH, tmux server and Claude config folder.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut cmd = self.env.cmd();
+        cmd.env("PATH", &self.path)
+            .env("TMUX_TMPDIR", self.tmux.tmpdir())
+            .env("CLAUDE_CONFIG_DIR", &self.claude_config)
+            .env("FAKE_CLAUDE_DIR", &self.fake);
+        cmd
+    }
+
+    /// The same as [`Sessions::cmd`], as a plain `std::process::Command` (to spawn several).
+    pub fn std_cmd(&self) -> Command {
+        let mut cmd = Command::new(super::bin_path());
+        cmd.current_dir(self.env.path())
+            .env_remove("PLANE_ORCH_CONFIG")
+            .env_remove("PLANE_ORCH_TICKET")
+            .env_remove("RUST_LOG")
+            .env_remove("TMUX")
+            .env("PATH", &self.path)
+            .env("TMUX_TMPDIR", self.tmux.tmpdir())
+            .env("CLAUDE_CONFIG_DIR", &self.claude_config)
+            .env("FAKE_CLAUDE_DIR", &self.fake)
+            .arg("--config")
+            .arg(self.env.config_path());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().expect("run plane-orch")
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "plane-orch {args:?} failed with {:?}\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    pub fn fails(&self, code: i32, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "plane-orch {args:?}: expected exit {code}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).expect("utf-8 stderr")
+    }
+
+    pub fn ticket(&self, id: &str) -> Value {
+        self.env.ticket(id)
+    }
+
+    /// The worktree a ticket gets.
+    pub fn worktree(&self, id: &str) -> PathBuf {
+        self.env.path().join("data/worktrees").join(id)
+    }
+
+    /// Waits for the fake `claude` to have run, and returns its argv.
+    pub fn agent_argv(&self) -> Vec<String> {
+        let file = self.fake.join("argv");
+        wait_for("the agent to start", || file.exists());
+        read_nul_list(&file)
+    }
+
+    /// The agent's environment as NAME=value entries.
+    pub fn agent_env(&self) -> Vec<String> {
+        read_nul_list(&self.fake.join("env"))
+    }
+
+    pub fn agent_env_var(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        self.agent_env()
+            .into_iter()
+            .find_map(|e| e.strip_prefix(&prefix).map(str::to_string))
+    }
+
+    /// Makes the fake `claude` submit `prompt` through the UserPromptSubmit hook.
+    pub fn agent_will_submit(&self, prompt: &str) {
+        let input = serde_json::json!({
+            "session_id": "fake",
+            "hook_event_name": "UserPromptSubmit",
+            "prompt": prompt,
+        });
+        fs::write(self.fake.join("hook-input"), input.to_string()).unwrap();
+    }
+
+    /// Waits until the ticket's status in the state file is `status`.
+    pub fn wait_status(&self, id: &str, status: &str) {
+        wait_for(&format!("{id} to be {status}"), || {
+            self.env
+                .state_bytes()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .is_some_and(|s| s["tickets"][id]["status"] == status)
+        });
+    }
+}
+
+/// A file of NUL-terminated strings.
+pub fn read_nul_list(file: &Path) -> Vec<String> {
+    let bytes = fs::read(file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+    let mut items: Vec<String> = bytes
+        .split(|b| *b == 0)
+        .map(|s| String::from_utf8(s.to_vec()).expect("utf-8"))
+        .collect();
+    if items.last().is_some_and(String::is_empty) {
+        items.pop();
+    }
+    items
+}
+
+pub fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut perms = fs::metadata(path).unwrap().permissions();
+    perms.set_mode(0o755);
+    fs::set_permissions(path, perms).unwrap();
+}
