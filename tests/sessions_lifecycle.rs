@@ -105,6 +105,7 @@ fn remove_with_kill_session_ends_the_session_and_drops_the_ticket() {
     let s = Sessions::new();
     s.ok(&["add", "RM-1", "--title", "Remove me"]);
     s.ok(&["add", "RM-2", "--title", "Keep my session"]);
+    s.agent_will_hold();
     s.ok(&["approve", "RM-1"]);
     s.ok(&["approve", "RM-2"]);
     wait_for("both sessions", || {
@@ -156,4 +157,19 @@ fn attach_connects_a_terminal_to_the_running_session() {
             .lines()
             .any(|l| l == "plane-ATT-1")
     });
+}
+
+#[test]
+fn list_and_show_say_whether_the_session_is_alive() {
+    let s = Sessions::new();
+    s.ok(&["add", "LIVE-1", "--title", "alive"]);
+    s.ok(&["approve", "LIVE-1"]);
+    let listed = common::json(&s.ok(&["list", "--json"]));
+    assert_eq!(listed[0]["session"]["alive"], true);
+    let shown = common::json(&s.ok(&["show", "LIVE-1", "--json"]));
+    assert_eq!(shown["session"]["alive"], true);
+    s.tmux.tmux(&["kill-session", "-t", "=plane-LIVE-1"]);
+    wait_for("the session to end", || !s.tmux.has("plane-LIVE-1"));
+    let shown = common::json(&s.ok(&["show", "LIVE-1", "--json"]));
+    assert_eq!(shown["session"]["alive"], false);
 }

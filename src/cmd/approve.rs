@@ -15,7 +15,9 @@ impl Run for ApproveArgs {
         };
         let ticket = workflow::approve(&app, &self.id, opts)?;
         if self.json {
-            return print_json(&ApiTicket::new(&ticket, None));
+            // A session approve started is running: approve waits for it to start.
+            let alive = ticket.session.as_ref().map(|_| true);
+            return print_json(&ApiTicket::new(&ticket, alive));
         }
         match &ticket.session {
             Some(s) => println!(

@@ -6,6 +6,7 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::app::App;
 use crate::cli::{GlobalArgs, ListArgs, StatusFilter};
+use crate::session::Liveness;
 use crate::ticket::{Status, Ticket};
 use crate::view::ApiTicket;
 
@@ -14,22 +15,17 @@ use super::{print_json, Run};
 impl Run for ListArgs {
     fn run(&self, global: &GlobalArgs) -> Result<()> {
         let app = App::load(global.config.as_deref())?;
-        let state = app.store.load()?;
-        let archived = if wanted(self.status, Status::Done) {
-            app.store.load_archive()?
-        } else {
-            Vec::new()
-        };
-        let mut tickets: Vec<&Ticket> = state
-            .tickets
-            .values()
-            .chain(
-                archived
-                    .iter()
-                    .filter(|t| !state.tickets.contains_key(&t.id)),
-            )
-            .filter(|t| wanted(self.status, t.status))
-            .collect();
+        let mut owned = app.store.load_where(|s| wanted(self.status, s))?;
+        if wanted(self.status, Status::Done) {
+            let known: std::collections::HashSet<_> = owned.iter().map(|t| t.id.clone()).collect();
+            owned.extend(
+                app.store
+                    .load_archive()?
+                    .into_iter()
+                    .filter(|t| !known.contains(&t.id)),
+            );
+        }
+        let mut tickets: Vec<&Ticket> = owned.iter().collect();
         tickets.sort_by(|a, b| {
             (status_rank(a.status), a.queued_at, &a.id).cmp(&(
                 status_rank(b.status),
@@ -40,7 +36,11 @@ impl Run for ListArgs {
         // An id archived twice (a crash between append and write) is listed once.
         tickets.dedup_by(|a, b| a.id == b.id);
         if self.json {
-            let api: Vec<ApiTicket> = tickets.iter().map(|t| ApiTicket::new(t, None)).collect();
+            let live = Liveness::check(&app.config, tickets.iter().copied());
+            let api: Vec<ApiTicket> = tickets
+                .iter()
+                .map(|t| ApiTicket::new(t, live.of(t)))
+                .collect();
             return print_json(&api);
         }
         print!("{}", table(&tickets, display_now(), &Layout::for_stdout()));

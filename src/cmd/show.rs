@@ -22,7 +22,8 @@ impl Run for ShowArgs {
             }
         };
         if self.json {
-            return print_json(&ApiTicketDetail::new(ticket, None));
+            let live = crate::session::Liveness::check(&app.config, [ticket]);
+            return print_json(&ApiTicketDetail::new(ticket, live.of(ticket)));
         }
         let now = display_now();
         println!("{}  {}", ticket.id, ticket.title);

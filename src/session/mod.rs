@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 
 use crate::config::{Backend, Config};
 use crate::error::Error;
-use crate::ticket::{SessionInfo, TicketId};
+use crate::ticket::{SessionInfo, Ticket, TicketId};
 
 /// What a new session runs: the worker for one ticket, in one folder.
 #[derive(Debug, Clone)]
@@ -146,4 +146,33 @@ pub fn kill(config: &Config, session: &SessionInfo) -> Result<()> {
 /// tmux cannot be run.
 pub fn attach(name: &str) -> Result<()> {
     tmux::attach(name)
+}
+
+/// Which sessions run now, asked once for a whole answer (`list`, the API), so each ticket's
+/// `alive` costs no further call.
+#[derive(Debug, Default)]
+pub struct Liveness(Option<HashSet<String>>);
+
+impl Liveness {
+    /// Asks the backend only when one of `tickets` has a session; when the backend cannot be
+    /// asked, every `alive` stays unknown (null) rather than failing the answer.
+    pub fn check<'a>(config: &Config, tickets: impl IntoIterator<Item = &'a Ticket>) -> Liveness {
+        if !tickets.into_iter().any(|t| t.session.is_some()) {
+            return Liveness(None);
+        }
+        match live_sessions(config) {
+            Ok(names) => Liveness(Some(names)),
+            Err(e) => {
+                log::debug!("session liveness unknown: {e:#}");
+                Liveness(None)
+            }
+        }
+    }
+
+    /// Whether the ticket's session runs: `None` when it has none or it was not known.
+    #[must_use]
+    pub fn of(&self, ticket: &Ticket) -> Option<bool> {
+        let names = self.0.as_ref()?;
+        ticket.session.as_ref().map(|s| names.contains(&s.name))
+    }
 }

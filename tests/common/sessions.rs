@@ -130,6 +130,7 @@ if [ -f "$d/hook-input" ]; then
   sh -c "$cmd" < "$d/hook-input" > "$d/hook-stdout" 2> "$d/hook-stderr" || status=$?
   echo "$status" > "$d/hook-status"
 fi
+while [ -f "$d/hold" ]; do sleep 0.1; done
 exit 0
 "#;
 
@@ -292,6 +293,12 @@ impl Sessions {
             "prompt": prompt,
         });
         fs::write(self.fake.join("hook-input"), input.to_string()).unwrap();
+    }
+
+    /// Makes the fake `claude` keep running (as a real one does while it works) until its
+    /// session is killed.
+    pub fn agent_will_hold(&self) {
+        fs::write(self.fake.join("hold"), "").unwrap();
     }
 
     /// Waits until the ticket's status in the state file is `status`.
