@@ -53,6 +53,10 @@ pub enum Command {
     Complete(CompleteArgs),
     /// Drop a ticket from the queue (polling will not re-queue it until it is re-triggered)
     Remove(RemoveArgs),
+    /// Queue newly triggered Plane tickets and turn completion files into completed tickets
+    Poll(PollArgs),
+    /// Post a completed ticket's summary to Plane and move its state: it becomes done
+    UpdatePlane(UpdatePlaneArgs),
 }
 
 /// Which tickets `list` shows.
@@ -154,6 +158,40 @@ pub struct RemoveArgs {
     /// End its session too
     #[arg(long)]
     pub kill_session: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PollArgs {
+    /// Keep polling, one tick every --interval seconds, until interrupted
+    #[arg(long = "loop")]
+    pub repeat: bool,
+
+    /// Seconds between ticks with --loop [default: poll.interval_secs]
+    #[arg(long, value_name = "S", requires = "repeat", value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: Option<u64>,
+
+    /// Read Plane and the completion folder, change nothing, print what would be done
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the tick's report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdatePlaneArgs {
+    /// The completed ticket whose summary goes to Plane
+    #[arg(value_parser = parse_id)]
+    pub id: TicketId,
+
+    /// Send nothing; print what would be sent
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_id(s: &str) -> Result<TicketId, String> {

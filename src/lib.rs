@@ -5,9 +5,11 @@
 pub mod app;
 pub mod cli;
 pub mod cmd;
+pub mod completion;
 pub mod config;
 pub mod error;
 pub mod logging;
+pub mod plane;
 pub mod store;
 pub mod ticket;
 pub mod view;

@@ -4,8 +4,10 @@ mod add;
 mod approve;
 mod complete;
 mod list;
+mod poll;
 mod remove;
 mod show;
+mod update_plane;
 
 use std::io::Write;
 
@@ -34,6 +36,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Approve(args) => args.run(global),
         Command::Complete(args) => args.run(global),
         Command::Remove(args) => args.run(global),
+        Command::Poll(args) => args.run(global),
+        Command::UpdatePlane(args) => args.run(global),
     }
 }
 

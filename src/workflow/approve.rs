@@ -16,7 +16,7 @@ pub struct ApproveOptions {
 /// # Errors
 /// Unknown ticket (not found); not pending (conflict).
 pub fn approve(app: &App, id: &TicketId, _opts: ApproveOptions) -> Result<Ticket> {
-    app.store.update(|state| {
+    let ticket = app.store.update(|state| {
         let ticket = state.get_mut(id)?;
         let at = now();
         ticket.transition(Status::Active, at, Some("no session started".into()))?;
@@ -28,5 +28,7 @@ pub fn approve(app: &App, id: &TicketId, _opts: ApproveOptions) -> Result<Ticket
         });
         ticket.run_id = Some(uuid::Uuid::new_v4().to_string());
         Ok(ticket.clone())
-    })
+    })?;
+    super::plane_state::move_state_on_approve(app, id);
+    Ok(ticket)
 }
