@@ -164,10 +164,20 @@ fn write_back(app: &App, client: &Client, mut ticket: Ticket) -> Result<UpdatePl
     let (project, issue) = match (ticket.project_id.clone(), ticket.issue_id.clone()) {
         (Some(p), Some(i)) => (p, i),
         _ => {
-            let item = client.work_item_by_identifier(&id)?.ok_or_else(|| {
+            // Plane's sequence numbers are digits; Plane answers 500 to anything else.
+            let numeric = id
+                .as_str()
+                .split_once('-')
+                .is_some_and(|(_, seq)| seq.bytes().all(|b| b.is_ascii_digit()));
+            let found = if numeric {
+                client.work_item_by_identifier(&id)?
+            } else {
+                None
+            };
+            let item = found.ok_or_else(|| {
                 Error::Plane(format!(
-                    "{id} is not a Plane work item (Plane has no {id} in workspace {:?}); \
-                     remove it or fix the id",
+                    "{id} is not a Plane work item; remove it or fix the id \
+                     (Plane has no {id} in workspace {:?})",
                     client.slug()
                 ))
             })?;
