@@ -348,3 +348,56 @@ fn two_polls_at_once_one_runs_and_the_other_exits_at_once_saying_so() {
     assert!(String::from_utf8_lossy(&first.stdout).contains("3 queued"));
     assert_eq!(ids(&w.env.state()).len(), 3);
 }
+
+/// Kills the spawned process when the test ends, even on failure.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn poll_loop_keeps_ticking_and_a_failed_tick_does_not_end_it() {
+    let w = PlaneEnv::new(two_projects(), &[CSLOG], "", "");
+    // The first tick fails (500 on every try), the next ones work.
+    w.with(|p| {
+        p.faults.push(
+            common::fake_plane::Fault::new(
+                "GET",
+                "/states/",
+                500,
+                serde_json::json!({"error": "x"}),
+            )
+            .times(4),
+        );
+    });
+    let child = std::process::Command::new(common::bin_path())
+        .current_dir(w.env.path())
+        .env(KEY_ENV, KEY)
+        .env("PLANE_ORCH_RETRY_BASE_MS", "1")
+        .args(["--config", w.env.config_path().to_str().unwrap()])
+        .args(["poll", "--loop", "--interval", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = Kill(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ticks = w.with(|p| p.count("GET", "/labels/"));
+        if ticks >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the loop did not tick twice");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while w.env.state_bytes().is_none() {
+        assert!(Instant::now() < deadline, "the loop never queued anything");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ids(&w.env.state()).len(), 3);
+}

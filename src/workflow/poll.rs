@@ -502,12 +502,14 @@ fn reconcile(
             ticket.plane_updated_at = seen.item.updated_at;
         }
         Status::Active | Status::Completed => {
-            // What was approved stays what the agent got; an edit is recorded, once.
-            if known(ticket, "title_changed", &ticket.title) != title {
+            // What was approved stays what the agent got; an edit is recorded, once. A ticket
+            // added by hand (and linked to Plane later) never had Plane's text to compare.
+            let from_plane = ticket.trigger_type != TriggerType::Manual;
+            if from_plane && known(ticket, "title_changed", &ticket.title) != title {
                 ticket.record(at, "title_changed", Some(title));
                 changed = true;
             }
-            if ticket.description_html != html {
+            if from_plane && ticket.description_html != html {
                 let text = html_to_text(&html);
                 if known(ticket, "description_changed", &ticket.description_text) != text {
                     ticket.record(at, "description_changed", Some(text));
