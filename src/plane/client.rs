@@ -475,8 +475,8 @@ impl Client {
                     );
                     (wait, failure)
                 }
-                Ok((reply, _)) if reply.status >= 500 => (
-                    self.backoff(attempt),
+                Ok((reply, retry_after)) if reply.status >= 500 => (
+                    retry_after.map_or_else(|| self.backoff(attempt), |w| w.min(MAX_WAIT)),
                     format!(
                         "Plane answered {} to {} {url} {attempt} times: {}; Plane is failing, try again later",
                         reply.status,
