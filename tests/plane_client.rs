@@ -150,3 +150,21 @@ fn a_redirect_is_reported_rather_than_followed() {
         "{err}"
     );
 }
+
+#[test]
+fn completion_files_are_still_handled_when_plane_fails_and_the_error_says_so() {
+    let w = PlaneEnv::new(one_project(), &[CSLOG], "", "");
+    w.env.add("CSLOG-TEST", "by hand");
+    w.ok(&["approve", "CSLOG-TEST", "--no-session"]);
+    let dir = w.env.path().join("data/completions");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("completion-CSLOG-TEST.txt"), "done by file").unwrap();
+    w.with(|p| {
+        p.faults
+            .push(Fault::new("GET", "/states/", 503, json!({"error": "down"})))
+    });
+    let err = w.fails(1, &["poll"]);
+    assert!(err.contains("503") && err.contains("CSLOG-TEST"), "{err}");
+    assert_eq!(w.env.ticket("CSLOG-TEST")["status"], "completed");
+    assert_eq!(w.env.state()["tickets"].as_object().unwrap().len(), 1);
+}

@@ -135,7 +135,14 @@ pub fn poll(app: &App, opts: &PollOptions) -> Result<PollReport> {
         log::warn!("Plane is not configured ({why}): polling handled completion files only");
     } else {
         let client = Client::new(cfg)?;
-        let fetched = fetch(&client, cfg)?;
+        let fetched = fetch(&client, cfg).inspect_err(|_| {
+            if !report.completed_ids.is_empty() {
+                log::warn!(
+                    "completed from completion files before Plane failed: {}",
+                    report.completed_ids.join(", ")
+                );
+            }
+        })?;
         let at = now();
         if opts.dry_run {
             let mut state = app.store.load()?;
