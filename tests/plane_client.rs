@@ -168,3 +168,15 @@ fn completion_files_are_still_handled_when_plane_fails_and_the_error_says_so() {
     assert_eq!(w.env.ticket("CSLOG-TEST")["status"], "completed");
     assert_eq!(w.env.state()["tickets"].as_object().unwrap().len(), 1);
 }
+
+#[test]
+fn a_request_that_times_out_is_sent_again() {
+    let mut plane = one_project();
+    plane
+        .slow_once
+        .push(("/states/".into(), std::time::Duration::from_millis(1500)));
+    let w = PlaneEnv::new(plane, &[CSLOG], "  timeout_secs: 1\n", "");
+    let out = w.ok(&["poll"]);
+    assert!(out.contains("1 queued, "), "{out}");
+    assert_eq!(w.with(|p| p.count("GET", "/states/")), 2);
+}

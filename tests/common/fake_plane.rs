@@ -220,6 +220,8 @@ pub struct Plane {
     pub legacy: bool,
     /// Wait this long before answering each request.
     pub delay: Duration,
+    /// Answer the next request whose path contains `.0` after `.1` (once per entry).
+    pub slow_once: Vec<(String, Duration)>,
 }
 
 impl Plane {
@@ -324,7 +326,12 @@ fn handle(state: &Arc<Mutex<Plane>>, mut req: tiny_http::Request) {
             headers: headers.clone(),
             body: body.clone(),
         });
-        plane.delay
+        let once = plane
+            .slow_once
+            .iter()
+            .position(|(part, _)| url.contains(part.as_str()))
+            .map_or(Duration::ZERO, |i| plane.slow_once.remove(i).1);
+        plane.delay + once
     };
     if !delay.is_zero() {
         std::thread::sleep(delay);
@@ -556,9 +563,15 @@ impl PlaneEnv {
     pub fn new(plane: Plane, project_ids: &[&str], plane_extra: &str, extra: &str) -> PlaneEnv {
         let plane = FakePlane::start(plane);
         let ids: Vec<String> = project_ids.iter().map(|p| format!("\"{p}\"")).collect();
+        // A test may set its own timeout; everything else gets a short one.
+        let timeout = if plane_extra.contains("timeout_secs") {
+            ""
+        } else {
+            "  timeout_secs: 5\n"
+        };
         let config = format!(
             "plane:\n  base_url: {}\n  web_url: https://plane.example\n  workspace_slug: acme\n  \
-             api_key_env: {KEY_ENV}\n  project_ids: [{}]\n  timeout_secs: 5\n{plane_extra}\n{extra}\n",
+             api_key_env: {KEY_ENV}\n  project_ids: [{}]\n{timeout}{plane_extra}\n{extra}\n",
             plane.url,
             ids.join(", ")
         );
