@@ -55,6 +55,9 @@ _plane__orch() {
             plane__orch,show)
                 cmd="plane__orch__subcmd__show"
                 ;;
+            plane__orch,update-plane)
+                cmd="plane__orch__subcmd__update__subcmd__plane"
+                ;;
             plane__orch__subcmd__help,add)
                 cmd="plane__orch__subcmd__help__subcmd__add"
                 ;;
@@ -93,6 +96,9 @@ _plane__orch() {
                 ;;
             plane__orch__subcmd__help,show)
                 cmd="plane__orch__subcmd__help__subcmd__show"
+                ;;
+            plane__orch__subcmd__help,update-plane)
+                cmd="plane__orch__subcmd__help__subcmd__update__subcmd__plane"
                 ;;
             plane__orch__subcmd__help__subcmd__hook,agent)
                 cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__agent"
@@ -152,7 +158,7 @@ _plane__orch() {
 
     case "${cmd}" in
         plane__orch)
-            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove attach restart poll hook doctor completions help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove poll update-plane attach restart hook doctor completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -306,7 +312,7 @@ _plane__orch() {
             return 0
             ;;
         plane__subcmd__orch__subcmd__help)
-            opts="list show add approve complete remove attach restart poll hook doctor completions help"
+            opts="list show add approve complete remove poll update-plane attach restart hook doctor completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -571,6 +577,20 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        plane__subcmd__orch__subcmd__help__subcmd__update__subcmd__plane)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         plane__subcmd__orch__subcmd__hook)
             opts="-v -q -h -V --config --verbose --quiet --help --version prompt-submit notify prompt agent status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -800,12 +820,16 @@ _plane__orch() {
             return 0
             ;;
         plane__subcmd__orch__subcmd__poll)
-            opts="-v -q -h -V --dry-run --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --loop --interval --dry-run --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -855,6 +879,24 @@ _plane__orch() {
             ;;
         plane__subcmd__orch__subcmd__show)
             opts="-v -q -h -V --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__update__subcmd__plane)
+            opts="-v -q -h -V --dry-run --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -53,12 +53,14 @@ pub enum Command {
     Complete(CompleteArgs),
     /// Drop a ticket from the queue (polling will not re-queue it until it is re-triggered)
     Remove(RemoveArgs),
+    /// Queue newly triggered Plane tickets and turn completion files into completed tickets
+    Poll(PollArgs),
+    /// Post a completed ticket's summary to Plane and move its state: it becomes done
+    UpdatePlane(UpdatePlaneArgs),
     /// Attach the terminal to a ticket's session
     Attach(AttachArgs),
     /// Start a new session for an active ticket whose session is gone, resuming its conversation
     Restart(RestartArgs),
-    /// One poll tick: flag active tickets whose session ended without a summary
-    Poll(PollArgs),
     /// Called inside a session by Claude Code's hooks and the worker
     #[command(hide = true, subcommand)]
     Hook(HookCommand),
@@ -187,13 +189,6 @@ pub struct RestartArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
-pub struct PollArgs {
-    /// Say what would change without changing anything
-    #[arg(long)]
-    pub dry_run: bool,
-}
-
 /// The hidden commands sessions call (SPEC §8).
 #[derive(Debug, Subcommand)]
 pub enum HookCommand {
@@ -227,6 +222,25 @@ pub struct DoctorArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct PollArgs {
+    /// Keep polling, one tick every --interval seconds, until interrupted
+    #[arg(long = "loop")]
+    pub repeat: bool,
+
+    /// Seconds between ticks with --loop [default: poll.interval_secs]
+    #[arg(long, value_name = "S", requires = "repeat", value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: Option<u64>,
+
+    /// Read Plane and the completion folder, change nothing, print what would be done
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the tick's report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// The shells `completions` writes scripts for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CompletionShell {
@@ -240,6 +254,21 @@ pub struct CompletionsArgs {
     /// The shell to complete for
     #[arg(value_enum)]
     pub shell: CompletionShell,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdatePlaneArgs {
+    /// The completed ticket whose summary goes to Plane
+    #[arg(value_parser = parse_id)]
+    pub id: TicketId,
+
+    /// Send nothing; print what would be sent
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_id(s: &str) -> Result<TicketId, String> {

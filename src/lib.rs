@@ -5,10 +5,12 @@
 pub mod app;
 pub mod cli;
 pub mod cmd;
+pub mod completion;
 pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod logging;
+pub mod plane;
 pub mod progress;
 pub mod session;
 pub mod store;

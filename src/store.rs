@@ -306,15 +306,16 @@ impl Store {
                     .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
             }
         }
+        // Readers never create the lock file: reading leaves nothing behind.
         let file = match OpenOptions::new()
             .read(true)
-            .write(true)
-            .create(true)
+            .write(exclusive)
+            .create(exclusive)
             .truncate(false)
             .open(&lock_path)
         {
             Ok(f) => f,
-            // A reader that cannot create the lock (no folder yet, a read-only folder) reads
+            // A reader without a lock file (nothing was ever written, a read-only folder) reads
             // without it: writers replace the file atomically, so it is still never torn.
             Err(_) if !exclusive => return Ok(Lock(None)),
             Err(e) => {

@@ -12,6 +12,7 @@ mod poll;
 mod remove;
 mod restart;
 mod show;
+mod update_plane;
 
 use std::io::Write;
 
@@ -47,16 +48,20 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Restart(args) => args.run(global),
         Command::Poll(args) => args.run(global),
         Command::Hook(hook) => hook.run(global),
+        Command::UpdatePlane(args) => args.run(global),
     }
 }
 
 /// Whether a command keeps a record in the log file: everything that changes state or runs
 /// for long does; commands that only read or print do not.
 fn keeps_log(command: &Command) -> bool {
-    !matches!(
-        command,
-        Command::List(_) | Command::Show(_) | Command::Doctor(_) | Command::Completions(_)
-    )
+    match command {
+        Command::List(_) | Command::Show(_) | Command::Doctor(_) | Command::Completions(_) => false,
+        // A dry run changes nothing, so it leaves nothing behind, the log included.
+        Command::Poll(args) => !args.dry_run,
+        Command::UpdatePlane(args) => !args.dry_run,
+        _ => true,
+    }
 }
 
 /// Prints a value as pretty JSON on stdout.

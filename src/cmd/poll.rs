@@ -1,16 +1,59 @@
+use std::time::Duration;
+
 use anyhow::Result;
 
 use crate::app::App;
 use crate::cli::{GlobalArgs, PollArgs};
-use crate::workflow;
+use crate::workflow::{self, PollOptions, PollReport};
 
-use super::Run;
+use super::{print_json, Run};
 
 impl Run for PollArgs {
     fn run(&self, global: &GlobalArgs) -> Result<()> {
         let app = App::load(global.config.as_deref())?;
-        let lost = workflow::flag_lost_sessions(&app, self.dry_run)?;
-        println!("0 queued, 0 completed, {lost} sessions lost");
+        let opts = PollOptions {
+            dry_run: self.dry_run,
+        };
+        if !self.repeat {
+            let report = workflow::poll(&app, &opts)?;
+            return self.print(&app, &report);
+        }
+        let interval = self
+            .interval
+            .map_or(app.config.poll.interval, Duration::from_secs);
+        loop {
+            // One failed tick (Plane down) must not end the loop: the next one may work.
+            match workflow::poll(&app, &opts) {
+                Ok(report) => self.print(&app, &report)?,
+                Err(e) => eprintln!("error: {e:#}"),
+            }
+            std::thread::sleep(interval);
+        }
+    }
+}
+
+impl PollArgs {
+    fn print(&self, app: &App, report: &PollReport) -> Result<()> {
+        if self.json {
+            return print_json(report);
+        }
+        if report.skipped {
+            println!(
+                "another poll is running (it holds {}): nothing done",
+                workflow::poll_lock_path(app).display()
+            );
+            return Ok(());
+        }
+        if report.dry_run {
+            println!("dry run: nothing was changed; a poll would have:");
+        }
+        for line in &report.actions {
+            println!("  {line}");
+        }
+        println!(
+            "{} queued, {} completed, {} sessions lost",
+            report.queued, report.completed, report.sessions_lost
+        );
         Ok(())
     }
 }

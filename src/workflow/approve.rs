@@ -85,17 +85,34 @@ pub fn approve(app: &App, id: &TicketId, opts: ApproveOptions) -> Result<Ticket>
         ticket.waiting = None;
         Ok(ticket.clone())
     });
-    match &recorded {
-        Ok(_) => log::info!("{id}: approved, session {} started", info.name),
-        Err(e) => log::warn!("{id}: approved, but not recorded: {e:#}"),
-    }
-    if recorded.is_err() {
-        // Removed (or changed) while the session started: do not leave a session nobody tracks.
-        if let Err(e) = session::kill(&app.config, &info) {
-            log::warn!("cannot end the session {}: {e:#}", info.name);
+    match recorded {
+        Ok(ticket) => {
+            log::info!("{id}: approved, session {} started", info.name);
+            Ok(after_approval(app, ticket))
+        }
+        Err(e) => {
+            log::warn!("{id}: approved, but not recorded: {e:#}");
+            // Removed (or changed) while the session started: leave no session nobody tracks.
+            if let Err(e) = session::kill(&app.config, &info) {
+                log::warn!("cannot end the session {}: {e:#}", info.name);
+            }
+            Err(e)
         }
     }
-    recorded
+}
+
+/// Moves the Plane state (`transitions.on_approve`) once the ticket is active, and returns the
+/// ticket as it is then: a failed move shows in its `last_error`, the approval stands.
+fn after_approval(app: &App, ticket: Ticket) -> Ticket {
+    if app.config.plane.on_approve.is_none() {
+        return ticket;
+    }
+    super::plane_state::move_state_on_approve(app, &ticket.id);
+    app.store
+        .load()
+        .ok()
+        .and_then(|s| s.tickets.get(&ticket.id).cloned())
+        .unwrap_or(ticket)
 }
 
 fn approve_without_session(app: &App, id: &TicketId) -> Result<Ticket> {
@@ -108,7 +125,7 @@ fn approve_without_session(app: &App, id: &TicketId) -> Result<Ticket> {
         Ok(ticket.clone())
     })?;
     log::info!("{id}: approved, now active (no session)");
-    Ok(ticket)
+    Ok(after_approval(app, ticket))
 }
 
 fn snapshot(ticket: &Ticket) -> Snapshot {

@@ -7,16 +7,21 @@ mod add;
 mod approve;
 mod complete;
 mod lost;
+mod plane_state;
+mod poll;
 mod remove;
 mod restart;
+mod update_plane;
 mod waiting;
 
 pub use add::{add, AddRequest};
 pub use approve::{approve, ApproveOptions};
 pub use complete::{complete, SummarySource};
 pub use lost::flag_lost_sessions;
+pub use poll::{poll, poll_lock_path, PollOptions, PollReport};
 pub use remove::{remove, RemoveOptions};
 pub use restart::restart;
+pub use update_plane::{update_plane, UpdatePlaneOptions, UpdatePlaneOutcome};
 pub use waiting::{clear_waiting, mark_waiting};
 
 /// The most bytes a summary may have (the same limit as a completion file).

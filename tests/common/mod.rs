@@ -3,6 +3,7 @@
 //! servers, the fake agent) live in the modules beside this one.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod fake_plane;
 pub mod fake_service;
 pub mod sessions;
 

@@ -1,0 +1,50 @@
+use anyhow::Result;
+use serde_json::json;
+
+use crate::app::App;
+use crate::cli::{GlobalArgs, UpdatePlaneArgs};
+use crate::view::ApiTicket;
+use crate::workflow::{self, UpdatePlaneOptions};
+
+use super::{print_json, Run};
+
+impl Run for UpdatePlaneArgs {
+    fn run(&self, global: &GlobalArgs) -> Result<()> {
+        let app = App::load(global.config.as_deref())?;
+        let opts = UpdatePlaneOptions {
+            dry_run: self.dry_run,
+            summary: None,
+        };
+        let out = workflow::update_plane(&app, &self.id, &opts)?;
+        if self.json {
+            return print_json(&json!({
+                "status": if self.dry_run { "dry_run" } else { "updated" },
+                "ticket_id": out.ticket.id,
+                "comment_posted": out.comment_posted,
+                "state_updated": out.state_updated,
+                "plan": out.plan,
+                "ticket": ApiTicket::new(&out.ticket, None),
+            }));
+        }
+        if self.dry_run {
+            println!(
+                "dry run: nothing was sent; update-plane {} would:",
+                out.ticket.id
+            );
+            for line in &out.plan {
+                println!("  {line}");
+            }
+            return Ok(());
+        }
+        let state = if out.state_updated {
+            "state moved"
+        } else {
+            "state left alone"
+        };
+        println!(
+            "{} is done: summary posted to Plane, {state}",
+            out.ticket.id
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,657 @@
+//! One `ureq` agent talking to Plane's REST API v1: the key header, timeouts, retries with
+//! backoff for 429 and 5xx, pacing on Plane's rate-limit headers, cursor pagination, the
+//! `work-items/` → `issues/` fall-back for older servers, and errors that say what to fix.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::types::{Comment, ErrorBody, Label, Page, Project, State, WorkItem};
+use crate::config::PlaneConfig;
+use crate::error::Error;
+use crate::ticket::TicketId;
+
+/// How many times one request is sent at most (the first try included).
+pub const MAX_ATTEMPTS: u32 = 4;
+/// Overrides the first backoff delay after a 5xx or a network error, in milliseconds.
+pub const RETRY_BASE_ENV: &str = "PLANE_ORCH_RETRY_BASE_MS";
+const DEFAULT_RETRY_BASE: Duration = Duration::from_millis(500);
+/// The longest single wait: a `Retry-After` or a rate-limit reset further away is cut to it.
+const MAX_WAIT: Duration = Duration::from_secs(120);
+/// The most bytes of an answer read; a work-item page with 100 long descriptions fits.
+const MAX_BODY: u64 = 64 * 1024 * 1024;
+/// Plane's own upper bound on pages is far lower; this only stops a server that never ends.
+const MAX_PAGES: usize = 10_000;
+/// Every list is read with this page size: valid on Plane Cloud and self-hosted alike.
+pub const PER_PAGE: u32 = 100;
+
+/// The HTTP methods plane-orch sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+    Patch,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+        }
+    }
+}
+
+/// A status and body Plane answered with.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+impl Reply {
+    fn error_body(&self) -> ErrorBody {
+        serde_json::from_str(&self.body).unwrap_or_default()
+    }
+
+    /// Plane's message, whatever shape the body has, cut to a readable length.
+    fn message(&self) -> String {
+        let e = self.error_body();
+        let text = e
+            .detail
+            .or(e.error)
+            .or(e.error_message)
+            .unwrap_or_else(|| self.body.trim().to_string());
+        let text = if text.is_empty() {
+            "(empty answer)".to_string()
+        } else {
+            text
+        };
+        if text.chars().count() > 300 {
+            let mut cut: String = text.chars().take(300).collect();
+            cut.push('…');
+            cut
+        } else {
+            text
+        }
+    }
+
+    /// The answer of a Plane older than v1.1.0 to a `work-items/` path.
+    fn is_unknown_route(&self) -> bool {
+        self.status == 404 && {
+            let e = self.error_body();
+            [e.error, e.detail]
+                .iter()
+                .flatten()
+                .any(|m| m.trim() == "Page not found.")
+        }
+    }
+}
+
+/// A client for one Plane workspace. Holds the key; its `Debug` does not show it.
+pub struct Client {
+    agent: ureq::Agent,
+    /// `{base_url}/api/v1`.
+    api: String,
+    slug: String,
+    key: String,
+    key_env: String,
+    retry_base: Duration,
+    /// Set once the server turned out to have no `work-items/` (Plane before v1.1.0).
+    legacy: AtomicBool,
+    /// No request leaves before this instant (pacing on Plane's rate-limit headers).
+    not_before: Mutex<Option<Instant>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("api", &self.api)
+            .field("slug", &self.slug)
+            .field("key_env", &self.key_env)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What posting a comment did.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    /// The comment's id (the existing one when Plane had it already).
+    pub id: Option<String>,
+    /// Plane answered 409: a comment with this external id exists already.
+    pub already: bool,
+}
+
+/// Why Plane cannot be used, or `None` when it is configured: a workspace, a key and, for
+/// polling, at least one project.
+#[must_use]
+pub fn not_configured(cfg: &PlaneConfig, need_projects: bool) -> Option<String> {
+    if cfg.workspace_slug.is_empty() {
+        Some("plane.workspace_slug is empty".into())
+    } else if need_projects && cfg.project_ids.is_empty() {
+        Some("plane.project_ids is empty".into())
+    } else if cfg.api_key().is_none() {
+        Some(format!(
+            "the environment variable {} holding the Plane API key is not set",
+            cfg.api_key_env
+        ))
+    } else {
+        None
+    }
+}
+
+impl Client {
+    /// A client for the configured workspace.
+    ///
+    /// # Errors
+    /// `Error::Config` when the workspace or the key is missing.
+    pub fn new(cfg: &PlaneConfig) -> Result<Client> {
+        if let Some(why) = not_configured(cfg, false) {
+            return Err(Error::Config(format!(
+                "Plane is not configured: {why}; set plane.workspace_slug in the config file \
+                 and put your Plane API key in {}",
+                cfg.api_key_env
+            ))
+            .into());
+        }
+        let key = cfg.api_key().unwrap_or_default();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(cfg.timeout))
+            // A redirect would turn a PATCH into a GET and lose it: report it instead.
+            .max_redirects(0)
+            .user_agent(concat!("plane-orch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        let retry_base = std::env::var(RETRY_BASE_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(DEFAULT_RETRY_BASE, Duration::from_millis);
+        Ok(Client {
+            agent,
+            api: format!("{}/api/v1", cfg.base_url),
+            slug: cfg.workspace_slug.clone(),
+            key,
+            key_env: cfg.api_key_env.clone(),
+            retry_base,
+            legacy: AtomicBool::new(false),
+            not_before: Mutex::new(None),
+        })
+    }
+
+    /// The workspace slug this client works in.
+    #[must_use]
+    pub fn slug(&self) -> &str {
+        &self.slug
+    }
+
+    fn project_path(&self, project: &str) -> String {
+        format!("workspaces/{}/projects/{project}/", self.slug)
+    }
+
+    /// `GET users/me/`: the cheapest check that the key works.
+    ///
+    /// # Errors
+    /// `Error::Plane` saying what is wrong with the key or the connection.
+    pub fn me(&self) -> Result<Value> {
+        self.get_json("users/me/", "your user")
+    }
+
+    /// One project (its identifier, for ticket ids).
+    ///
+    /// # Errors
+    /// `Error::Plane`: unknown project, no access, Plane unreachable.
+    pub fn project(&self, project: &str) -> Result<Project> {
+        self.get_json(&self.project_path(project), &format!("project {project}"))
+    }
+
+    /// Every state of a project.
+    ///
+    /// # Errors
+    /// `Error::Plane`.
+    pub fn states(&self, project: &str) -> Result<Vec<State>> {
+        let path = format!("{}states/", self.project_path(project));
+        self.list_all(&|_| path.clone(), false, "", &format!("project {project}"))
+    }
+
+    /// Every label of a project.
+    ///
+    /// # Errors
+    /// `Error::Plane`.
+    pub fn labels(&self, project: &str) -> Result<Vec<Label>> {
+        let path = format!("{}labels/", self.project_path(project));
+        self.list_all(&|_| path.clone(), false, "", &format!("project {project}"))
+    }
+
+    /// Every work item of a project, every page read.
+    ///
+    /// # Errors
+    /// `Error::Plane`.
+    pub fn work_items(&self, project: &str) -> Result<Vec<WorkItem>> {
+        let base = self.project_path(project);
+        self.list_all(
+            &|kind| format!("{base}{kind}/"),
+            true,
+            "&fields=id,name,sequence_id,description_html,priority,state,labels,project,created_at,updated_at",
+            &format!("project {project}"),
+        )
+    }
+
+    /// A work item by its readable id (`CSLOG-123`); `None` when Plane has no such item.
+    ///
+    /// # Errors
+    /// `Error::Plane` for anything but "no such item".
+    pub fn work_item_by_identifier(&self, id: &TicketId) -> Result<Option<WorkItem>> {
+        let slug = &self.slug;
+        let reply = self.items_request(
+            Method::Get,
+            &|kind| format!("workspaces/{slug}/{kind}/{id}/"),
+            None,
+        )?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        let shown = format!("workspaces/{slug}/work-items/{id}/");
+        self.parse(reply, Method::Get, &shown, &format!("work item {id}"))
+    }
+
+    /// Posts a comment on a work item. A 409 (the same `external_id` was posted before) is
+    /// success: `already` says so.
+    ///
+    /// # Errors
+    /// `Error::Plane`.
+    pub fn post_comment(
+        &self,
+        project: &str,
+        issue: &str,
+        comment_html: &str,
+        external_id: &str,
+    ) -> Result<Posted> {
+        let base = self.project_path(project);
+        let body = serde_json::json!({
+            "comment_html": comment_html,
+            "access": "INTERNAL",
+            "external_source": "plane-orch",
+            "external_id": external_id,
+        });
+        let reply = self.items_request(
+            Method::Post,
+            &|kind| format!("{base}{kind}/{issue}/comments/"),
+            Some(&body),
+        )?;
+        if reply.status == 409 {
+            return Ok(Posted {
+                id: reply.error_body().id,
+                already: true,
+            });
+        }
+        let path = format!("{base}work-items/{issue}/comments/");
+        let comment: Comment =
+            self.parse(reply, Method::Post, &path, &format!("work item {issue}"))?;
+        Ok(Posted {
+            id: Some(comment.id),
+            already: false,
+        })
+    }
+
+    /// Moves a work item to a state.
+    ///
+    /// # Errors
+    /// `Error::Plane`.
+    pub fn set_state(&self, project: &str, issue: &str, state: &str) -> Result<()> {
+        let base = self.project_path(project);
+        let body = serde_json::json!({ "state": state });
+        let reply = self.items_request(
+            Method::Patch,
+            &|kind| format!("{base}{kind}/{issue}/"),
+            Some(&body),
+        )?;
+        let path = format!("{base}work-items/{issue}/");
+        let _: Value = self.parse(reply, Method::Patch, &path, &format!("work item {issue}"))?;
+        Ok(())
+    }
+
+    // ---- plumbing --------------------------------------------------------------------
+
+    fn get_json<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T> {
+        let reply = self.send(Method::Get, path, None)?;
+        self.parse(reply, Method::Get, path, what)
+    }
+
+    /// Turns an answer into `T`, or into an error saying what is wrong and what to do.
+    fn parse<T: DeserializeOwned>(
+        &self,
+        reply: Reply,
+        method: Method,
+        path: &str,
+        what: &str,
+    ) -> Result<T> {
+        if (200..300).contains(&reply.status) {
+            return serde_json::from_str(&reply.body).map_err(|e| {
+                Error::Plane(format!(
+                    "Plane's answer to {} {} is not what plane-orch understands: {e}; \
+                     is plane.base_url a Plane server?",
+                    method.as_str(),
+                    self.url(path)
+                ))
+                .into()
+            });
+        }
+        Err(self.status_error(&reply, method, path, what))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.api)
+    }
+
+    fn status_error(&self, reply: &Reply, method: Method, path: &str, what: &str) -> anyhow::Error {
+        let (m, url, msg, env, slug) = (
+            method.as_str(),
+            self.url(path),
+            reply.message(),
+            &self.key_env,
+            &self.slug,
+        );
+        let text = match reply.status {
+            401 => format!(
+                "Plane answered 401 to {m} {url} ({msg}): no API key reached it; \
+                 put your Plane API key (Profile settings > Personal Access Tokens) in the {env} environment variable"
+            ),
+            403 if msg.contains("token") || msg.contains("API key") => format!(
+                "Plane refused the API key in {env} (403 to {m} {url}: {msg}): it is wrong, expired or \
+                 deactivated; put a valid key in {env}"
+            ),
+            403 => format!(
+                "Plane answered 403 to {m} {url} ({msg}): the user of the key in {env} has no access to \
+                 workspace {slug:?} or to {what}; check plane.workspace_slug and plane.project_ids, \
+                 and that the user is a member of the project"
+            ),
+            404 => format!(
+                "Plane has no {what} (404 to {m} {url}: {msg}); check plane.workspace_slug and \
+                 plane.project_ids, and that the key's user is a member of the project"
+            ),
+            s @ 300..=399 => format!(
+                "Plane answered {s} (a redirect) to {m} {url}: check plane.base_url, which must be \
+                 Plane's origin such as https://api.plane.so"
+            ),
+            s => format!("Plane answered {s} to {m} {url}: {msg}"),
+        };
+        Error::Plane(text).into()
+    }
+
+    /// Sends a request to a work-item path, falling back from `work-items/` to `issues/` when
+    /// the server does not know the former (Plane before v1.1.0); remembers the fall-back.
+    fn items_request(
+        &self,
+        method: Method,
+        path: &dyn Fn(&str) -> String,
+        body: Option<&Value>,
+    ) -> Result<Reply> {
+        if self.legacy.load(Ordering::Relaxed) {
+            return self.send(method, &path("issues"), body);
+        }
+        let reply = self.send(method, &path("work-items"), body)?;
+        if reply.is_unknown_route() {
+            log::info!(
+                "Plane has no work-items/ endpoint (a version before v1.1.0): using issues/"
+            );
+            self.legacy.store(true, Ordering::Relaxed);
+            return self.send(method, &path("issues"), body);
+        }
+        Ok(reply)
+    }
+
+    /// Reads every page of a list: `per_page` on every page, the cursor Plane gives, until
+    /// `next_page_results` is false.
+    fn list_all<T: DeserializeOwned>(
+        &self,
+        path: &dyn Fn(&str) -> String,
+        items: bool,
+        extra_query: &str,
+        what: &str,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let query = match &cursor {
+                None => format!("?per_page={PER_PAGE}{extra_query}"),
+                Some(c) => format!("?per_page={PER_PAGE}&cursor={c}{extra_query}"),
+            };
+            let reply = if items {
+                self.items_request(Method::Get, &|kind| path(kind) + &query, None)?
+            } else {
+                self.send(Method::Get, &(path("") + &query), None)?
+            };
+            let shown = path(if self.legacy.load(Ordering::Relaxed) {
+                "issues"
+            } else {
+                "work-items"
+            }) + &query;
+            let page: Page<T> = self.parse(reply, Method::Get, &shown, what)?;
+            out.extend(page.results);
+            if !page.next_page_results {
+                return Ok(out);
+            }
+            match page.next_cursor {
+                Some(c) if is_cursor(&c) => cursor = Some(c),
+                other => {
+                    return Err(Error::Plane(format!(
+                        "Plane said more pages follow {} but gave no usable cursor ({other:?})",
+                        self.url(&shown)
+                    ))
+                    .into())
+                }
+            }
+        }
+        Err(Error::Plane(format!(
+            "Plane kept sending pages of {what} past {MAX_PAGES}: giving up"
+        ))
+        .into())
+    }
+
+    /// Sends one request with the retries: 429 waits `Retry-After`, 5xx and network errors
+    /// back off exponentially, at most `MAX_ATTEMPTS` sends. Any other status is returned.
+    fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Reply> {
+        let url = self.url(path);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.wait_for_pace();
+            log::debug!("{} {url}", method.as_str());
+            let result = self.send_once(method, &url, body);
+            let (wait, failure) = match result {
+                Ok((reply, retry_after)) if reply.status == 429 => {
+                    let wait = retry_after.unwrap_or(Duration::from_secs(60)).min(MAX_WAIT);
+                    let failure = format!(
+                        "Plane rate-limited {} {url} (429) {attempt} times: it allows about 60 requests a \
+                         minute per key; try again in a minute, or poll less often",
+                        method.as_str()
+                    );
+                    (wait, failure)
+                }
+                Ok((reply, retry_after)) if reply.status >= 500 => (
+                    retry_after.map_or_else(|| self.backoff(attempt), |w| w.min(MAX_WAIT)),
+                    format!(
+                        "Plane answered {} to {} {url} {attempt} times: {}; Plane is failing, try again later",
+                        reply.status,
+                        method.as_str(),
+                        reply.message()
+                    ),
+                ),
+                Ok((reply, _)) => return Ok(reply),
+                Err(e) => (
+                    self.backoff(attempt),
+                    format!(
+                        "cannot reach Plane at {url} ({e}) after {attempt} tries; check plane.base_url, \
+                         the network and plane.timeout_secs"
+                    ),
+                ),
+            };
+            if attempt >= MAX_ATTEMPTS {
+                return Err(Error::Plane(failure).into());
+            }
+            log::info!(
+                "{}; retrying in {} ms",
+                failure.split(';').next().unwrap_or_default(),
+                wait.as_millis()
+            );
+            std::thread::sleep(wait);
+        }
+    }
+
+    /// One send; the reply and its `Retry-After`. Records the rate-limit headers for pacing.
+    fn send_once(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<(Reply, Option<Duration>), ureq::Error> {
+        let response = match (method, body) {
+            (Method::Get, _) => self
+                .agent
+                .get(url)
+                .header("X-API-Key", &self.key)
+                .header("Accept", "application/json")
+                .call(),
+            (Method::Post, b) => self
+                .agent
+                .post(url)
+                .header("X-API-Key", &self.key)
+                .header("Accept", "application/json")
+                .send_json(b.cloned().unwrap_or(Value::Null)),
+            (Method::Patch, b) => self
+                .agent
+                .patch(url)
+                .header("X-API-Key", &self.key)
+                .header("Accept", "application/json")
+                .send_json(b.cloned().unwrap_or(Value::Null)),
+        };
+        let mut response = response?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_string())
+        };
+        let retry_after = header("retry-after")
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let remaining = header("x-ratelimit-remaining").and_then(|v| v.parse::<u64>().ok());
+        let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok());
+        if let Some(delay) = pace(remaining, reset, epoch_now()) {
+            log::info!(
+                "Plane's rate limit is nearly used up ({} left): waiting {} ms before the next request",
+                remaining.unwrap_or(0),
+                delay.as_millis()
+            );
+            if let Ok(mut nb) = self.not_before.lock() {
+                *nb = Some(Instant::now() + delay);
+            }
+        }
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_string()?;
+        Ok((Reply { status, body }, retry_after))
+    }
+
+    fn wait_for_pace(&self) {
+        let until = self.not_before.lock().ok().and_then(|mut nb| nb.take());
+        if let Some(until) = until {
+            let now = Instant::now();
+            if until > now {
+                std::thread::sleep(until - now);
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(6);
+        (self.retry_base * factor).min(Duration::from_secs(8))
+    }
+}
+
+fn epoch_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A cursor as Plane makes them: `per_page:page:is_prev`.
+fn is_cursor(c: &str) -> bool {
+    let parts: Vec<&str> = c.split(':').collect();
+    parts.len() == 3
+        && parts[0].parse::<f64>().is_ok()
+        && parts[1].parse::<i64>().is_ok()
+        && matches!(parts[2], "0" | "1")
+}
+
+/// How long to wait before the next request, given Plane's `X-RateLimit-Remaining` and
+/// `X-RateLimit-Reset` (epoch seconds): until the reset when nothing is left; spread the
+/// rest over the window when little is; nothing otherwise.
+#[must_use]
+pub fn pace(remaining: Option<u64>, reset: Option<u64>, now_epoch: f64) -> Option<Duration> {
+    const LOW: u64 = 5;
+    let remaining = remaining?;
+    if remaining >= LOW {
+        return None;
+    }
+    #[allow(clippy::cast_precision_loss)] // epoch seconds fit an f64 exactly
+    let window = reset.map_or(1.0, |r| (r as f64 - now_epoch).max(0.0));
+    #[allow(clippy::cast_precision_loss)]
+    let secs = window / (remaining as f64 + 1.0);
+    let delay = Duration::from_secs_f64(secs).min(MAX_WAIT);
+    (delay > Duration::ZERO).then_some(delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacing_waits_for_the_reset_when_nothing_is_left() {
+        assert_eq!(pace(None, Some(100), 50.0), None);
+        assert_eq!(pace(Some(40), Some(100), 50.0), None);
+        assert_eq!(
+            pace(Some(0), Some(100), 50.0),
+            Some(Duration::from_secs(50))
+        );
+        assert_eq!(
+            pace(Some(4), Some(100), 50.0),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(pace(Some(0), Some(10_000), 0.0), Some(MAX_WAIT));
+        assert_eq!(pace(Some(0), Some(40), 50.0), None);
+    }
+
+    #[test]
+    fn cursors_are_checked() {
+        assert!(is_cursor("100:1:0"));
+        assert!(is_cursor("100:-1:1"));
+        assert!(!is_cursor("100:1"));
+        assert!(!is_cursor("x:1:0"));
+    }
+
+    #[test]
+    fn unknown_routes_are_recognised() {
+        let r = Reply {
+            status: 404,
+            body: include_str!("../../tests/fixtures/plane/error-404-path.json").into(),
+        };
+        assert!(r.is_unknown_route());
+        let r = Reply {
+            status: 404,
+            body: include_str!("../../tests/fixtures/plane/error-404-issue.json").into(),
+        };
+        assert!(!r.is_unknown_route());
+    }
+}
