@@ -53,6 +53,8 @@ pub enum Command {
     Complete(CompleteArgs),
     /// Drop a ticket from the queue (polling will not re-queue it until it is re-triggered)
     Remove(RemoveArgs),
+    /// Serve the HTTP API for dashboards (SPEC §7)
+    Serve(ServeArgs),
 }
 
 /// Which tickets `list` shows.
@@ -154,6 +156,17 @@ pub struct RemoveArgs {
     /// End its session too
     #[arg(long)]
     pub kill_session: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen on this address [default: api.bind, 127.0.0.1:5002]; port 0 picks a free port
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<std::net::SocketAddr>,
+
+    /// Also run poll ticks in the background, every poll.interval_secs
+    #[arg(long)]
+    pub poll: bool,
 }
 
 fn parse_id(s: &str) -> Result<TicketId, String> {

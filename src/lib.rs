@@ -8,6 +8,7 @@ pub mod cmd;
 pub mod config;
 pub mod error;
 pub mod logging;
+pub mod server;
 pub mod store;
 pub mod ticket;
 pub mod view;

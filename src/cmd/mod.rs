@@ -5,6 +5,7 @@ mod approve;
 mod complete;
 mod list;
 mod remove;
+mod serve;
 mod show;
 
 use std::io::Write;
@@ -34,6 +35,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Approve(args) => args.run(global),
         Command::Complete(args) => args.run(global),
         Command::Remove(args) => args.run(global),
+        Command::Serve(args) => args.run(global),
     }
 }
 

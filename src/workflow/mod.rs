@@ -6,12 +6,16 @@
 mod add;
 mod approve;
 mod complete;
+mod poll;
 mod remove;
+mod update_plane;
 
 pub use add::{add, AddRequest};
 pub use approve::{approve, ApproveOptions};
 pub use complete::{complete, SummarySource};
+pub use poll::{poll, PollOptions, PollReport};
 pub use remove::{remove, RemoveOptions};
+pub use update_plane::{update_plane, UpdatePlaneOptions, UpdatePlaneOutcome};
 
 /// The most bytes a summary may have (the same limit as a completion file).
 pub const MAX_SUMMARY_BYTES: usize = 64 * 1024;
