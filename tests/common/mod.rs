@@ -3,6 +3,8 @@
 //! servers, the fake agent) live in the modules beside this one.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod server;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -40,7 +42,8 @@ impl Env {
     }
 
     fn write_config(&self) {
-        fs::write(self.config_path(), format!("{}\n", self.extra.trim_end())).expect("write config");
+        fs::write(self.config_path(), format!("{}\n", self.extra.trim_end()))
+            .expect("write config");
     }
 
     /// Replaces config.yaml with exactly `text`.

@@ -1,0 +1,254 @@
+//! `plane-orch serve` as a child process on a free port, and a small HTTP client for it.
+//! The process is killed when the handle drops, whatever the test did.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{bin_path, Env};
+
+/// A running `serve`.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    agent: ureq::Agent,
+    /// Where its stderr goes, for failure messages.
+    log: std::path::PathBuf,
+}
+
+/// An answer: status, headers (lower-case names, every value) and the body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HashMap<String, Vec<String>>,
+    pub body: String,
+}
+
+impl Answer {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// Every value of one header.
+    pub fn header_all(&self, name: &str) -> Vec<String> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The one value of a header, if any.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.header_all(name).into_iter().next()
+    }
+
+    /// Asserts the status and that the body is an error with a `detail` and `error.code`.
+    pub fn assert_error(&self, status: u16, code: &str) -> &Answer {
+        assert_eq!(self.status, status, "unexpected status: {}", self.body);
+        let v = self.json();
+        assert!(v["detail"].is_string(), "no detail: {v}");
+        assert_eq!(v["error"]["code"], code, "{v}");
+        assert_eq!(v["error"]["message"], v["detail"], "{v}");
+        self
+    }
+}
+
+impl Env {
+    /// Starts `serve --bind 127.0.0.1:0` plus `args`, with `envs` set, and waits for its
+    /// `listening on` line.
+    pub fn serve(&self, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let log = self.path().join(format!(
+            "serve-{}.stderr",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let mut cmd = self.serve_command(args, envs);
+        cmd.stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("stderr file"));
+        let mut child = cmd.spawn().expect("spawn plane-orch serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read stdout");
+        let Some(port) = line
+            .trim_end()
+            .strip_prefix("listening on http://127.0.0.1:")
+            .and_then(|p| p.parse::<u16>().ok())
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "serve did not start: stdout {line:?}, stderr: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        Server {
+            child,
+            port,
+            agent,
+            log,
+        }
+    }
+
+    /// The `serve` command line, for tests that run it to its end.
+    pub fn serve_command(&self, args: &[&str], envs: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(bin_path());
+        cmd.current_dir(self.path())
+            .env_remove("PLANE_ORCH_CONFIG")
+            .env_remove("PLANE_API_KEY")
+            .env_remove("PLANE_ORCH_API_TOKEN")
+            .env_remove("TMUX")
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "plane_orch=debug")
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("serve");
+        if !args.contains(&"--bind") {
+            cmd.args(["--bind", "127.0.0.1:0"]);
+        }
+        cmd.args(args).stdin(Stdio::null());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+}
+
+impl Server {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the server wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends a request with `headers` and an optional body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Answer {
+        let mut builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let result = match body {
+            Some(b) => self.agent.run(builder.body(b.to_vec()).unwrap()),
+            None => self.agent.run(builder.body(()).unwrap()),
+        };
+        let mut resp = result.unwrap_or_else(|e| {
+            panic!(
+                "{method} {path} failed: {e}\nserver stderr: {}",
+                self.stderr()
+            )
+        });
+        let mut headers: HashMap<String, Vec<String>> = HashMap::new();
+        for (k, v) in resp.headers() {
+            headers
+                .entry(k.as_str().to_ascii_lowercase())
+                .or_default()
+                .push(v.to_str().unwrap_or_default().to_string());
+        }
+        Answer {
+            status: resp.status().as_u16(),
+            headers,
+            body: resp.body_mut().read_to_string().unwrap_or_default(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.request("GET", path, &[], None)
+    }
+
+    pub fn post(&self, path: &str, body: Option<&str>) -> Answer {
+        self.request(
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            body.map(str::as_bytes),
+        )
+    }
+
+    pub fn delete(&self, path: &str) -> Answer {
+        self.request("DELETE", path, &[], None)
+    }
+
+    /// Writes `raw` bytes on a fresh connection and returns everything the server sends
+    /// back until it closes (send `Connection: close`).
+    pub fn raw(&self, raw: &[u8]) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(raw).expect("write");
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -TERM failed");
+    }
+
+    /// Waits up to `limit` for the process to end.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not exit; stderr: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Polls `cond` until it holds or `limit` passes.
+    pub fn wait_for(&self, limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if cond() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cond()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
