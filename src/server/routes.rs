@@ -409,3 +409,90 @@ fn delete_ticket(ctx: &Ctx, id: &TicketId, query: &[(String, String)]) -> Reply 
         r.map(|t| json!({"status": "deleted", "ticket_id": t.id.to_string()})),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::App;
+
+    fn ctx() -> (tempfile::TempDir, Ctx) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::parse("", &dir.path().join("config.yaml")).unwrap();
+        let ctx = Ctx::new(App::from_config(config), None);
+        (dir, ctx)
+    }
+
+    fn call(ctx: &Ctx, method: &str, path: &str, body: &str) -> Reply {
+        let (segments, query) = super::super::split_url(path).unwrap();
+        route(
+            ctx,
+            &Request {
+                method,
+                segments: &segments,
+                query: &query,
+                body: body.as_bytes(),
+            },
+        )
+    }
+
+    #[test]
+    fn unknown_paths_and_wrong_methods_are_told_apart() {
+        let (_dir, ctx) = ctx();
+        let r = call(&ctx, "GET", "/api/nope", "");
+        assert_eq!(r.status, 404);
+        assert_eq!(r.value()["error"]["code"], "not_found");
+        let r = call(&ctx, "DELETE", "/api/pending-tickets", "");
+        assert_eq!(r.status, 405);
+        assert_eq!(r.allow, Some("GET, HEAD, OPTIONS"));
+        assert!(r.value()["detail"].is_string());
+    }
+
+    #[test]
+    fn ids_are_checked_before_the_state_is_read() {
+        let (dir, ctx) = ctx();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/pending-tickets.json"), "{bad").unwrap();
+        let r = call(&ctx, "POST", "/api/approve/..%2F..%2Fetc", "");
+        assert_eq!(r.status, 400, "{:?}", r.value());
+        assert!(r.value()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("invalid ticket id"));
+        // A valid id does reach the damaged file.
+        assert_eq!(call(&ctx, "POST", "/api/approve/A-1", "").status, 500);
+    }
+
+    #[test]
+    fn a_posted_ticket_is_listed_and_approving_an_unknown_one_is_404() {
+        // Approving for real starts a session: that is tested over HTTP in tests/serve_*.rs.
+        let (_dir, ctx) = ctx();
+        let r = call(
+            &ctx,
+            "POST",
+            "/api/tickets",
+            r#"{"id": "a-1", "title": "t"}"#,
+        );
+        assert_eq!(r.status, 201);
+        assert_eq!(r.value()["id"], "A-1");
+        let list = call(&ctx, "GET", "/api/pending-tickets", "").value();
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        let r = call(&ctx, "POST", "/api/approve/A-2", "");
+        assert_eq!(r.status, 404);
+        assert_eq!(r.value()["error"]["code"], "not_found");
+    }
+
+    #[test]
+    fn health_is_degraded_but_answers_when_the_state_is_damaged() {
+        let (dir, ctx) = ctx();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/pending-tickets.json"), "{bad").unwrap();
+        let r = call(&ctx, "GET", "/health", "");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.value()["status"], "degraded");
+        assert_eq!(r.value()["state"]["ok"], false);
+        assert!(r.value()["state"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("damaged"));
+    }
+}
