@@ -1,6 +1,7 @@
 //! The parsed state, kept between requests: a dashboard polls every few seconds and the state
 //! file rarely changes, so GETs parse it again only when the file itself changed.
 
+use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -34,12 +35,25 @@ fn fingerprint(path: &Path) -> Result<Option<Fingerprint>> {
     }
 }
 
-/// The last parsed state and the file version it came from (`None`: there was no file).
+/// The last parsed state, the file version it came from (`None`: there was no file) and
+/// its generation (a number that changes whenever the cached state does).
 #[derive(Debug, Default)]
 pub struct StateCache {
-    slot: Mutex<Option<(Option<Fingerprint>, Arc<State>)>>,
+    slot: Mutex<Option<Cached>>,
     loads: AtomicU64,
+    answers: Mutex<(u64, Answers)>,
 }
+
+/// One parsed version of the state file.
+#[derive(Debug)]
+struct Cached {
+    fingerprint: Option<Fingerprint>,
+    state: Arc<State>,
+    generation: u64,
+}
+
+/// Serialized answers by key.
+type Answers = HashMap<String, Arc<Vec<u8>>>;
 
 impl StateCache {
     /// The current state: the cached one while the file is unchanged, else read again
@@ -48,18 +62,62 @@ impl StateCache {
     /// # Errors
     /// The file cannot be read or does not parse; nothing is cached then.
     pub fn get(&self, store: &Store) -> Result<Arc<State>> {
+        Ok(self.get_with_generation(store)?.0)
+    }
+
+    /// The current state and its generation.
+    ///
+    /// # Errors
+    /// As [`StateCache::get`].
+    pub fn get_with_generation(&self, store: &Store) -> Result<(Arc<State>, u64)> {
         // Taken before reading: if the file changes in between, the newer state is cached
         // under the older fingerprint and the next call reads it again. Never the reverse.
         let fp = fingerprint(store.path())?;
-        if let Some((known, state)) = &*self.slot.lock().unwrap_or_else(PoisonError::into_inner) {
-            if *known == fp {
-                return Ok(Arc::clone(state));
+        if let Some(c) = &*self.slot.lock().unwrap_or_else(PoisonError::into_inner) {
+            if c.fingerprint == fp {
+                return Ok((Arc::clone(&c.state), c.generation));
             }
         }
         let state = Arc::new(store.load()?);
-        self.loads.fetch_add(1, Ordering::Relaxed);
-        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some((fp, Arc::clone(&state)));
-        Ok(state)
+        let generation = self.loads.fetch_add(1, Ordering::Relaxed) + 1;
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(Cached {
+            fingerprint: fp,
+            state: Arc::clone(&state),
+            generation,
+        });
+        Ok((state, generation))
+    }
+
+    /// A serialized answer made from the state of `generation`, made by `make` the first
+    /// time `key` is asked for in that generation. Answers of older generations are dropped.
+    ///
+    /// # Errors
+    /// Whatever `make` returns; nothing is cached then.
+    pub fn answer(
+        &self,
+        generation: u64,
+        key: &str,
+        make: impl FnOnce() -> Result<Vec<u8>>,
+    ) -> Result<Arc<Vec<u8>>> {
+        {
+            let answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+            if answers.0 == generation {
+                if let Some(bytes) = answers.1.get(key) {
+                    return Ok(Arc::clone(bytes));
+                }
+            }
+        }
+        let bytes = Arc::new(make()?);
+        let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+        if answers.0 != generation {
+            // A newer generation wins; an older one (a slow request) is not cached.
+            if answers.0 > generation {
+                return Ok(bytes);
+            }
+            *answers = (generation, HashMap::new());
+        }
+        answers.1.insert(key.to_string(), Arc::clone(&bytes));
+        Ok(bytes)
     }
 
     /// How many times the state file was read and parsed.
@@ -110,6 +168,30 @@ mod tests {
         add(&store, "A-2");
         assert_eq!(cache.get(&store).unwrap().tickets.len(), 2);
         assert_eq!(cache.loads(), loads + 1);
+    }
+
+    #[test]
+    fn answers_are_made_once_per_generation_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        let cache = StateCache::default();
+        add(&store, "A-1");
+        let (_, g1) = cache.get_with_generation(&store).unwrap();
+        let made = std::cell::Cell::new(0);
+        let make = || {
+            made.set(made.get() + 1);
+            Ok(b"[]".to_vec())
+        };
+        cache.answer(g1, "list", make).unwrap();
+        cache.answer(g1, "list", make).unwrap();
+        cache.answer(g1, "other", make).unwrap();
+        assert_eq!(made.get(), 2);
+        add(&store, "A-2");
+        let (_, g2) = cache.get_with_generation(&store).unwrap();
+        assert_ne!(g1, g2);
+        cache.answer(g2, "list", make).unwrap();
+        assert_eq!(made.get(), 3);
+        assert!(cache.answer(g1, "list", || anyhow::bail!("x")).is_err());
     }
 
     #[test]

@@ -2,14 +2,14 @@
 //! Everything a request must pass before a route sees it is decided here, in this order:
 //! preflight, foreign origin (403), token (401), declared size (413), body read (413), route.
 
-use std::io::Read;
+use std::io::{Cursor, Read};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use percent_encoding::percent_decode_str;
 use subtle::ConstantTimeEq;
-use tiny_http::{Header, Response};
+use tiny_http::{Header, Response, StatusCode};
 
 use super::routes::{self, Body, Reply};
 use super::Ctx;
@@ -224,21 +224,34 @@ fn hdr(name: &str, value: &str) -> Header {
         .expect("header names and values are ASCII")
 }
 
-fn build(
-    reply: Reply,
-    origin: Option<&str>,
-    preflight: bool,
-) -> Response<std::io::Cursor<Vec<u8>>> {
+/// An answer's bytes, shared with the answer cache rather than copied.
+struct SharedBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+fn build(reply: Reply, origin: Option<&str>, preflight: bool) -> Response<Cursor<SharedBytes>> {
     let (bytes, content_type) = match reply.body {
         Body::Json(v) => {
             let mut b = serde_json::to_vec(&v).unwrap_or_else(|_| b"{}".to_vec());
             b.push(b'\n');
-            (b, Some("application/json"))
+            (Arc::new(b), Some("application/json"))
         }
-        Body::Text(t, ct) => (t.into_bytes(), Some(ct)),
-        Body::Empty => (Vec::new(), None),
+        Body::Raw(b) => (b, Some("application/json")),
+        Body::Text(t, ct) => (Arc::new(t.into_bytes()), Some(ct)),
+        Body::Empty => (Arc::new(Vec::new()), None),
     };
-    let mut response = Response::from_data(bytes).with_status_code(reply.status);
+    let len = bytes.len();
+    let mut response = Response::new(
+        StatusCode(reply.status),
+        Vec::new(),
+        Cursor::new(SharedBytes(bytes)),
+        Some(len),
+        None,
+    );
     if let Some(ct) = content_type {
         response.add_header(hdr("Content-Type", ct));
     }

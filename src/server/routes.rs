@@ -30,6 +30,8 @@ pub struct Request<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
     Json(Value),
+    /// JSON serialized already, with its final newline (a cached answer).
+    Raw(std::sync::Arc<Vec<u8>>),
     /// Text with its content type.
     Text(String, &'static str),
     Empty,
@@ -77,6 +79,7 @@ impl Reply {
     pub fn value(&self) -> Value {
         match &self.body {
             Body::Json(v) => v.clone(),
+            Body::Raw(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
             Body::Text(t, _) => Value::String(t.clone()),
             Body::Empty => Value::Null,
         }
@@ -231,33 +234,56 @@ fn status_rank(s: Status) -> usize {
 }
 
 /// Tickets with `status` (`None`: all but done; `all`: every one), oldest first per status.
+/// The serialized list is kept per state generation and liveness, as dashboards ask for the
+/// same lists every few seconds.
 fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
-    result(
-        200,
-        ctx.cache.get(&ctx.app.store).and_then(|state| {
-            let mut tickets: Vec<&Ticket> = state
-                .tickets
-                .values()
-                .filter(|t| match status {
-                    Some(s) => t.status == s,
-                    None => all || t.status != Status::Done,
-                })
-                .collect();
-            tickets.sort_by(|a, b| {
-                (status_rank(a.status), a.queued_at, &a.id).cmp(&(
-                    status_rank(b.status),
-                    b.queued_at,
-                    &b.id,
-                ))
-            });
+    let answer = ctx
+        .cache
+        .get_with_generation(&ctx.app.store)
+        .and_then(|(state, generation)| {
             let live = live_sessions(ctx);
-            let api: Vec<ApiTicket> = tickets
-                .iter()
-                .map(|t| api_ticket(t, live.as_ref()))
-                .collect();
-            to_value(&api)
-        }),
-    )
+            let mut key = format!("list {status:?} {all}");
+            if let Some(live) = &live {
+                let mut names: Vec<&String> = live.iter().collect();
+                names.sort();
+                for n in names {
+                    key.push(' ');
+                    key.push_str(n);
+                }
+            }
+            ctx.cache.answer(generation, &key, || {
+                let mut tickets: Vec<&Ticket> = state
+                    .tickets
+                    .values()
+                    .filter(|t| match status {
+                        Some(s) => t.status == s,
+                        None => all || t.status != Status::Done,
+                    })
+                    .collect();
+                tickets.sort_by(|a, b| {
+                    (status_rank(a.status), a.queued_at, &a.id).cmp(&(
+                        status_rank(b.status),
+                        b.queued_at,
+                        &b.id,
+                    ))
+                });
+                let api: Vec<ApiTicket> = tickets
+                    .iter()
+                    .map(|t| api_ticket(t, live.as_ref()))
+                    .collect();
+                let mut bytes = serde_json::to_vec(&api)?;
+                bytes.push(b'\n');
+                Ok(bytes)
+            })
+        });
+    match answer {
+        Ok(bytes) => Reply {
+            status: 200,
+            body: Body::Raw(bytes),
+            allow: None,
+        },
+        Err(e) => Reply::from_err(&e),
+    }
 }
 
 fn list_filtered(ctx: &Ctx, query: &[(String, String)]) -> Reply {
