@@ -74,10 +74,14 @@ fn sigterm_finishes_the_request_in_flight_and_exits_zero() {
     )
     .unwrap();
     conn.flush().unwrap();
-    // Give the server the moment it needs to take the request from the socket.
-    std::thread::sleep(Duration::from_millis(150));
+    let taken = s.wait_for(Duration::from_secs(5), || {
+        s.stderr()
+            .contains("POST /api/tickets: reading its body on a thread of its own")
+    });
+    assert!(taken, "the request was not taken: {}", s.stderr());
     s.terminate();
-    std::thread::sleep(Duration::from_millis(150));
+    let stopping = s.wait_for(Duration::from_secs(5), || s.stderr().contains("stopping"));
+    assert!(stopping, "SIGTERM was not noticed: {}", s.stderr());
     conn.write_all(rest.as_bytes()).unwrap();
     let mut answer = String::new();
     let _ = conn.read_to_string(&mut answer);
@@ -89,7 +93,6 @@ fn sigterm_finishes_the_request_in_flight_and_exits_zero() {
     let status = s.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{}", s.stderr());
     assert_eq!(env.ticket("A-1")["title"], "slow");
-    assert!(s.stderr().contains("stopping"), "{}", s.stderr());
 }
 
 #[test]

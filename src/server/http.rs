@@ -147,6 +147,11 @@ fn body_is_streamed(rq: &tiny_http::Request) -> bool {
 /// network is finished on its own thread, so a slow uploader never holds a worker.
 pub(super) fn handle(ctx: &Arc<Ctx>, rq: tiny_http::Request) {
     if body_is_streamed(&rq) {
+        log::debug!(
+            "{} {}: reading its body on a thread of its own",
+            rq.method(),
+            rq.url()
+        );
         ctx.inflight.fetch_add(1, Ordering::SeqCst);
         let ctx = Arc::clone(ctx);
         let spawned = std::thread::Builder::new()
