@@ -143,6 +143,15 @@ fn body_is_streamed(rq: &tiny_http::Request) -> bool {
     }
 }
 
+/// Counts a request finished on its own thread as done, even if it panicked.
+struct Inflight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Inflight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Handles one request from a worker. A request whose body still has to come over the
 /// network is finished on its own thread, so a slow uploader never holds a worker.
 pub(super) fn handle(ctx: &Arc<Ctx>, rq: tiny_http::Request) {
@@ -153,14 +162,16 @@ pub(super) fn handle(ctx: &Arc<Ctx>, rq: tiny_http::Request) {
             rq.url()
         );
         ctx.inflight.fetch_add(1, Ordering::SeqCst);
-        let ctx = Arc::clone(ctx);
+        let shared = Arc::clone(ctx);
         let spawned = std::thread::Builder::new()
             .name("plane-orch-upload".into())
             .spawn(move || {
-                finish(&ctx, rq);
-                ctx.inflight.fetch_sub(1, Ordering::SeqCst);
+                let _done = Inflight(&shared.inflight);
+                finish(&shared, rq);
             });
         if let Err(e) = spawned {
+            // The request went down with the closure: tiny_http answers a dropped one 500.
+            ctx.inflight.fetch_sub(1, Ordering::SeqCst);
             log::error!("cannot start a thread for a request: {e}");
         }
     } else {

@@ -263,17 +263,26 @@ pub fn serve(app: App, opts: &ServeOptions) -> Result<()> {
     Ok(())
 }
 
+/// Answers one request; a panic in a handler costs that request a 500 (tiny_http answers a
+/// dropped request so), not the worker.
+fn answer(ctx: &Arc<Ctx>, rq: tiny_http::Request) {
+    let what = format!("{} {}", rq.method(), rq.url());
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| http::handle(ctx, rq))).is_err() {
+        log::error!("{what}: the handler panicked; answered 500");
+    }
+}
+
 fn work(server: &tiny_http::Server, ctx: &Arc<Ctx>, stop: &AtomicBool) {
     loop {
         if stop.load(Ordering::SeqCst) {
             // Requests tiny_http had already read are answered before leaving.
             while let Ok(Some(rq)) = server.try_recv() {
-                http::handle(ctx, rq);
+                answer(ctx, rq);
             }
             return;
         }
         match server.recv_timeout(TICK) {
-            Ok(Some(rq)) => http::handle(ctx, rq),
+            Ok(Some(rq)) => answer(ctx, rq),
             Ok(None) => {}
             Err(e) => {
                 log::error!("the server stopped accepting connections: {e}");
