@@ -22,6 +22,9 @@ fn with_a_token_the_api_needs_it_and_health_stays_open() {
     )
     .assert_error(401, "unauthorized");
     s.get("/metrics").assert_error(401, "unauthorized");
+    let encoded =
+        s.raw(b"GET /%61pi/pending-tickets HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(encoded.starts_with("HTTP/1.1 401"), "{encoded}");
     let before = env.state_bytes();
     s.request(
         "POST",

@@ -1,6 +1,7 @@
 //! The HTTP edge: CORS, the token, body limits, decoding the path, and writing the answer.
 //! Everything a request must pass before a route sees it is decided here, in this order:
-//! preflight, foreign origin (403), token (401), declared size (413), body read (413), route.
+//! path decoding (400), preflight, foreign origin (403), token (401), declared size (413),
+//! body read (413), route.
 
 use std::io::{Cursor, Read};
 use std::sync::atomic::Ordering;
@@ -32,20 +33,26 @@ fn is_state_changing(method: &str) -> bool {
     !matches!(method, "GET" | "HEAD" | "OPTIONS")
 }
 
-/// Whether the path needs the token: everything but the two health paths.
-fn needs_token(path: &str) -> bool {
-    path.starts_with("/api/") || path == "/api" || path == "/metrics"
+/// Whether the (decoded) path needs the token: everything but the two health paths. Decided
+/// on decoded segments, so `/%61pi/...` is no way around it.
+fn needs_token(segments: &[String]) -> bool {
+    !matches!(
+        segments
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ["health"] | ["orchestrator", "health"]
+    )
 }
 
 /// Compares the `Authorization` header with the token in constant time.
 fn authorized(token: &str, authorization: Option<&str>) -> bool {
-    let Some(given) = authorization.and_then(|a| {
-        a.strip_prefix("Bearer ")
-            .or_else(|| a.strip_prefix("bearer "))
-    }) else {
+    let Some((scheme, given)) = authorization.and_then(|a| a.trim().split_once(' ')) else {
         return false;
     };
-    bool::from(given.trim().as_bytes().ct_eq(token.as_bytes()))
+    scheme.eq_ignore_ascii_case("bearer")
+        && bool::from(given.trim().as_bytes().ct_eq(token.as_bytes()))
 }
 
 /// A query string's decoded `key=value` pairs, in order.
@@ -90,7 +97,7 @@ enum Gate {
     Pass,
 }
 
-fn gate(ctx: &Ctx, method: &str, path: &str, rq: &tiny_http::Request) -> Gate {
+fn gate(ctx: &Ctx, method: &str, segments: &[String], rq: &tiny_http::Request) -> Gate {
     if method == "OPTIONS" {
         return Gate::Answer(Reply {
             status: 204,
@@ -111,7 +118,7 @@ fn gate(ctx: &Ctx, method: &str, path: &str, rq: &tiny_http::Request) -> Gate {
         }
     }
     if let Some(token) = &ctx.token {
-        if needs_token(path) && !authorized(token, header(rq, "Authorization").as_deref()) {
+        if needs_token(segments) && !authorized(token, header(rq, "Authorization").as_deref()) {
             return Gate::Answer(Reply::error(
                 401,
                 "unauthorized",
@@ -183,14 +190,13 @@ fn finish(ctx: &Ctx, mut rq: tiny_http::Request) {
     let started = Instant::now();
     let method = rq.method().as_str().to_ascii_uppercase();
     let url = rq.url().to_string();
-    let path = url.split_once('?').map_or(url.as_str(), |(p, _)| p);
-    let reply = match gate(ctx, &method, path, &rq) {
-        Gate::Answer(reply) => reply,
-        Gate::Pass => match read_body(&mut rq) {
-            Err(reply) => reply,
-            Ok(body) => match split_url(&url) {
+    let reply = match split_url(&url) {
+        Err(reply) => reply,
+        Ok((segments, query)) => match gate(ctx, &method, &segments, &rq) {
+            Gate::Answer(reply) => reply,
+            Gate::Pass => match read_body(&mut rq) {
                 Err(reply) => reply,
-                Ok((segments, query)) => routes::route(
+                Ok(body) => routes::route(
                     ctx,
                     &routes::Request {
                         method: &method,
@@ -319,6 +325,8 @@ mod tests {
     #[test]
     fn only_the_exact_bearer_token_passes() {
         assert!(authorized("s3cret", Some("Bearer s3cret")));
+        assert!(authorized("s3cret", Some("bearer  s3cret")));
+        assert!(!authorized("s3cret", Some("Basic s3cret")));
         assert!(!authorized("s3cret", Some("Bearer s3cre")));
         assert!(!authorized("s3cret", Some("Bearer s3crets")));
         assert!(!authorized("s3cret", Some("s3cret")));
@@ -326,10 +334,13 @@ mod tests {
     }
 
     #[test]
-    fn health_needs_no_token() {
-        assert!(!needs_token("/health"));
-        assert!(!needs_token("/orchestrator/health"));
-        assert!(needs_token("/api/pending-tickets"));
-        assert!(needs_token("/metrics"));
+    fn only_health_needs_no_token() {
+        let needs = |url: &str| needs_token(&split_url(url).unwrap().0);
+        assert!(!needs("/health"));
+        assert!(!needs("/orchestrator/health/"));
+        assert!(needs("/api/pending-tickets"));
+        assert!(needs("/%61pi/pending-tickets"));
+        assert!(needs("/metrics"));
+        assert!(needs("/"));
     }
 }
