@@ -58,8 +58,7 @@ pub struct PollStatus {
     pub error: Option<String>,
 }
 
-/// What every request handler shares.
-#[derive(Debug)]
+/// What every request handler shares. (No `Debug`: it holds the API token.)
 pub struct Ctx {
     pub app: App,
     /// The API token from `api.token_env`; `None`: no token needed.

@@ -160,17 +160,20 @@ pub fn route(ctx: &Ctx, req: &Request<'_>) -> Reply {
     }
 }
 
-/// The sessions running now, to fill `session.alive`; `None` when not checked.
+/// The names of the sessions running now, to fill `session.alive`; `None`: not checked
+/// (`alive` is then null). The one place liveness comes from.
 fn live_sessions(_ctx: &Ctx) -> Option<HashSet<String>> {
     None
 }
 
+/// Whether the ticket's session is among the live ones; `None` when unknown or sessionless.
+fn alive(t: &Ticket, live: Option<&HashSet<String>>) -> Option<bool> {
+    let session = t.session.as_ref()?;
+    live.map(|l| l.contains(&session.name))
+}
+
 fn api_ticket(t: &Ticket, live: Option<&HashSet<String>>) -> ApiTicket {
-    let alive = t
-        .session
-        .as_ref()
-        .and_then(|s| live.map(|l| l.contains(&s.name)));
-    ApiTicket::new(t, alive)
+    ApiTicket::new(t, alive(t, live))
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value> {
@@ -310,11 +313,7 @@ fn get_ticket(ctx: &Ctx, id: &TicketId) -> Reply {
         ctx.cache.get(&ctx.app.store).and_then(|state| {
             let t = state.get(id)?;
             let live = live_sessions(ctx);
-            let alive = t
-                .session
-                .as_ref()
-                .and_then(|s| live.as_ref().map(|l| l.contains(&s.name)));
-            to_value(&ApiTicketDetail::new(t, alive))
+            to_value(&ApiTicketDetail::new(t, alive(t, live.as_ref())))
         }),
     )
 }
@@ -353,6 +352,7 @@ fn add_ticket(ctx: &Ctx, body: &[u8]) -> Reply {
                 url: b.url,
             },
         )?;
+        // A new ticket has no session: nothing to check.
         to_value(&api_ticket(&t, None))
     })();
     ctx.metrics.tickets_added.count(&r);
@@ -417,7 +417,7 @@ fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             "ticket_id": out.ticket.id.to_string(),
             "comment_posted": true,
             "state_updated": out.state_updated,
-            "ticket": to_value(&api_ticket(&out.ticket, None))?,
+            "ticket": to_value(&api_ticket(&out.ticket, live_sessions(ctx).as_ref()))?,
         }))
     })();
     ctx.metrics.plane_updates.count(&r);
