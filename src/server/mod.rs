@@ -11,6 +11,7 @@ mod http;
 mod metrics;
 mod routes;
 
+use std::collections::HashSet;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
@@ -38,6 +39,8 @@ const WORKERS: usize = 8;
 const TICK: Duration = Duration::from_millis(100);
 /// How long the session backend's health is trusted before it is checked again.
 const PROBE_TTL: Duration = Duration::from_secs(5);
+/// How long the list of live sessions is trusted.
+const LIVE_TTL: Duration = Duration::from_secs(2);
 /// How long a stopping server waits for uploads still arriving.
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
@@ -58,6 +61,9 @@ pub struct PollStatus {
     pub error: Option<String>,
 }
 
+/// The names of the sessions running now.
+pub type LiveSessions = Arc<HashSet<String>>;
+
 /// What every request handler shares. (No `Debug`: it holds the API token.)
 pub struct Ctx {
     pub app: App,
@@ -67,6 +73,7 @@ pub struct Ctx {
     pub cache: StateCache,
     last_poll: Mutex<Option<PollStatus>>,
     sessions_probe: Mutex<Option<(Instant, bool)>>,
+    live: Mutex<Option<(Instant, Option<LiveSessions>)>>,
     /// Requests being finished on their own thread (slow uploads).
     inflight: AtomicUsize,
 }
@@ -81,6 +88,7 @@ impl Ctx {
             cache: StateCache::default(),
             last_poll: Mutex::new(None),
             sessions_probe: Mutex::new(None),
+            live: Mutex::new(None),
             inflight: AtomicUsize::new(0),
         }
     }
@@ -125,6 +133,29 @@ impl Ctx {
         *probe = Some((Instant::now(), ok));
         ok
     }
+}
+
+impl Ctx {
+    /// The names of the sessions running now, for `session.alive`; `None` when unknown.
+    /// Kept for a moment, as every list answer asks; `fresh` asks the backend now (after a
+    /// change such as approve, where a session just started).
+    #[must_use]
+    pub fn live_sessions(&self, fresh: bool) -> Option<LiveSessions> {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, names)) = &*live {
+            if !fresh && at.elapsed() < LIVE_TTL {
+                return names.clone();
+            }
+        }
+        let names = fetch_live_sessions(&self.app).map(Arc::new);
+        *live = Some((Instant::now(), names.clone()));
+        names
+    }
+}
+
+/// Asks the session backend which sessions run. Not known yet: `alive` stays null.
+fn fetch_live_sessions(_app: &App) -> Option<HashSet<String>> {
+    None
 }
 
 fn probe_sessions(app: &App) -> bool {

@@ -160,12 +160,6 @@ pub fn route(ctx: &Ctx, req: &Request<'_>) -> Reply {
     }
 }
 
-/// The names of the sessions running now, to fill `session.alive`; `None`: not checked
-/// (`alive` is then null). The one place liveness comes from.
-fn live_sessions(_ctx: &Ctx) -> Option<HashSet<String>> {
-    None
-}
-
 /// Whether the ticket's session is among the live ones; `None` when unknown or sessionless.
 fn alive(t: &Ticket, live: Option<&HashSet<String>>) -> Option<bool> {
     let session = t.session.as_ref()?;
@@ -244,7 +238,7 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
         .cache
         .get_with_generation(&ctx.app.store)
         .and_then(|(state, generation)| {
-            let live = live_sessions(ctx);
+            let live = ctx.live_sessions(false);
             let mut key = format!("list {status:?} {all}");
             if let Some(live) = &live {
                 let mut names: Vec<&String> = live.iter().collect();
@@ -272,7 +266,7 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
                 });
                 let api: Vec<ApiTicket> = tickets
                     .iter()
-                    .map(|t| api_ticket(t, live.as_ref()))
+                    .map(|t| api_ticket(t, live.as_deref()))
                     .collect();
                 let mut bytes = serde_json::to_vec(&api)?;
                 bytes.push(b'\n');
@@ -312,8 +306,8 @@ fn get_ticket(ctx: &Ctx, id: &TicketId) -> Reply {
         200,
         ctx.cache.get(&ctx.app.store).and_then(|state| {
             let t = state.get(id)?;
-            let live = live_sessions(ctx);
-            to_value(&ApiTicketDetail::new(t, alive(t, live.as_ref())))
+            let live = ctx.live_sessions(false);
+            to_value(&ApiTicketDetail::new(t, alive(t, live.as_deref())))
         }),
     )
 }
@@ -365,12 +359,12 @@ fn approve(ctx: &Ctx, id: &TicketId) -> Reply {
     result(
         200,
         r.and_then(|t| {
-            let live = live_sessions(ctx);
+            let live = ctx.live_sessions(true);
             Ok(json!({
                 "session_id": t.session.as_ref().map(|s| s.name.clone()),
                 "ticket_id": t.id.to_string(),
                 "created_at": t.session.as_ref().and_then(|s| s.started_at).or(t.approved_at),
-                "ticket": to_value(&api_ticket(&t, live.as_ref()))?,
+                "ticket": to_value(&api_ticket(&t, live.as_deref()))?,
             }))
         }),
     )
@@ -388,7 +382,7 @@ fn complete(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             .summary
             .ok_or_else(|| error::invalid(r#"the body has no "summary": say what was done"#))?;
         let t = workflow::complete(&ctx.app, id, &summary, SummarySource::Api)?;
-        to_value(&api_ticket(&t, live_sessions(ctx).as_ref()))
+        to_value(&api_ticket(&t, ctx.live_sessions(true).as_deref()))
     })();
     ctx.metrics.completions.count(&r);
     result(200, r)
@@ -417,7 +411,7 @@ fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             "ticket_id": out.ticket.id.to_string(),
             "comment_posted": true,
             "state_updated": out.state_updated,
-            "ticket": to_value(&api_ticket(&out.ticket, live_sessions(ctx).as_ref()))?,
+            "ticket": to_value(&api_ticket(&out.ticket, ctx.live_sessions(true).as_deref()))?,
         }))
     })();
     ctx.metrics.plane_updates.count(&r);
