@@ -499,3 +499,44 @@ fn metrics_count_tickets_and_approvals_and_reads_reuse_the_parsed_state() {
     let text = s.get("/metrics").body;
     assert_eq!(sample(&text, "plane_orch_state_loads_total"), loads);
 }
+
+#[test]
+fn health_follows_the_session_service() {
+    // A fake tmux-session-service answering /health.
+    let fake = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = fake.server_addr().to_ip().unwrap().port();
+    let fake = std::sync::Arc::new(fake);
+    let serving = std::sync::Arc::clone(&fake);
+    std::thread::spawn(move || {
+        for rq in serving.incoming_requests() {
+            let body =
+                r#"{"ok": true, "tmuxAvailable": true, "tmuxVersion": "tmux 3.3a", "error": null}"#;
+            let _ = rq.respond(tiny_http::Response::from_string(body));
+        }
+    });
+    let env = Env::with_config(&format!(
+        "sessions:\n  backend: service\n  service_url: http://127.0.0.1:{port}\n"
+    ));
+    let s = env.serve(&[], &[]);
+    let v = s.get("/health").json();
+    assert_eq!(v["status"], "healthy", "{v}");
+    assert_eq!(v["tmux_service"], true);
+    assert_eq!(v["sessions"]["backend"], "service");
+    fake.unblock();
+
+    // Nothing listens on this port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let env = Env::with_config(&format!(
+        "sessions:\n  backend: service\n  service_url: http://127.0.0.1:{closed_port}\n"
+    ));
+    let s = env.serve(&[], &[]);
+    let h = s.get("/health");
+    assert_eq!(h.status, 200);
+    let v = h.json();
+    assert_eq!(v["status"], "degraded", "{v}");
+    assert_eq!(v["tmux_service"], false);
+    assert_eq!(v["sessions"]["available"], false);
+    assert_eq!(v["state"]["ok"], true);
+}

@@ -133,9 +133,7 @@ impl Ctx {
         *probe = Some((Instant::now(), ok));
         ok
     }
-}
 
-impl Ctx {
     /// The names of the sessions running now, for `session.alive`; `None` when unknown.
     /// Kept for a moment, as every list answer asks; `fresh` asks the backend now (after a
     /// change such as approve, where a session just started).
