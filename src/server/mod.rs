@@ -220,6 +220,12 @@ pub fn serve(app: App, opts: &ServeOptions) -> Result<()> {
         .into());
     }
     let listener = bind(addr)?;
+    // tiny_http writes an answer's head and body separately; with Nagle's algorithm the body
+    // then waits for the client's delayed ACK (40 ms on Linux). Accepted sockets inherit the
+    // listener's TCP_NODELAY on Linux.
+    if let Err(e) = socket2::SockRef::from(&listener).set_tcp_nodelay(true) {
+        log::debug!("cannot set TCP_NODELAY on {addr}: {e}");
+    }
     let local = listener
         .local_addr()
         .with_context(|| format!("cannot read the address bound for {addr}"))?;
