@@ -47,7 +47,7 @@ fn keys(v: &Value) -> Vec<String> {
 
 #[test]
 fn pending_and_completed_lists_are_bare_arrays_of_api_tickets() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("CSLOG-1", "First");
     env.add("CSLOG-2", "Second");
     env.ok(&["approve", "CSLOG-2", "--no-session"]);
@@ -79,7 +79,7 @@ fn pending_and_completed_lists_are_bare_arrays_of_api_tickets() {
 
 #[test]
 fn tickets_can_be_listed_by_status_and_a_bad_status_is_refused() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("A-1", "one");
     env.add("A-2", "two");
     env.ok(&["approve", "A-2", "--no-session"]);
@@ -104,7 +104,7 @@ fn tickets_can_be_listed_by_status_and_a_bad_status_is_refused() {
 
 #[test]
 fn one_ticket_comes_with_its_events_or_404() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("A-1", "one");
     env.ok(&["approve", "A-1", "--no-session"]);
     let s = env.serve(&[], &[]);
@@ -129,7 +129,7 @@ fn one_ticket_comes_with_its_events_or_404() {
 
 #[test]
 fn posting_a_ticket_adds_it_and_errors_change_nothing() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     let s = env.serve(&[], &[]);
     let created = s.post(
         "/api/tickets",
@@ -162,7 +162,7 @@ fn posting_a_ticket_adds_it_and_errors_change_nothing() {
 
 #[test]
 fn approve_answers_the_seeds_shape_and_the_ticket_becomes_active() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("CSLOG-7", "Approve me");
     let s = env.serve(&[], &[]);
     let a = s.post("/api/approve/cslog-7", None);
@@ -175,7 +175,15 @@ fn approve_answers_the_seeds_shape_and_the_ticket_becomes_active() {
     );
     assert_eq!(v["ticket_id"], "CSLOG-7");
     assert!(v["created_at"].is_string());
-    assert!(v["session_id"].is_null() || v["session_id"].is_string());
+    // Without a session backend wired into approve the ticket is active without a session;
+    // with one, session_id names a session that runs when the answer arrives.
+    match v["session_id"].as_str() {
+        Some(name) => {
+            assert!(env.tmux_has_session(name), "session {name} is not running");
+            assert_eq!(v["ticket"]["session"]["name"], name);
+        }
+        None => assert!(v["session_id"].is_null() && v["ticket"]["session"].is_null()),
+    }
     assert_api_ticket(&v["ticket"]);
     assert_eq!(v["ticket"]["status"], "active");
     assert_eq!(env.ticket("CSLOG-7")["status"], "active");
@@ -183,7 +191,7 @@ fn approve_answers_the_seeds_shape_and_the_ticket_becomes_active() {
 
 #[test]
 fn approve_refuses_unknown_repeated_and_invalid_tickets() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("A-1", "one");
     env.ok(&["approve", "A-1", "--no-session"]);
     let s = env.serve(&[], &[]);
@@ -203,7 +211,7 @@ fn approve_refuses_unknown_repeated_and_invalid_tickets() {
 
 #[test]
 fn an_id_that_decodes_to_a_path_is_refused_before_anything_happens() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     let s = env.serve(&[], &[]);
     let answer = s.raw(
         b"POST /api/approve/..%2F..%2Fetc HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -218,7 +226,7 @@ fn an_id_that_decodes_to_a_path_is_refused_before_anything_happens() {
 
 #[test]
 fn complete_records_the_summary_and_refuses_bad_requests() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("A-1", "one");
     env.add("A-2", "two");
     env.ok(&["approve", "A-1", "--no-session"]);
@@ -252,7 +260,7 @@ fn complete_records_the_summary_and_refuses_bad_requests() {
 
 #[test]
 fn update_plane_without_plane_is_a_502_and_the_ticket_stays_completed() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("A-1", "one");
     env.add("A-2", "two");
     env.ok(&["approve", "A-1", "--no-session"]);
@@ -275,7 +283,7 @@ fn update_plane_without_plane_is_a_502_and_the_ticket_stays_completed() {
 
 #[test]
 fn delete_answers_a_json_body_and_forgets_the_ticket() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("A-1", "one");
     let s = env.serve(&[], &[]);
     let d = s.delete("/api/tickets/a-1?kill_session=true");
@@ -289,7 +297,7 @@ fn delete_answers_a_json_body_and_forgets_the_ticket() {
 
 #[test]
 fn an_api_approval_shows_in_the_cli_at_once_and_the_other_way_round() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("A-1", "one");
     env.add("A-2", "two");
     let s = env.serve(&[], &[]);
@@ -327,7 +335,7 @@ fn an_api_approval_shows_in_the_cli_at_once_and_the_other_way_round() {
 
 #[test]
 fn fifty_concurrent_approvals_of_one_ticket_give_one_success() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("A-1", "one");
     let s = env.serve(&[], &[]);
     let statuses: Vec<u16> = std::thread::scope(|scope| {
@@ -351,7 +359,7 @@ fn fifty_concurrent_approvals_of_one_ticket_give_one_success() {
 
 #[test]
 fn health_answers_on_both_paths_with_counts() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("A-1", "one");
     env.add("A-2", "two");
     env.ok(&["approve", "A-2", "--no-session"]);
@@ -396,7 +404,7 @@ fn health_answers_on_both_paths_with_counts() {
 
 #[test]
 fn a_damaged_state_file_degrades_health_and_fails_reads_naming_the_file() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     std::fs::create_dir_all(env.path().join("data")).unwrap();
     std::fs::write(env.state_path(), "{oops").unwrap();
     let s = env.serve(&[], &[]);
@@ -419,7 +427,7 @@ fn a_damaged_state_file_degrades_health_and_fails_reads_naming_the_file() {
 
 #[test]
 fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     let s = env.serve(&[], &[]);
     s.get("/api/nothing").assert_error(404, "not_found");
     s.get("/").assert_error(404, "not_found");
@@ -435,7 +443,7 @@ fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
 
 #[test]
 fn bodies_over_64_kib_are_413_and_bad_json_400() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     let s = env.serve(&[], &[]);
     let big = format!(
         r#"{{"id": "A-1", "title": "t", "description": "{}"}}"#,
@@ -460,7 +468,7 @@ fn bodies_over_64_kib_are_413_and_bad_json_400() {
 
 #[test]
 fn metrics_count_tickets_and_approvals_and_reads_reuse_the_parsed_state() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("A-1", "one");
     env.add("A-2", "two");
     let s = env.serve(&[], &[]);
@@ -514,7 +522,7 @@ fn health_follows_the_session_service() {
             let _ = rq.respond(tiny_http::Response::from_string(body));
         }
     });
-    let env = Env::with_config(&format!(
+    let env = Env::for_serve(&format!(
         "sessions:\n  backend: service\n  service_url: http://127.0.0.1:{port}\n"
     ));
     let s = env.serve(&[], &[]);
@@ -528,7 +536,7 @@ fn health_follows_the_session_service() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_port = closed.local_addr().unwrap().port();
     drop(closed);
-    let env = Env::with_config(&format!(
+    let env = Env::for_serve(&format!(
         "sessions:\n  backend: service\n  service_url: http://127.0.0.1:{closed_port}\n"
     ));
     let s = env.serve(&[], &[]);

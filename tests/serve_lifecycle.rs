@@ -10,7 +10,7 @@ use common::Env;
 
 #[test]
 fn silent_and_slow_clients_do_not_stall_the_others() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("A-1", "one");
     let s = env.serve(&[], &[]);
     let connect = || TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
@@ -57,7 +57,7 @@ fn silent_and_slow_clients_do_not_stall_the_others() {
 
 #[test]
 fn sigterm_finishes_the_request_in_flight_and_exits_zero() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     let mut s = env.serve(&[], &[]);
     let body = format!(
         r#"{{"id": "A-1", "title": "slow", "description": "{}"}}"#,
@@ -97,7 +97,7 @@ fn sigterm_finishes_the_request_in_flight_and_exits_zero() {
 
 #[test]
 fn sigterm_on_an_idle_server_exits_zero() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     let mut s = env.serve(&[], &[]);
     assert_eq!(s.get("/health").status, 200);
     s.terminate();
@@ -106,7 +106,7 @@ fn sigterm_on_an_idle_server_exits_zero() {
 
 #[test]
 fn background_polls_show_in_health() {
-    let env = Env::with_config("poll:\n  interval_secs: 1\n");
+    let env = Env::for_serve("poll:\n  interval_secs: 1\n");
     let s = env.serve(&["--poll"], &[]);
     let polled = s.wait_for(Duration::from_secs(5), || {
         !s.get("/health").json()["plane"]["last_poll_at"].is_null()
@@ -124,7 +124,7 @@ fn background_polls_show_in_health() {
 
 #[test]
 fn without_poll_no_tick_runs() {
-    let env = Env::with_config("poll:\n  interval_secs: 1\n");
+    let env = Env::for_serve("poll:\n  interval_secs: 1\n");
     let s = env.serve(&[], &[]);
     std::thread::sleep(Duration::from_millis(150));
     assert!(s.get("/health").json()["plane"]["last_poll_at"].is_null());
@@ -132,7 +132,7 @@ fn without_poll_no_tick_runs() {
 
 #[test]
 fn requests_are_logged_at_debug_level() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     let s = env.serve(&[], &[]);
     assert_eq!(s.get("/api/tickets").status, 200);
     let logged = s.wait_for(Duration::from_secs(3), || {
@@ -143,7 +143,7 @@ fn requests_are_logged_at_debug_level() {
 
 #[test]
 fn the_shipped_config_starts_without_plane_credentials() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml"))
         .expect("config.yaml");
     env.set_config(&shipped);

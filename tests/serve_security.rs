@@ -8,7 +8,7 @@ const TOKEN: &str = "s3cret-token";
 
 #[test]
 fn with_a_token_the_api_needs_it_and_health_stays_open() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("A-1", "one");
     let s = env.serve(&[], &[("PLANE_ORCH_API_TOKEN", TOKEN)]);
     let none = s.get("/api/pending-tickets");
@@ -68,7 +68,7 @@ fn with_a_token_the_api_needs_it_and_health_stays_open() {
 
 #[test]
 fn a_token_env_from_the_config_is_honoured() {
-    let env = Env::with_config("api:\n  token_env: MY_DASH_TOKEN\n");
+    let env = Env::for_serve("api:\n  token_env: MY_DASH_TOKEN\n");
     let s = env.serve(&[], &[("MY_DASH_TOKEN", TOKEN)]);
     s.get("/api/tickets").assert_error(401, "unauthorized");
     let ok = s.request(
@@ -82,7 +82,7 @@ fn a_token_env_from_the_config_is_honoured() {
 
 #[test]
 fn binding_beyond_loopback_without_a_token_is_refused() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     let out = env
         .serve_command(&["--bind", "0.0.0.0:0"], &[])
         .output()
@@ -99,7 +99,7 @@ fn binding_beyond_loopback_without_a_token_is_refused() {
 
 #[test]
 fn a_port_in_use_is_a_clear_error() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let out = env
@@ -118,7 +118,7 @@ fn a_port_in_use_is_a_clear_error() {
 
 #[test]
 fn an_allowed_origin_gets_cors_headers_and_a_preflight_answer() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("A-1", "one");
     let s = env.serve(&[], &[]);
     let origin = "http://localhost:5173";
@@ -162,7 +162,7 @@ fn an_allowed_origin_gets_cors_headers_and_a_preflight_answer() {
 
 #[test]
 fn a_foreign_origin_gets_no_cors_headers_and_cannot_change_anything() {
-    let env = Env::new();
+    let env = Env::for_serve("");
     env.add("A-1", "one");
     env.add("A-2", "two");
     let s = env.serve(&[], &[]);

@@ -18,6 +18,8 @@ pub struct Server {
     agent: ureq::Agent,
     /// Where its stderr goes, for failure messages.
     log: std::path::PathBuf,
+    /// Its tmux server's folder, killed with it.
+    tmux_tmpdir: std::path::PathBuf,
 }
 
 /// An answer: status, headers (lower-case names, every value) and the body.
@@ -58,7 +60,42 @@ impl Answer {
     }
 }
 
+/// The base config of a served env: sessions (once approve starts them) run a worker that
+/// only waits, in the env's folder, on the env's own tmux server.
+const SERVE_CONFIG: &str = "automation:\n  worktrees: false\n  worker: worker.sh\n";
+
 impl Env {
+    /// An env for `serve` tests: the base config plus `extra` (whole top-level sections other
+    /// than `automation`), and a worker script that waits.
+    pub fn for_serve(extra: &str) -> Env {
+        let env = Env::with_config(&format!("{SERVE_CONFIG}{extra}"));
+        let worker = env.path().join("worker.sh");
+        std::fs::write(&worker, "#!/bin/sh\nexec sleep 600\n").expect("write worker");
+        let mut perms = std::fs::metadata(&worker).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&worker, perms).unwrap();
+        env
+    }
+
+    /// The env's own tmux folder (`TMUX_TMPDIR`), so no test touches the user's tmux.
+    pub fn tmux_tmpdir(&self) -> std::path::PathBuf {
+        let dir = self.path().join("tmux");
+        std::fs::create_dir_all(&dir).expect("tmux dir");
+        dir
+    }
+
+    /// Whether the env's tmux server has a session of that name.
+    pub fn tmux_has_session(&self, name: &str) -> bool {
+        Command::new("tmux")
+            .args(["has-session", "-t", &format!("={name}")])
+            .env_remove("TMUX")
+            .env("TMUX_TMPDIR", self.tmux_tmpdir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// Starts `serve --bind 127.0.0.1:0` plus `args`, with `envs` set, and waits for its
     /// `listening on` line.
     pub fn serve(&self, args: &[&str], envs: &[(&str, &str)]) -> Server {
@@ -100,6 +137,7 @@ impl Env {
             port,
             agent,
             log,
+            tmux_tmpdir: self.tmux_tmpdir(),
         }
     }
 
@@ -111,6 +149,7 @@ impl Env {
             .env_remove("PLANE_API_KEY")
             .env_remove("PLANE_ORCH_API_TOKEN")
             .env_remove("TMUX")
+            .env("TMUX_TMPDIR", self.tmux_tmpdir())
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "plane_orch=debug")
             .arg("--config")
@@ -250,5 +289,13 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Sessions the server started live in the env's own tmux server: end it.
+        let _ = Command::new("tmux")
+            .arg("kill-server")
+            .env_remove("TMUX")
+            .env("TMUX_TMPDIR", &self.tmux_tmpdir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
