@@ -198,3 +198,25 @@ fn a_foreign_origin_gets_no_cors_headers_and_cannot_change_anything() {
     assert_eq!(env.ticket("A-2")["status"], "active");
     assert_eq!(env.ticket("A-1")["status"], "pending");
 }
+
+#[test]
+fn a_refused_request_with_a_chunked_body_leaves_the_connection_usable() {
+    let env = Env::for_serve("");
+    env.add("A-1", "one");
+    let s = env.serve(&[], &[]);
+    let answer = s.raw(
+        b"POST /api/approve/A-1 HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\n\
+          Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n\
+          GET /api/tickets/A-1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let statuses: Vec<&str> = answer
+        .lines()
+        .filter(|l| l.starts_with("HTTP/1.1 "))
+        .collect();
+    assert_eq!(
+        statuses,
+        ["HTTP/1.1 403 Forbidden", "HTTP/1.1 200 OK"],
+        "{answer}"
+    );
+    assert_eq!(env.ticket("A-1")["status"], "pending");
+}

@@ -18,6 +18,9 @@ use super::Ctx;
 /// The largest request body accepted (SPEC §7).
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// The most bytes of an unwanted body read only to throw them away.
+const DISCARD_MAX: u64 = 1024 * 1024;
+
 /// tiny_http reads bodies up to this size itself before handing the request over; larger or
 /// chunked ones are read from the socket by whoever handles the request.
 const BUFFERED_BY_TINY_HTTP: usize = 1024;
@@ -193,7 +196,10 @@ fn finish(ctx: &Ctx, mut rq: tiny_http::Request) {
     let reply = match split_url(&url) {
         Err(reply) => reply,
         Ok((segments, query)) => match gate(ctx, &method, &segments, &rq) {
-            Gate::Answer(reply) => reply,
+            Gate::Answer(reply) => {
+                discard_body(&mut rq);
+                reply
+            }
             Gate::Pass => match read_body(&mut rq) {
                 Err(reply) => reply,
                 Ok(body) => routes::route(
@@ -221,6 +227,15 @@ fn finish(ctx: &Ctx, mut rq: tiny_http::Request) {
     );
 }
 
+/// Reads and drops what is left of a body that will not be used, at most `DISCARD_MAX`
+/// bytes. The connection is kept alive for the client's next request, which starts right
+/// after this body: a chunked body left unread would be taken for that request. (A body with
+/// a `Content-Length` is drained by tiny_http itself; one still longer than this limit
+/// leaves the connection unusable, and tiny_http closes it at the next request.)
+fn discard_body(rq: &mut tiny_http::Request) {
+    let _ = std::io::copy(&mut rq.as_reader().take(DISCARD_MAX), &mut std::io::sink());
+}
+
 /// Reads the body, at most `MAX_BODY` bytes (a chunked or lying client is cut off too).
 fn read_body(rq: &mut tiny_http::Request) -> Result<Vec<u8>, Reply> {
     let mut body = Vec::new();
@@ -236,6 +251,7 @@ fn read_body(rq: &mut tiny_http::Request) -> Result<Vec<u8>, Reply> {
             )
         })?;
     if body.len() > MAX_BODY {
+        discard_body(rq);
         return Err(too_large());
     }
     Ok(body)
