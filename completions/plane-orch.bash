@@ -52,6 +52,9 @@ _plane__orch() {
             plane__orch,restart)
                 cmd="plane__orch__subcmd__restart"
                 ;;
+            plane__orch,serve)
+                cmd="plane__orch__subcmd__serve"
+                ;;
             plane__orch,show)
                 cmd="plane__orch__subcmd__show"
                 ;;
@@ -93,6 +96,9 @@ _plane__orch() {
                 ;;
             plane__orch__subcmd__help,restart)
                 cmd="plane__orch__subcmd__help__subcmd__restart"
+                ;;
+            plane__orch__subcmd__help,serve)
+                cmd="plane__orch__subcmd__help__subcmd__serve"
                 ;;
             plane__orch__subcmd__help,show)
                 cmd="plane__orch__subcmd__help__subcmd__show"
@@ -158,7 +164,7 @@ _plane__orch() {
 
     case "${cmd}" in
         plane__orch)
-            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove poll update-plane attach restart hook doctor completions help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove poll update-plane attach restart hook doctor completions serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -312,7 +318,7 @@ _plane__orch() {
             return 0
             ;;
         plane__subcmd__orch__subcmd__help)
-            opts="list show add approve complete remove poll update-plane attach restart hook doctor completions help"
+            opts="list show add approve complete remove poll update-plane attach restart hook doctor completions serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -550,6 +556,20 @@ _plane__orch() {
             return 0
             ;;
         plane__subcmd__orch__subcmd__help__subcmd__restart)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -866,6 +886,28 @@ _plane__orch() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__serve)
+            opts="-v -q -h -V --bind --poll --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --bind)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -68,6 +68,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Print the shell completion script for bash, zsh or fish
     Completions(CompletionsArgs),
+    /// Serve the HTTP API for dashboards (SPEC §7)
+    Serve(ServeArgs),
 }
 
 /// Which tickets `list` shows.
@@ -269,6 +271,17 @@ pub struct UpdatePlaneArgs {
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen on this address [default: api.bind, 127.0.0.1:5002]; port 0 picks a free port
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<std::net::SocketAddr>,
+
+    /// Also run poll ticks in the background, every poll.interval_secs
+    #[arg(long)]
+    pub poll: bool,
 }
 
 fn parse_id(s: &str) -> Result<TicketId, String> {

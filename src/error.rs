@@ -76,10 +76,12 @@ impl Kind {
     #[must_use]
     pub fn http(self) -> (u16, &'static str) {
         match self {
-            Kind::Invalid | Kind::Config => (400, "invalid"),
+            Kind::Invalid => (400, "invalid"),
+            // The config file is read once at start; what a request can still meet is Plane
+            // set up wrongly (no workspace or key, a trigger or transition name Plane lacks).
+            Kind::Config | Kind::Plane => (502, "plane_error"),
             Kind::NotFound => (404, "not_found"),
             Kind::Conflict => (409, "conflict"),
-            Kind::Plane => (502, "plane_error"),
             Kind::Session => (503, "session_error"),
             Kind::Other => (500, "internal"),
         }

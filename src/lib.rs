@@ -12,6 +12,7 @@ pub mod error;
 pub mod logging;
 pub mod plane;
 pub mod progress;
+pub mod server;
 pub mod session;
 pub mod store;
 pub mod ticket;

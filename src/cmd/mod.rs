@@ -11,6 +11,7 @@ mod list;
 mod poll;
 mod remove;
 mod restart;
+mod serve;
 mod show;
 mod update_plane;
 
@@ -49,6 +50,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Poll(args) => args.run(global),
         Command::Hook(hook) => hook.run(global),
         Command::UpdatePlane(args) => args.run(global),
+        Command::Serve(args) => args.run(global),
     }
 }
 

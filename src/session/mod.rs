@@ -119,6 +119,17 @@ pub fn live_sessions(config: &Config) -> Result<HashSet<String>> {
     }
 }
 
+/// Whether the backend can run sessions now: tmux's version, or the service's health.
+///
+/// # Errors
+/// `Error::Session` saying why not.
+pub fn probe(config: &Config) -> Result<String> {
+    match config.sessions.backend {
+        Backend::Tmux => tmux::probe(),
+        Backend::Service => service::probe(config),
+    }
+}
+
 /// Whether the session named `name` runs now.
 ///
 /// # Errors

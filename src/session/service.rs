@@ -65,6 +65,59 @@ fn refused(what: &str, status: u16, body: &str) -> anyhow::Error {
     .into()
 }
 
+/// What `GET /health` of tmux-session-service says.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Health {
+    #[serde(default)]
+    ok: bool,
+    #[serde(default)]
+    tmux_available: bool,
+    #[serde(default)]
+    tmux_version: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// The service's own health: answering, and with tmux available.
+///
+/// # Errors
+/// `Error::Session` when the service cannot be reached, answers an error, or has no tmux.
+pub fn probe(config: &Config) -> Result<String> {
+    let base = &config.sessions.service_url;
+    let url = format!("{base}/health");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(2)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut resp = agent
+        .get(&url)
+        .call()
+        .map_err(|e| unreachable(config, &e))?;
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    if status != 200 {
+        return Err(refused("report its health", status, &text));
+    }
+    let health: Health = serde_json::from_str(&text).unwrap_or(Health {
+        ok: true,
+        tmux_available: true,
+        tmux_version: None,
+        error: None,
+    });
+    if !health.ok || !health.tmux_available {
+        let why = health
+            .error
+            .unwrap_or_else(|| "tmux is not available".into());
+        return Err(Error::Session(format!("tmux-session-service at {base}: {why}")).into());
+    }
+    Ok(format!(
+        "tmux-session-service at {base} ({})",
+        health.tmux_version.unwrap_or_else(|| "tmux".into())
+    ))
+}
+
 /// `PUT /sessions/NAME` with `{sessionId, projectId, command}`.
 ///
 /// # Errors

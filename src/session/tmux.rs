@@ -68,6 +68,19 @@ pub fn start(config: &Config, spec: &SessionSpec) -> Result<()> {
     Ok(())
 }
 
+/// tmux's version (`tmux -V`), or why it cannot be run.
+///
+/// # Errors
+/// `Error::Session` when tmux is missing or fails.
+pub fn probe() -> Result<String> {
+    let out = run(&["-V"])?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(Error::Session(format!("tmux -V failed: {}", stderr_of(&out))).into())
+    }
+}
+
 /// The names of the sessions on the tmux server; no server running means none.
 ///
 /// # Errors

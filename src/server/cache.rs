@@ -1,0 +1,208 @@
+//! The parsed state, kept between requests: a dashboard polls every few seconds and the state
+//! file rarely changes, so GETs parse it again only when the file itself changed.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use anyhow::{Context, Result};
+
+use crate::store::{State, Store};
+
+/// What identifies one version of the state file. The store replaces the file by renaming a
+/// new one over it, so any write changes the inode; size and mtime catch an edit in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_nanos: i128,
+}
+
+fn fingerprint(path: &Path) -> Result<Option<Fingerprint>> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(Some(Fingerprint {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime_nanos: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        })),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read the state file {}", path.display())),
+    }
+}
+
+/// The last parsed state, the file version it came from (`None`: there was no file) and
+/// its generation (a number that changes whenever the cached state does).
+#[derive(Debug, Default)]
+pub struct StateCache {
+    slot: Mutex<Option<Cached>>,
+    loads: AtomicU64,
+    answers: Mutex<(u64, Answers)>,
+}
+
+/// One parsed version of the state file.
+#[derive(Debug)]
+struct Cached {
+    fingerprint: Option<Fingerprint>,
+    state: Arc<State>,
+    generation: u64,
+}
+
+/// Serialized answers by key.
+type Answers = HashMap<String, Arc<Vec<u8>>>;
+
+impl StateCache {
+    /// The current state: the cached one while the file is unchanged, else read again
+    /// (under the store's shared lock).
+    ///
+    /// # Errors
+    /// The file cannot be read or does not parse; nothing is cached then.
+    pub fn get(&self, store: &Store) -> Result<Arc<State>> {
+        Ok(self.get_with_generation(store)?.0)
+    }
+
+    /// The current state and its generation.
+    ///
+    /// # Errors
+    /// As [`StateCache::get`].
+    pub fn get_with_generation(&self, store: &Store) -> Result<(Arc<State>, u64)> {
+        // Taken before reading: if the file changes in between, the newer state is cached
+        // under the older fingerprint and the next call reads it again. Never the reverse.
+        let fp = fingerprint(store.path())?;
+        if let Some(c) = &*self.slot.lock().unwrap_or_else(PoisonError::into_inner) {
+            if c.fingerprint == fp {
+                return Ok((Arc::clone(&c.state), c.generation));
+            }
+        }
+        let state = Arc::new(store.load()?);
+        let generation = self.loads.fetch_add(1, Ordering::Relaxed) + 1;
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(Cached {
+            fingerprint: fp,
+            state: Arc::clone(&state),
+            generation,
+        });
+        Ok((state, generation))
+    }
+
+    /// A serialized answer made from the state of `generation`, made by `make` the first
+    /// time `key` is asked for in that generation. Answers of older generations are dropped.
+    ///
+    /// # Errors
+    /// Whatever `make` returns; nothing is cached then.
+    pub fn answer(
+        &self,
+        generation: u64,
+        key: &str,
+        make: impl FnOnce() -> Result<Vec<u8>>,
+    ) -> Result<Arc<Vec<u8>>> {
+        {
+            let answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+            if answers.0 == generation {
+                if let Some(bytes) = answers.1.get(key) {
+                    return Ok(Arc::clone(bytes));
+                }
+            }
+        }
+        let bytes = Arc::new(make()?);
+        let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+        if answers.0 != generation {
+            // A newer generation wins; an older one (a slow request) is not cached.
+            if answers.0 > generation {
+                return Ok(bytes);
+            }
+            *answers = (generation, HashMap::new());
+        }
+        answers.1.insert(key.to_string(), Arc::clone(&bytes));
+        Ok(bytes)
+    }
+
+    /// How many times the state file was read and parsed.
+    #[must_use]
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ticket::{now, NewTicket, Ticket, TicketId, TriggerType};
+
+    fn add(store: &Store, id: &str) {
+        store
+            .update(|s| {
+                let t = Ticket::new(
+                    NewTicket {
+                        id: TicketId::parse(id).unwrap(),
+                        title: "t".into(),
+                        description_html: "<p></p>".into(),
+                        description_text: String::new(),
+                        url: None,
+                        trigger_type: TriggerType::Manual,
+                    },
+                    now(),
+                );
+                s.tickets.insert(t.id.clone(), t);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn an_unchanged_file_is_parsed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        let cache = StateCache::default();
+        assert!(cache.get(&store).unwrap().tickets.is_empty());
+        add(&store, "A-1");
+        assert_eq!(cache.get(&store).unwrap().tickets.len(), 1);
+        let loads = cache.loads();
+        for _ in 0..5 {
+            assert_eq!(cache.get(&store).unwrap().tickets.len(), 1);
+        }
+        assert_eq!(cache.loads(), loads);
+        add(&store, "A-2");
+        assert_eq!(cache.get(&store).unwrap().tickets.len(), 2);
+        assert_eq!(cache.loads(), loads + 1);
+    }
+
+    #[test]
+    fn answers_are_made_once_per_generation_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        let cache = StateCache::default();
+        add(&store, "A-1");
+        let (_, g1) = cache.get_with_generation(&store).unwrap();
+        let made = std::cell::Cell::new(0);
+        let make = || {
+            made.set(made.get() + 1);
+            Ok(b"[]".to_vec())
+        };
+        cache.answer(g1, "list", make).unwrap();
+        cache.answer(g1, "list", make).unwrap();
+        cache.answer(g1, "other", make).unwrap();
+        assert_eq!(made.get(), 2);
+        add(&store, "A-2");
+        let (_, g2) = cache.get_with_generation(&store).unwrap();
+        assert_ne!(g1, g2);
+        cache.answer(g2, "list", make).unwrap();
+        assert_eq!(made.get(), 3);
+        assert!(cache.answer(g1, "list", || anyhow::bail!("x")).is_err());
+    }
+
+    #[test]
+    fn a_damaged_file_is_an_error_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        let cache = StateCache::default();
+        add(&store, "A-1");
+        cache.get(&store).unwrap();
+        std::fs::write(store.path(), "{oops").unwrap();
+        assert!(cache.get(&store).is_err());
+        assert!(cache.get(&store).is_err());
+    }
+}

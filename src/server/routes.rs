@@ -1,0 +1,518 @@
+//! Every endpoint of SPEC §7: `route` matches a method and the decoded path segments and
+//! calls one handler per endpoint. Nothing here touches a socket, so it is tested directly.
+
+use std::collections::HashSet;
+
+use anyhow::Result;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::{self, Kind};
+use crate::ticket::{Status, Ticket, TicketId};
+use crate::view::{ApiTicket, ApiTicketDetail};
+use crate::workflow::{
+    self, AddRequest, ApproveOptions, RemoveOptions, SummarySource, UpdatePlaneOptions,
+};
+
+use super::Ctx;
+
+/// One request as the routes see it: the method, the path split at `/` and percent-decoded,
+/// the query's pairs (decoded) and the body.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub segments: &'a [String],
+    pub query: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+/// What an answer carries besides its status.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Json(Value),
+    /// JSON serialized already, with its final newline (a cached answer).
+    Raw(std::sync::Arc<Vec<u8>>),
+    /// Text with its content type.
+    Text(String, &'static str),
+    Empty,
+}
+
+/// An answer: status, body and the `Allow` header of a 405.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Body,
+    pub allow: Option<&'static str>,
+}
+
+impl Reply {
+    #[must_use]
+    pub fn json(status: u16, value: Value) -> Reply {
+        Reply {
+            status,
+            body: Body::Json(value),
+            allow: None,
+        }
+    }
+
+    /// An error answer: `detail` for the old dashboard, `error` for everything newer.
+    #[must_use]
+    pub fn error(status: u16, code: &str, message: &str) -> Reply {
+        Reply::json(
+            status,
+            json!({"detail": message, "error": {"code": code, "message": message}}),
+        )
+    }
+
+    /// The answer for a failed workflow step, mapped like the command line's exit codes.
+    #[must_use]
+    pub fn from_err(err: &anyhow::Error) -> Reply {
+        let (status, code) = Kind::of(err).http();
+        if status >= 500 {
+            log::warn!("{err:#}");
+        }
+        Reply::error(status, code, &format!("{err:#}"))
+    }
+
+    /// The JSON body, for tests.
+    #[must_use]
+    pub fn value(&self) -> Value {
+        match &self.body {
+            Body::Json(v) => v.clone(),
+            Body::Raw(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
+            Body::Text(t, _) => Value::String(t.clone()),
+            Body::Empty => Value::Null,
+        }
+    }
+}
+
+fn result(status: u16, r: Result<Value>) -> Reply {
+    match r {
+        Ok(v) => Reply::json(status, v),
+        Err(e) => Reply::from_err(&e),
+    }
+}
+
+/// The endpoints, by path pattern, with the methods each allows.
+fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
+    Some(match segments {
+        ["health"]
+        | ["orchestrator", "health"]
+        | ["api", "pending-tickets" | "completed-tickets"]
+        | ["metrics"] => "GET, HEAD, OPTIONS",
+        ["api", "tickets"] => "GET, HEAD, POST, OPTIONS",
+        ["api", "tickets", _] => "GET, HEAD, DELETE, OPTIONS",
+        ["api", "approve" | "complete" | "update-plane", _] => "POST, OPTIONS",
+        _ => return None,
+    })
+}
+
+/// Answers one request.
+#[must_use]
+pub fn route(ctx: &Ctx, req: &Request<'_>) -> Reply {
+    let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+    let Some(allow) = allowed_methods(&segs) else {
+        return Reply::error(
+            404,
+            "not_found",
+            &format!("no such endpoint /{}", req.segments.join("/")),
+        );
+    };
+    let method = if req.method == "HEAD" {
+        "GET"
+    } else {
+        req.method
+    };
+    if !allow.split(", ").any(|m| m == method) {
+        let mut reply = Reply::error(
+            405,
+            "invalid",
+            &format!(
+                "{} is not allowed on /{}: use {allow}",
+                req.method,
+                segs.join("/")
+            ),
+        );
+        reply.allow = Some(allow);
+        return reply;
+    }
+    // Ids are checked before anything reads or changes the state.
+    let id = match segs.as_slice() {
+        [_, _, raw] => match TicketId::parse(raw) {
+            Ok(id) => Some(id),
+            Err(e) => return Reply::error(400, "invalid", &e.to_string()),
+        },
+        _ => None,
+    };
+    match (method, segs.as_slice(), id) {
+        ("GET", ["health"] | ["orchestrator", "health"], _) => health(ctx),
+        ("GET", ["metrics"], _) => metrics(ctx),
+        ("GET", ["api", "pending-tickets"], _) => list(ctx, Some(Status::Pending), false),
+        ("GET", ["api", "completed-tickets"], _) => list(ctx, Some(Status::Completed), false),
+        ("GET", ["api", "tickets"], _) => list_filtered(ctx, req.query),
+        ("POST", ["api", "tickets"], _) => add_ticket(ctx, req.body),
+        ("GET", ["api", "tickets", _], Some(id)) => get_ticket(ctx, &id),
+        ("DELETE", ["api", "tickets", _], Some(id)) => delete_ticket(ctx, &id, req.query),
+        ("POST", ["api", "approve", _], Some(id)) => approve(ctx, &id),
+        ("POST", ["api", "complete", _], Some(id)) => complete(ctx, &id, req.body),
+        ("POST", ["api", "update-plane", _], Some(id)) => update_plane(ctx, &id, req.body),
+        _ => Reply::error(500, "internal", "the route table is inconsistent"),
+    }
+}
+
+/// Whether the ticket's session is among the live ones; `None` when unknown or sessionless.
+fn alive(t: &Ticket, live: Option<&HashSet<String>>) -> Option<bool> {
+    let session = t.session.as_ref()?;
+    live.map(|l| l.contains(&session.name))
+}
+
+fn api_ticket(t: &Ticket, live: Option<&HashSet<String>>) -> ApiTicket {
+    ApiTicket::new(t, alive(t, live))
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value> {
+    Ok(serde_json::to_value(v)?)
+}
+
+// ---- reading ----------------------------------------------------------------------------
+
+fn health(ctx: &Ctx) -> Reply {
+    let state = ctx.cache.get(&ctx.app.store);
+    let count = |s: Status| {
+        state.as_ref().map_or(0, |st| {
+            st.tickets.values().filter(|t| t.status == s).count()
+        })
+    };
+    let available = ctx.sessions_available();
+    let last = ctx.last_poll();
+    let healthy = state.is_ok() && available;
+    Reply::json(
+        200,
+        json!({
+            "status": if healthy { "healthy" } else { "degraded" },
+            "tmux_service": available,
+            "pending_count": count(Status::Pending),
+            "active_count": count(Status::Active),
+            "completed_count": count(Status::Completed),
+            "done_count": count(Status::Done),
+            "version": env!("CARGO_PKG_VERSION"),
+            "timestamp": crate::ticket::now(),
+            "state": {
+                "path": ctx.app.store.path().display().to_string(),
+                "ok": state.is_ok(),
+                "error": state.as_ref().err().map(|e| format!("{e:#}")),
+            },
+            "plane": {
+                "configured": ctx.app.config.plane.is_configured(),
+                "last_poll_at": last.as_ref().map(|p| p.at),
+                "last_poll_ok": last.as_ref().map(|p| p.ok),
+                "last_poll_error": last.as_ref().and_then(|p| p.error.clone()),
+            },
+            "sessions": {
+                "backend": ctx.app.config.sessions.backend.as_str(),
+                "available": available,
+            },
+        }),
+    )
+}
+
+fn metrics(ctx: &Ctx) -> Reply {
+    let state = ctx.cache.get(&ctx.app.store).ok();
+    let text = ctx.metrics.render(state.as_deref(), ctx.cache.loads());
+    Reply {
+        status: 200,
+        body: Body::Text(text, "text/plain; version=0.0.4; charset=utf-8"),
+        allow: None,
+    }
+}
+
+fn status_rank(s: Status) -> usize {
+    Status::ALL.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+/// Tickets with `status` (`None`: all but done; `all`: every one), oldest first per status.
+/// The serialized list is kept per state generation and liveness, as dashboards ask for the
+/// same lists every few seconds.
+fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
+    let answer = ctx
+        .cache
+        .get_with_generation(&ctx.app.store)
+        .and_then(|(state, generation)| {
+            let live = ctx.live_sessions(false);
+            let mut key = format!("list {status:?} {all}");
+            if let Some(live) = &live {
+                let mut names: Vec<&String> = live.iter().collect();
+                names.sort();
+                for n in names {
+                    key.push(' ');
+                    key.push_str(n);
+                }
+            }
+            ctx.cache.answer(generation, &key, || {
+                let mut tickets: Vec<&Ticket> = state
+                    .tickets
+                    .values()
+                    .filter(|t| match status {
+                        Some(s) => t.status == s,
+                        None => all || t.status != Status::Done,
+                    })
+                    .collect();
+                tickets.sort_by(|a, b| {
+                    (status_rank(a.status), a.queued_at, &a.id).cmp(&(
+                        status_rank(b.status),
+                        b.queued_at,
+                        &b.id,
+                    ))
+                });
+                let api: Vec<ApiTicket> = tickets
+                    .iter()
+                    .map(|t| api_ticket(t, live.as_deref()))
+                    .collect();
+                let mut bytes = serde_json::to_vec(&api)?;
+                bytes.push(b'\n');
+                Ok(bytes)
+            })
+        });
+    match answer {
+        Ok(bytes) => Reply {
+            status: 200,
+            body: Body::Raw(bytes),
+            allow: None,
+        },
+        Err(e) => Reply::from_err(&e),
+    }
+}
+
+fn list_filtered(ctx: &Ctx, query: &[(String, String)]) -> Reply {
+    let Some((_, wanted)) = query.iter().find(|(k, _)| k == "status") else {
+        return list(ctx, None, false);
+    };
+    match wanted.to_ascii_lowercase().as_str() {
+        "all" => list(ctx, None, true),
+        "pending" => list(ctx, Some(Status::Pending), false),
+        "active" => list(ctx, Some(Status::Active), false),
+        "completed" => list(ctx, Some(Status::Completed), false),
+        "done" => list(ctx, Some(Status::Done), false),
+        other => Reply::error(
+            400,
+            "invalid",
+            &format!("status {other:?} is not one of pending, active, completed, done, all"),
+        ),
+    }
+}
+
+fn get_ticket(ctx: &Ctx, id: &TicketId) -> Reply {
+    result(
+        200,
+        ctx.cache.get(&ctx.app.store).and_then(|state| {
+            let t = state.get(id)?;
+            let live = ctx.live_sessions(false);
+            to_value(&ApiTicketDetail::new(t, alive(t, live.as_deref())))
+        }),
+    )
+}
+
+// ---- changing ---------------------------------------------------------------------------
+
+/// Parses a JSON body, saying what was expected when it does not fit.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], expected: &str) -> Result<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| error::invalid(format!("the body is not {expected}: {e}")))
+}
+
+#[derive(Deserialize)]
+struct AddBody {
+    id: String,
+    title: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+fn add_ticket(ctx: &Ctx, body: &[u8]) -> Reply {
+    let r = (|| {
+        let b: AddBody = parse_body(
+            body,
+            r#"JSON like {"id": "CSLOG-TEST", "title": "...", "description": "...", "url": "..."}"#,
+        )?;
+        let id = TicketId::parse(&b.id)?;
+        let t = workflow::add(
+            &ctx.app,
+            AddRequest {
+                id,
+                title: b.title,
+                description: b.description,
+                url: b.url,
+            },
+        )?;
+        // A new ticket has no session: nothing to check.
+        to_value(&api_ticket(&t, None))
+    })();
+    ctx.metrics.tickets_added.count(&r);
+    result(201, r)
+}
+
+fn approve(ctx: &Ctx, id: &TicketId) -> Reply {
+    let r = workflow::approve(&ctx.app, id, ApproveOptions::default());
+    ctx.metrics.approvals.count(&r);
+    result(
+        200,
+        r.and_then(|t| {
+            let live = ctx.live_sessions(true);
+            Ok(json!({
+                "session_id": t.session.as_ref().map(|s| s.name.clone()),
+                "ticket_id": t.id.to_string(),
+                "created_at": t.session.as_ref().and_then(|s| s.started_at).or(t.approved_at),
+                "ticket": to_value(&api_ticket(&t, live.as_deref()))?,
+            }))
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+struct SummaryBody {
+    summary: Option<String>,
+}
+
+fn complete(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
+    let r = (|| {
+        let b: SummaryBody = parse_body(body, r#"JSON like {"summary": "what was done"}"#)?;
+        let summary = b
+            .summary
+            .ok_or_else(|| error::invalid(r#"the body has no "summary": say what was done"#))?;
+        let t = workflow::complete(&ctx.app, id, &summary, SummarySource::Api)?;
+        to_value(&api_ticket(&t, ctx.live_sessions(true).as_deref()))
+    })();
+    ctx.metrics.completions.count(&r);
+    result(200, r)
+}
+
+fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
+    let r = (|| {
+        // The body is optional: the dashboard sends none, or `{}`, or a new summary.
+        let summary = if body.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            parse_body::<SummaryBody>(body, r#"JSON like {"summary": "..."} or nothing"#)?
+                .summary
+                .filter(|s| !s.trim().is_empty())
+        };
+        let out = workflow::update_plane(
+            &ctx.app,
+            id,
+            &UpdatePlaneOptions {
+                dry_run: false,
+                summary,
+            },
+        )?;
+        Ok(json!({
+            "status": "updated",
+            "ticket_id": out.ticket.id.to_string(),
+            "comment_posted": true,
+            "state_updated": out.state_updated,
+            "ticket": to_value(&api_ticket(&out.ticket, ctx.live_sessions(true).as_deref()))?,
+        }))
+    })();
+    ctx.metrics.plane_updates.count(&r);
+    result(200, r)
+}
+
+fn delete_ticket(ctx: &Ctx, id: &TicketId, query: &[(String, String)]) -> Reply {
+    let kill_session = query
+        .iter()
+        .any(|(k, v)| k == "kill_session" && matches!(v.as_str(), "true" | "1" | "yes"));
+    let r = workflow::remove(&ctx.app, id, RemoveOptions { kill_session });
+    ctx.metrics.removals.count(&r);
+    result(
+        200,
+        r.map(|t| json!({"status": "deleted", "ticket_id": t.id.to_string()})),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::App;
+
+    fn ctx() -> (tempfile::TempDir, Ctx) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::parse("", &dir.path().join("config.yaml")).unwrap();
+        let ctx = Ctx::new(App::from_config(config), None);
+        (dir, ctx)
+    }
+
+    fn call(ctx: &Ctx, method: &str, path: &str, body: &str) -> Reply {
+        let (segments, query) = super::super::split_url(path).unwrap();
+        route(
+            ctx,
+            &Request {
+                method,
+                segments: &segments,
+                query: &query,
+                body: body.as_bytes(),
+            },
+        )
+    }
+
+    #[test]
+    fn unknown_paths_and_wrong_methods_are_told_apart() {
+        let (_dir, ctx) = ctx();
+        let r = call(&ctx, "GET", "/api/nope", "");
+        assert_eq!(r.status, 404);
+        assert_eq!(r.value()["error"]["code"], "not_found");
+        let r = call(&ctx, "DELETE", "/api/pending-tickets", "");
+        assert_eq!(r.status, 405);
+        assert_eq!(r.allow, Some("GET, HEAD, OPTIONS"));
+        assert!(r.value()["detail"].is_string());
+    }
+
+    #[test]
+    fn ids_are_checked_before_the_state_is_read() {
+        let (dir, ctx) = ctx();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/pending-tickets.json"), "{bad").unwrap();
+        let r = call(&ctx, "POST", "/api/approve/..%2F..%2Fetc", "");
+        assert_eq!(r.status, 400, "{:?}", r.value());
+        assert!(r.value()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("invalid ticket id"));
+        // A valid id does reach the damaged file.
+        assert_eq!(call(&ctx, "POST", "/api/approve/A-1", "").status, 500);
+    }
+
+    #[test]
+    fn a_posted_ticket_is_listed_and_approving_an_unknown_one_is_404() {
+        // Approving for real starts a session: that is tested over HTTP in tests/serve_*.rs.
+        let (_dir, ctx) = ctx();
+        let r = call(
+            &ctx,
+            "POST",
+            "/api/tickets",
+            r#"{"id": "a-1", "title": "t"}"#,
+        );
+        assert_eq!(r.status, 201);
+        assert_eq!(r.value()["id"], "A-1");
+        let list = call(&ctx, "GET", "/api/pending-tickets", "").value();
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        let r = call(&ctx, "POST", "/api/approve/A-2", "");
+        assert_eq!(r.status, 404);
+        assert_eq!(r.value()["error"]["code"], "not_found");
+    }
+
+    #[test]
+    fn health_is_degraded_but_answers_when_the_state_is_damaged() {
+        let (dir, ctx) = ctx();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/pending-tickets.json"), "{bad").unwrap();
+        let r = call(&ctx, "GET", "/health", "");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.value()["status"], "degraded");
+        assert_eq!(r.value()["state"]["ok"], false);
+        assert!(r.value()["state"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("damaged"));
+    }
+}
