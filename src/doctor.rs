@@ -167,7 +167,7 @@ fn plane(config: &Config) -> Vec<Check> {
             )]
         }
     };
-    let access = plane_access(config, &client);
+    let access = plane_access(config, &client, patience.timeout);
     if access.status != Status::Ok {
         // Every project request would fail the same way: one line says it.
         return vec![access];
@@ -189,7 +189,7 @@ fn key_source(config: &Config) -> String {
     }
 }
 
-fn plane_access(config: &Config, client: &Client) -> Check {
+fn plane_access(config: &Config, client: &Client, timeout: Duration) -> Check {
     let base = &config.plane.base_url;
     let var = &config.plane.api_key_env;
     match client.access() {
@@ -202,7 +202,14 @@ fn plane_access(config: &Config, client: &Client) -> Check {
         ),
         Access::Unreachable(e) => Check::fail(
             "plane",
-            format!("cannot reach Plane at {base}: {e}"),
+            if e.starts_with("timeout") {
+                format!(
+                    "cannot reach Plane at {base}: no answer within {} s ({e})",
+                    timeout.as_secs()
+                )
+            } else {
+                format!("cannot reach Plane at {base}: {e}")
+            },
             "check plane.base_url and the network (and plane.timeout_secs if Plane is slow)",
         ),
         Access::KeyRefused { status, message } => Check::fail(

@@ -64,9 +64,15 @@ impl Setup {
     }
 
     fn at(base_url: &str, plane_extra: &str, extra: &str) -> Setup {
+        // A test may set its own timeout; everything else gets a short one.
+        let timeout = if plane_extra.contains("timeout_secs") {
+            ""
+        } else {
+            "  timeout_secs: 5\n"
+        };
         let env = Env::with_config(&format!(
             "plane:\n  base_url: {base_url}\n  workspace_slug: acme\n  \
-             project_ids: [{CSLOG}]\n  timeout_secs: 5\n{plane_extra}\
+             project_ids: [{CSLOG}]\n{timeout}{plane_extra}\
              automation:\n  repo_path: repo\n  worker: worker.sh\n{extra}"
         ));
         let root = env.path();
@@ -481,6 +487,26 @@ fn doctor_with_plane_unreachable_fails_and_says_what_to_check() {
         "only Plane is broken:\n{stdout}"
     );
     assert!(!stdout.contains("plane project"), "{stdout}");
+}
+
+#[test]
+fn doctor_with_a_plane_that_never_answers_gives_up_at_the_timeout() {
+    // Connections are accepted (the backlog) but nothing ever answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let setup = Setup::at(
+        &format!("http://127.0.0.1:{port}"),
+        "  timeout_secs: 1\n",
+        "",
+    );
+    let out = setup.doctor(true, None);
+    assert_fails(
+        &out,
+        "plane",
+        &format!("cannot reach Plane at http://127.0.0.1:{port}: no answer within 1 s"),
+        "plane.timeout_secs",
+    );
+    drop(silent);
 }
 
 #[test]
