@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::{self, Backend, Config};
+use crate::config::{self, Backend, Config, PlaneConfig};
+use crate::plane::{self, client::Access, client::Patience, Client};
 use crate::store::Store;
 use crate::ticket::Status as TicketStatus;
 
@@ -139,11 +140,202 @@ pub fn run(config_flag: Option<&Path>) -> Vec<Check> {
     checks
 }
 
-/// Plane itself: reachability, the key's acceptance (`users/me/`), and each watched project's
-/// trigger states and labels. THE place for checks that talk to Plane; it needs the Plane
-/// client, so it returns nothing yet.
-fn plane(_config: &Config) -> Vec<Check> {
-    Vec::new()
+/// The longest doctor waits for one Plane request.
+const PLANE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Plane itself: reachability and the key (`users/me/`), then each watched project's trigger
+/// states and labels and the transition states. THE place for checks that talk to Plane.
+/// Skipped when Plane is not configured: the settings and key checks say what is missing.
+fn plane(config: &Config) -> Vec<Check> {
+    let cfg = &config.plane;
+    if plane::not_configured(cfg, true).is_some() {
+        return Vec::new();
+    }
+    // Asked once, briefly: doctor reports how things are now, it does not wait them out.
+    let patience = Patience {
+        timeout: cfg.timeout.min(PLANE_TIMEOUT),
+        attempts: 1,
+        max_wait: Duration::from_secs(1),
+    };
+    let client = match Client::with_patience(cfg, patience) {
+        Ok(c) => c,
+        Err(e) => {
+            return vec![Check::fail(
+                "plane",
+                format!("{e:#}"),
+                "set plane.workspace_slug and the key",
+            )]
+        }
+    };
+    let access = plane_access(config, &client, patience.timeout);
+    if access.status != Status::Ok {
+        // Every project request would fail the same way: one line says it.
+        return vec![access];
+    }
+    let mut checks = vec![access];
+    for pid in &cfg.project_ids {
+        checks.extend(plane_project(cfg, &client, pid));
+    }
+    checks
+}
+
+/// Where the key comes from, for messages: the env var, or the config file.
+fn key_source(config: &Config) -> String {
+    let var = &config.plane.api_key_env;
+    if std::env::var(var).is_ok_and(|k| !k.trim().is_empty()) {
+        format!("${var}")
+    } else {
+        format!("plane.api_token in {}", config.path.display())
+    }
+}
+
+fn plane_access(config: &Config, client: &Client, timeout: Duration) -> Check {
+    let base = &config.plane.base_url;
+    let var = &config.plane.api_key_env;
+    match client.access() {
+        Access::Granted(user) => Check::ok(
+            "plane",
+            format!(
+                "{base} answers; the key in {} is {user}'s",
+                key_source(config)
+            ),
+        ),
+        Access::Unreachable(e) => Check::fail(
+            "plane",
+            if e.starts_with("timeout") {
+                format!(
+                    "cannot reach Plane at {base}: no answer within {} s ({e})",
+                    timeout.as_secs()
+                )
+            } else {
+                format!("cannot reach Plane at {base}: {e}")
+            },
+            "check plane.base_url and the network (and plane.timeout_secs if Plane is slow)",
+        ),
+        Access::KeyRefused { status, message } => Check::fail(
+            "plane",
+            format!(
+                "Plane refused the API key in {} ({status}: {message})",
+                key_source(config)
+            ),
+            format!(
+                "make a new key in Plane (Profile settings > Personal Access Tokens > Add \
+                 personal access token) and export {var}=<the new key>; for cron and systemd, \
+                 set it in the job's environment"
+            ),
+        ),
+        Access::Failed(e) => Check::fail(
+            "plane",
+            e,
+            "check plane.base_url (Plane's API origin, such as https://api.plane.so); if it is \
+             right, Plane itself is failing: try again later",
+        ),
+    }
+}
+
+/// One watched project: readable, every trigger name and transition state found exactly
+/// once. One ✓ when all is well, else one line per problem.
+fn plane_project(cfg: &PlaneConfig, client: &Client, pid: &str) -> Vec<Check> {
+    const NAME: &str = "plane project";
+    let unreadable = |e: anyhow::Error| {
+        vec![Check::fail(
+            NAME,
+            format!("cannot read project {pid}: {e:#}"),
+            "check plane.project_ids and plane.workspace_slug, and that the key's user is a \
+             member of the project",
+        )]
+    };
+    let project = match client.project(pid) {
+        Ok(p) => p,
+        Err(e) => return unreadable(e),
+    };
+    // One after the other: a failure (a timeout, say) is not waited for twice.
+    let lists = client
+        .states(pid)
+        .and_then(|states| Ok((states, client.labels(pid)?)));
+    let (states, labels) = match lists {
+        Ok(l) => l,
+        Err(e) => return unreadable(e),
+    };
+    let shown = format!("{} ({pid})", project.identifier);
+    let state_names: Vec<&str> = states.iter().map(|s| s.name.as_str()).collect();
+    let label_names: Vec<&str> = labels.iter().map(|l| l.name.as_str()).collect();
+    let mut wanted: Vec<(&str, &str, &[&str], &str)> = Vec::new();
+    for name in &cfg.trigger_states {
+        wanted.push((name, "state", &state_names, "plane.trigger.states"));
+    }
+    for name in &cfg.trigger_labels {
+        wanted.push((name, "label", &label_names, "plane.trigger.labels"));
+    }
+    for (name, setting) in [
+        (&cfg.on_approve, "plane.transitions.on_approve"),
+        (&cfg.on_update, "plane.transitions.on_update"),
+    ] {
+        if let Some(name) = name {
+            wanted.push((name, "state", &state_names, setting));
+        }
+    }
+    let mut checks = Vec::new();
+    let mut found = Vec::new();
+    for (name, kind, known, setting) in wanted {
+        match plane::named(known, |n| n, name).len() {
+            1 => found.push(format!("{kind} {name:?}")),
+            0 => checks.push(Check::fail(
+                NAME,
+                format!("{shown} has no {kind} named {name:?} ({setting})"),
+                format!(
+                    "set {setting} to {kind}s {} has ({}), or create {kind} {name:?} in Plane{}",
+                    project.identifier,
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    },
+                    if kind == "label" && known.is_empty() {
+                        " (a label list is empty when the key's user is not a member of the \
+                         project)"
+                    } else {
+                        ""
+                    }
+                ),
+            )),
+            n => checks.push(Check::fail(
+                NAME,
+                format!("{shown} has {n} {kind}s named {name:?} (names are compared without case)"),
+                format!("rename all but one in Plane, so {setting} names exactly one"),
+            )),
+        }
+    }
+    if let Some(ident) = &cfg.project_identifier {
+        if cfg.project_ids.len() == 1 && !ident.eq_ignore_ascii_case(&project.identifier) {
+            checks.push(Check::warn(
+                NAME,
+                format!(
+                    "plane.project_identifier is {ident} but Plane calls project {pid} {}: \
+                     ticket ids would not match Plane's",
+                    project.identifier
+                ),
+                format!(
+                    "set plane.project_identifier to {} or remove it",
+                    project.identifier
+                ),
+            ));
+        }
+    }
+    if checks.iter().all(|c| c.status != Status::Fail) {
+        checks.insert(
+            0,
+            Check::ok(
+                NAME,
+                if found.is_empty() {
+                    format!("{shown} {:?} is readable", project.name)
+                } else {
+                    format!("{shown} {:?}: found {}", project.name, found.join(", "))
+                },
+            ),
+        );
+    }
+    checks
 }
 
 /// Tries to create (and at once delete) a file in `dir`: the only test of writability that

@@ -8,14 +8,16 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::fake_plane::{FakePlane, Fault, Plane, Project, CSLOG, KEY, KEY_ENV};
 use common::Env;
 
-const PROJECT: &str = "4af68566-1bd8-4dd5-9d46-9e2b3e1a5f9c";
-
 /// A complete setup: a git repo with a commit, an executable worker, a private completion
-/// folder and the /complete files, all named by config.yaml; the key is set by `doctor()`.
+/// folder and the /complete files, all named by config.yaml, and a fake Plane holding the
+/// watched project; the key is set by `doctor()`.
 struct Setup {
     env: Env,
+    /// The fake Plane the config points at (none when it points at a closed port).
+    plane: Option<FakePlane>,
 }
 
 fn git(dir: &Path, args: &[&str]) {
@@ -33,14 +35,44 @@ fn git(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A port on 127.0.0.1 that nothing listens on (bound, noted, released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 impl Setup {
     fn new() -> Setup {
         Setup::with_config("")
     }
 
+    /// The healthy setup plus `extra` (whole top-level sections).
     fn with_config(extra: &str) -> Setup {
+        Setup::with_plane(Plane::new(vec![Project::cslog()]), "", extra)
+    }
+
+    /// The healthy setup against a fake Plane holding `plane`; `plane_extra` is more YAML
+    /// inside `plane:` (indented two spaces).
+    fn with_plane(plane: Plane, plane_extra: &str, extra: &str) -> Setup {
+        let fake = FakePlane::start(plane);
+        let mut setup = Setup::at(&fake.url, plane_extra, extra);
+        setup.plane = Some(fake);
+        setup
+    }
+
+    fn at(base_url: &str, plane_extra: &str, extra: &str) -> Setup {
+        // A test may set its own timeout; everything else gets a short one.
+        let timeout = if plane_extra.contains("timeout_secs") {
+            ""
+        } else {
+            "  timeout_secs: 5\n"
+        };
         let env = Env::with_config(&format!(
-            "plane:\n  workspace_slug: acme\n  project_ids: [{PROJECT}]\n\
+            "plane:\n  base_url: {base_url}\n  workspace_slug: acme\n  \
+             project_ids: [{CSLOG}]\n{timeout}{plane_extra}\
              automation:\n  repo_path: repo\n  worker: worker.sh\n{extra}"
         ));
         let root = env.path();
@@ -60,28 +92,53 @@ impl Setup {
         fs::create_dir_all(&skill).unwrap();
         fs::write(skill.join("SKILL.md"), "---\nname: complete\n---\n").unwrap();
         fs::write(root.join("data/claude/settings.json"), "{}\n").unwrap();
-        Setup { env }
+        Setup { env, plane: None }
     }
 
     fn path(&self) -> &Path {
         self.env.path()
     }
 
+    fn fake(&self) -> &FakePlane {
+        self.plane.as_ref().expect("a fake Plane")
+    }
+
     /// Runs `doctor` with the key set (unless `key` is false) and an optional PATH.
     fn doctor(&self, key: bool, path: Option<&Path>) -> Output {
+        self.doctor_with(key.then_some(KEY), path)
+    }
+
+    /// Runs `doctor` with `key` (if any) in the key's variable and an optional PATH; asserts
+    /// the key shows up in neither stdout nor stderr.
+    fn doctor_with(&self, key: Option<&str>, path: Option<&Path>) -> Output {
         let mut cmd = self.env.cmd();
-        if key {
-            cmd.env("PLANE_API_KEY", "plane_api_secret_value");
+        if let Some(k) = key {
+            cmd.env(KEY_ENV, k);
         }
         if let Some(p) = path {
             cmd.env("PATH", p);
         }
-        cmd.arg("doctor").output().expect("doctor runs")
+        let out = cmd.arg("doctor").output().expect("doctor runs");
+        if let Some(k) = key {
+            for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+                assert!(!text(bytes).contains(k), "the key appeared in {name}");
+            }
+        }
+        out
     }
 }
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Whether stdout has a check named exactly `name` marked `mark` (✓, ! or ✗).
+fn has_check(stdout: &str, mark: &str, name: &str) -> bool {
+    stdout.lines().any(|l| {
+        l.strip_prefix(mark)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .is_some_and(|rest| rest.chars().take(17).collect::<String>().trim_end() == name)
+    })
 }
 
 /// Asserts exit 1, a ✗ line for `name` containing `detail`, and a fix containing `fix`.
@@ -131,22 +188,42 @@ fn doctor_on_a_healthy_setup_prints_only_check_marks_and_exits_zero() {
         "data folder",
         "state file",
         "plane key",
+        "plane",
+        "plane project",
         "git",
         "worker",
         "completion folder",
         "tmux",
         "/complete",
     ] {
-        assert!(
-            stdout.contains(&format!("✓ {name} ")),
-            "no {name} check:\n{stdout}"
+        assert!(has_check(&stdout, "✓", name), "no {name} check:\n{stdout}");
+    }
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("the key in $PLANE_API_KEY is claude's"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("✓ plane project     CSLOG ({CSLOG})"))
+            && stdout.contains("state \"Ready for Claude\", label \"claude\""),
+        "{stdout}"
+    );
+    let requests = setup.fake().requests();
+    assert!(
+        requests.iter().all(|r| r.method == "GET"),
+        "doctor changed something in Plane: {requests:?}"
+    );
+    assert!(
+        requests.iter().all(|r| r.header("x-api-key") == Some(KEY)),
+        "{requests:?}"
+    );
+    for part in ["users/me/", "states/", "labels/"] {
+        assert_eq!(
+            setup.fake().with(|p| p.count("GET", part)),
+            1,
+            "{part}: {requests:?}"
         );
     }
-    assert!(
-        !stdout.contains("plane_api_secret_value"),
-        "the key was printed"
-    );
-    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -202,7 +279,7 @@ fn doctor_warns_about_a_key_kept_in_the_config_file() {
     let config = fs::read_to_string(setup.env.config_path()).unwrap();
     setup.env.set_config(&config.replace(
         "  workspace_slug: acme\n",
-        "  workspace_slug: acme\n  api_token: secret-in-file\n",
+        &format!("  workspace_slug: acme\n  api_token: {KEY}\n"),
     ));
     let out = setup.doctor(false, None);
     let stdout = text(&out.stdout);
@@ -213,7 +290,11 @@ fn doctor_warns_about_a_key_kept_in_the_config_file() {
             .any(|l| l.starts_with("! config ") && l.contains("PLANE_API_KEY")),
         "{stdout}"
     );
-    assert!(!stdout.contains("secret-in-file"), "{stdout}");
+    assert!(!stdout.contains(KEY), "{stdout}");
+    assert!(
+        has_check(&stdout, "✓", "plane") && stdout.contains("plane.api_token in"),
+        "the key in the file is tried against Plane:\n{stdout}"
+    );
 }
 
 /// A folder holding only a link to git: a PATH on which tmux is missing.
@@ -356,11 +437,7 @@ fn doctor_with_the_session_service_checks_its_health() {
 #[test]
 fn doctor_with_the_session_service_down_fails() {
     // Bind then drop: the port is very likely closed when doctor calls it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = closed_port();
     let setup = Setup::with_config(&format!(
         "sessions:\n  backend: service\n  service_url: http://127.0.0.1:{port}\n"
     ));
@@ -371,4 +448,209 @@ fn doctor_with_the_session_service_down_fails() {
         "/health",
         "start tmux-session-service",
     );
+}
+
+#[test]
+fn doctor_with_a_key_plane_refuses_fails_naming_the_keys_variable() {
+    let setup = Setup::new();
+    let out = setup.doctor_with(Some("plane_api_not_the_right_one"), None);
+    assert_fails(
+        &out,
+        "plane",
+        "Plane refused the API key in $PLANE_API_KEY (403: Given API token is not valid)",
+        "export PLANE_API_KEY=<the new key>",
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Personal Access Tokens"), "{stdout}");
+    assert!(
+        !stdout.contains("plane project"),
+        "projects are not read with a refused key:\n{stdout}"
+    );
+    assert!(stdout.contains("✓ plane key "), "{stdout}");
+}
+
+#[test]
+fn doctor_with_plane_unreachable_fails_and_says_what_to_check() {
+    let port = closed_port();
+    let setup = Setup::at(&format!("http://127.0.0.1:{port}"), "", "");
+    let out = setup.doctor(true, None);
+    assert_fails(
+        &out,
+        "plane",
+        &format!("cannot reach Plane at http://127.0.0.1:{port}: "),
+        "check plane.base_url and the network",
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("✗ ")).count(),
+        1,
+        "only Plane is broken:\n{stdout}"
+    );
+    assert!(!stdout.contains("plane project"), "{stdout}");
+}
+
+#[test]
+fn doctor_with_a_plane_that_never_answers_gives_up_at_the_timeout() {
+    // Connections are accepted (the backlog) but nothing ever answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let setup = Setup::at(
+        &format!("http://127.0.0.1:{port}"),
+        "  timeout_secs: 1\n",
+        "",
+    );
+    let out = setup.doctor(true, None);
+    assert_fails(
+        &out,
+        "plane",
+        &format!("cannot reach Plane at http://127.0.0.1:{port}: no answer within 1 s"),
+        "plane.timeout_secs",
+    );
+    drop(silent);
+}
+
+#[test]
+fn doctor_with_a_missing_trigger_state_fails_naming_it_and_listing_the_states() {
+    let setup = Setup::with_plane(
+        Plane::new(vec![Project::cslog()]),
+        "  trigger:\n    states: [\"Ready for Robots\"]\n",
+        "",
+    );
+    let out = setup.doctor(true, None);
+    assert_fails(
+        &out,
+        "plane project",
+        &format!("CSLOG ({CSLOG}) has no state named \"Ready for Robots\" (plane.trigger.states)"),
+        "set plane.trigger.states to states CSLOG has (Backlog, Todo, In Progress, Done, \
+         Cancelled, Ready for Claude), or create state \"Ready for Robots\" in Plane",
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("✗ ")).count(),
+        1,
+        "{stdout}"
+    );
+    assert!(has_check(&stdout, "✓", "plane"), "{stdout}");
+}
+
+#[test]
+fn doctor_names_a_missing_label_and_missing_transition_states_one_line_each() {
+    let setup = Setup::with_plane(
+        Plane::new(vec![Project::cslog()]),
+        "  trigger:\n    labels: [claude, robots]\n  transitions:\n    on_approve: \"in progress\"\n    \
+         on_update: Shipped\n",
+        "",
+    );
+    let out = setup.doctor(true, None);
+    assert_fails(
+        &out,
+        "plane project",
+        "has no label named \"robots\" (plane.trigger.labels)",
+        "set plane.trigger.labels to labels CSLOG has (docs, bug, claude)",
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("has no state named \"Shipped\" (plane.transitions.on_update)"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("\"in progress\""),
+        "on_approve matches In Progress without case:\n{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("✗ ")).count(),
+        2,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn doctor_fails_on_a_trigger_name_two_states_share() {
+    let mut project = Project::cslog();
+    let mut twin = project.states[1].clone();
+    twin["id"] = "0000aaaa-1111-4000-8000-000000000099".into();
+    twin["name"] = "ready for claude".into();
+    project.states.push(twin);
+    let setup = Setup::with_plane(Plane::new(vec![project]), "", "");
+    let out = setup.doctor(true, None);
+    assert_fails(
+        &out,
+        "plane project",
+        "has 2 states named \"Ready for Claude\"",
+        "so plane.trigger.states names exactly one",
+    );
+}
+
+#[test]
+fn doctor_with_a_project_plane_does_not_have_fails_naming_it() {
+    let other = Project::other("0b0b0b0b-0000-4000-8000-000000000001", "OPS", 0xb);
+    let setup = Setup::with_plane(Plane::new(vec![other]), "", "");
+    let out = setup.doctor(true, None);
+    assert_fails(
+        &out,
+        "plane project",
+        &format!("cannot read project {CSLOG}"),
+        "plane.project_ids",
+    );
+    assert!(
+        has_check(&text(&out.stdout), "✓", "plane"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn doctor_asks_a_failing_plane_once_and_reads_no_project() {
+    let mut plane = Plane::new(vec![Project::cslog()]);
+    plane.faults.push(Fault::new(
+        "GET",
+        "users/me",
+        503,
+        serde_json::json!({"error": "Service unavailable"}),
+    ));
+    let setup = Setup::with_plane(plane, "", "");
+    let out = setup.doctor(true, None);
+    assert_fails(&out, "plane", "503", "plane.base_url");
+    let fake = setup.fake();
+    assert_eq!(fake.with(|p| p.count("GET", "users/me/")), 1);
+    assert_eq!(fake.with(|p| p.count("GET", "projects/")), 0);
+}
+
+#[test]
+fn doctor_warns_when_the_configured_identifier_is_not_planes() {
+    let setup = Setup::with_plane(
+        Plane::new(vec![Project::cslog()]),
+        "  project_identifier: WEB\n",
+        "",
+    );
+    let out = setup.doctor(true, None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(has_check(&stdout, "✓", "plane project"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("! plane project ")
+                && l.contains("plane.project_identifier is WEB")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("set plane.project_identifier to CSLOG"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn doctor_skips_plane_when_it_is_not_configured() {
+    let setup = Setup::new();
+    let out = setup.doctor(false, None);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("✗ plane key "), "{stdout}");
+    assert!(
+        ["✓", "!", "✗"]
+            .iter()
+            .all(|m| !has_check(&stdout, m, "plane") && !has_check(&stdout, m, "plane project")),
+        "{stdout}"
+    );
+    assert!(setup.fake().requests().is_empty(), "doctor asked Plane");
 }

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::fake_plane::{Plane, PlaneEnv, Project, CSLOG, KEY, KEY_ENV};
 use common::Env;
 
 fn log_text(env: &Env) -> String {
@@ -128,4 +129,87 @@ fn an_unwritable_log_path_is_a_warning_not_a_failure() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot open the log file"), "{stderr}");
     assert!(env.ticket("CSLOG-1").is_object());
+}
+
+#[test]
+fn a_poll_against_plane_logs_timestamped_info_lines_and_never_the_key() {
+    let mut project = Project::cslog();
+    project.fill(1, 3);
+    project.add(7, "Add log rotation", "Ready for Claude", &[], "<p>x</p>");
+    let w = PlaneEnv::new(Plane::new(vec![project]), &[CSLOG], "", "");
+    w.ok(&["poll"]);
+    w.ok(&["poll"]);
+    let log = log_text(&w.env);
+    assert!(!log.contains(KEY), "the API key appeared in the log");
+    let info: Vec<&str> = log.lines().filter(|l| is_rfc3339_line(l, "INFO")).collect();
+    assert_eq!(
+        info.iter()
+            .filter(|l| l.contains("Plane project CSLOG") && l.ends_with(": 4 work items"))
+            .count(),
+        2,
+        "one line per poll about what Plane held:\n{log}"
+    );
+    assert!(
+        info.iter()
+            .any(|l| l.ends_with("queued CSLOG-7: Add log rotation")),
+        "{log}"
+    );
+    let ticks: Vec<&&str> = info.iter().filter(|l| l.contains(" poll: ")).collect();
+    assert_eq!(ticks.len(), 2, "one summary per poll:\n{log}");
+    assert!(
+        ticks[0].ends_with(
+            "poll: 1 queued, 0 completed, 0 sessions lost, 0 dropped, 0 flagged, 0 edited in Plane"
+        ),
+        "{log}"
+    );
+    assert!(ticks[1].contains("poll: 0 queued"), "{log}");
+    assert_eq!(
+        log.lines().count(),
+        info.len(),
+        "a healthy poll logs no warnings:\n{log}"
+    );
+}
+
+#[test]
+fn a_poll_refused_by_plane_logs_the_error_without_the_key() {
+    let w = PlaneEnv::new(Plane::new(vec![Project::cslog()]), &[CSLOG], "", "");
+    let wrong = "plane_api_0000_not_the_key_0000";
+    let out = w.cmd().env(KEY_ENV, wrong).arg("poll").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("PLANE_API_KEY"), "{stderr}");
+    let log = log_text(&w.env);
+    let last = log.lines().last().unwrap_or_default();
+    assert!(is_rfc3339_line(last, "ERROR"), "{log}");
+    assert!(
+        last.contains("refused the API key in PLANE_API_KEY"),
+        "{log}"
+    );
+    for text in [
+        &log,
+        &stderr.to_string(),
+        &String::from_utf8_lossy(&out.stdout).to_string(),
+    ] {
+        assert!(
+            !text.contains(wrong) && !text.contains(KEY),
+            "a key was written: {text}"
+        );
+    }
+}
+
+#[test]
+fn a_poll_without_plane_still_logs_its_tick() {
+    let env = Env::new();
+    env.ok(&["poll"]);
+    let log = log_text(&env);
+    assert!(
+        log.lines().any(|l| is_rfc3339_line(l, "INFO")
+            && l.ends_with("poll: 0 queued, 0 completed, 0 sessions lost, 0 dropped, 0 flagged, 0 edited in Plane (Plane not read: not configured)")),
+        "{log}"
+    );
 }

@@ -94,6 +94,52 @@ impl Reply {
     }
 }
 
+/// How patient a client is. Polls and updates wait out Plane's hiccups
+/// ([`Patience::of`]); `doctor` asks once and briefly, so a broken setup is reported at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Patience {
+    /// For one whole request, connecting included.
+    pub timeout: Duration,
+    /// Sends of one request at most, the first included.
+    pub attempts: u32,
+    /// The longest single wait: between sends, or for Plane's rate limit.
+    pub max_wait: Duration,
+}
+
+impl Patience {
+    /// What polls and updates use: `plane.timeout_secs`, [`MAX_ATTEMPTS`] sends, waits of up
+    /// to two minutes.
+    #[must_use]
+    pub fn of(cfg: &PlaneConfig) -> Patience {
+        Patience {
+            timeout: cfg.timeout,
+            attempts: MAX_ATTEMPTS,
+            max_wait: MAX_WAIT,
+        }
+    }
+}
+
+/// What `users/me/` says about the connection and the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// The key works; the name of its user.
+    Granted(String),
+    /// No answer at all (refused, unknown host, TLS, timeout): the network error.
+    Unreachable(String),
+    /// Plane answered 401 or 403: the key is wrong, expired or deactivated.
+    KeyRefused { status: u16, message: String },
+    /// Any other failure, saying what to check.
+    Failed(String),
+}
+
+/// Why a request got no usable answer, its retries spent.
+struct Failure {
+    /// What went wrong and what to do.
+    message: String,
+    /// The network error, when no answer came at all.
+    unreachable: Option<String>,
+}
+
 /// A client for one Plane workspace. Holds the key; its `Debug` does not show it.
 pub struct Client {
     agent: ureq::Agent,
@@ -103,6 +149,7 @@ pub struct Client {
     key: String,
     key_env: String,
     retry_base: Duration,
+    patience: Patience,
     /// Set once the server turned out to have no `work-items/` (Plane before v1.1.0).
     legacy: AtomicBool,
     /// No request leaves before this instant (pacing on Plane's rate-limit headers).
@@ -152,6 +199,14 @@ impl Client {
     /// # Errors
     /// `Error::Config` when the workspace or the key is missing.
     pub fn new(cfg: &PlaneConfig) -> Result<Client> {
+        Client::with_patience(cfg, Patience::of(cfg))
+    }
+
+    /// A client for the configured workspace that waits and retries only as `patience` says.
+    ///
+    /// # Errors
+    /// `Error::Config` when the workspace or the key is missing.
+    pub fn with_patience(cfg: &PlaneConfig, patience: Patience) -> Result<Client> {
         if let Some(why) = not_configured(cfg, false) {
             return Err(Error::Config(format!(
                 "Plane is not configured: {why}; set plane.workspace_slug in the config file \
@@ -163,7 +218,7 @@ impl Client {
         let key = cfg.api_key().unwrap_or_default();
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(cfg.timeout))
+            .timeout_global(Some(patience.timeout))
             // A redirect would turn a PATCH into a GET and lose it: report it instead.
             .max_redirects(0)
             .user_agent(concat!("plane-orch/", env!("CARGO_PKG_VERSION")))
@@ -180,6 +235,10 @@ impl Client {
             key,
             key_env: cfg.api_key_env.clone(),
             retry_base,
+            patience: Patience {
+                attempts: patience.attempts.max(1),
+                ..patience
+            },
             legacy: AtomicBool::new(false),
             not_before: Mutex::new(None),
         })
@@ -201,6 +260,37 @@ impl Client {
     /// `Error::Plane` saying what is wrong with the key or the connection.
     pub fn me(&self) -> Result<Value> {
         self.get_json("users/me/", "your user")
+    }
+
+    /// `GET users/me/`, told apart: no answer, the key refused, another failure, or the key's
+    /// user. What `doctor` reports.
+    #[must_use]
+    pub fn access(&self) -> Access {
+        let path = "users/me/";
+        let reply = match self.send_raw(Method::Get, path, None) {
+            Ok(r) => r,
+            Err(Failure {
+                unreachable: Some(e),
+                ..
+            }) => return Access::Unreachable(e),
+            Err(f) => return Access::Failed(f.message),
+        };
+        if matches!(reply.status, 401 | 403) {
+            return Access::KeyRefused {
+                status: reply.status,
+                message: reply.message(),
+            };
+        }
+        match self.parse::<Value>(reply, Method::Get, path, "your user") {
+            Ok(me) => Access::Granted(
+                ["display_name", "email", "id"]
+                    .iter()
+                    .find_map(|k| me[k].as_str().filter(|v| !v.is_empty()))
+                    .unwrap_or("an unnamed user")
+                    .to_string(),
+            ),
+            Err(e) => Access::Failed(format!("{e:#}")),
+        }
     }
 
     /// One project (its identifier, for ticket ids).
@@ -455,9 +545,16 @@ impl Client {
         .into())
     }
 
-    /// Sends one request with the retries: 429 waits `Retry-After`, 5xx and network errors
-    /// back off exponentially, at most `MAX_ATTEMPTS` sends. Any other status is returned.
+    /// [`Client::send_raw`], its failure as an `Error::Plane`.
     fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Reply> {
+        self.send_raw(method, path, body)
+            .map_err(|f| Error::Plane(f.message).into())
+    }
+
+    /// Sends one request with the retries: 429 waits `Retry-After`, 5xx and network errors
+    /// back off exponentially, at most `patience.attempts` sends. Any other status is returned.
+    fn send_raw(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Reply, Failure> {
+        let max_wait = self.patience.max_wait;
         let url = self.url(path);
         let mut attempt = 0;
         loop {
@@ -465,36 +562,46 @@ impl Client {
             self.wait_for_pace();
             log::debug!("{} {url}", method.as_str());
             let result = self.send_once(method, &url, body);
+            let mut unreachable = None;
             let (wait, failure) = match result {
                 Ok((reply, retry_after)) if reply.status == 429 => {
-                    let wait = retry_after.unwrap_or(Duration::from_secs(60)).min(MAX_WAIT);
+                    let wait = retry_after.unwrap_or(Duration::from_secs(60)).min(max_wait);
                     let failure = format!(
-                        "Plane rate-limited {} {url} (429) {attempt} times: it allows about 60 requests a \
+                        "Plane rate-limited {} {url} (429) {}: it allows about 60 requests a \
                          minute per key; try again in a minute, or poll less often",
-                        method.as_str()
+                        method.as_str(),
+                        times(attempt)
                     );
                     (wait, failure)
                 }
                 Ok((reply, retry_after)) if reply.status >= 500 => (
-                    retry_after.map_or_else(|| self.backoff(attempt), |w| w.min(MAX_WAIT)),
+                    retry_after.map_or_else(|| self.backoff(attempt), |w| w.min(max_wait)),
                     format!(
-                        "Plane answered {} to {} {url} {attempt} times: {}; Plane is failing, try again later",
+                        "Plane answered {} to {} {url} {}: {}; Plane is failing, try again later",
                         reply.status,
                         method.as_str(),
+                        times(attempt),
                         reply.message()
                     ),
                 ),
                 Ok((reply, _)) => return Ok(reply),
-                Err(e) => (
-                    self.backoff(attempt),
-                    format!(
-                        "cannot reach Plane at {url} ({e}) after {attempt} tries; check plane.base_url, \
-                         the network and plane.timeout_secs"
-                    ),
-                ),
+                Err(e) => {
+                    unreachable = Some(e.to_string());
+                    (
+                        self.backoff(attempt),
+                        format!(
+                            "cannot reach Plane at {url} ({e}), {}; check plane.base_url, \
+                         the network and plane.timeout_secs",
+                            tries(attempt)
+                        ),
+                    )
+                }
             };
-            if attempt >= MAX_ATTEMPTS {
-                return Err(Error::Plane(failure).into());
+            if attempt >= self.patience.attempts {
+                return Err(Failure {
+                    message: failure,
+                    unreachable,
+                });
             }
             log::info!(
                 "{}; retrying in {} ms",
@@ -545,7 +652,9 @@ impl Client {
             .map(Duration::from_secs);
         let remaining = header("x-ratelimit-remaining").and_then(|v| v.parse::<u64>().ok());
         let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok());
-        if let Some(delay) = pace(remaining, reset, epoch_now()) {
+        if let Some(delay) =
+            pace(remaining, reset, epoch_now()).map(|d| d.min(self.patience.max_wait))
+        {
             log::info!(
                 "Plane's rate limit is nearly used up ({} left): waiting {} ms before the next request",
                 remaining.unwrap_or(0),
@@ -576,7 +685,25 @@ impl Client {
 
     fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32 << attempt.saturating_sub(1).min(6);
-        (self.retry_base * factor).min(Duration::from_secs(8))
+        (self.retry_base * factor)
+            .min(Duration::from_secs(8))
+            .min(self.patience.max_wait)
+    }
+}
+
+fn times(n: u32) -> String {
+    if n == 1 {
+        "once".into()
+    } else {
+        format!("{n} times")
+    }
+}
+
+fn tries(n: u32) -> String {
+    if n == 1 {
+        "tried once".into()
+    } else {
+        format!("after {n} tries")
     }
 }
 

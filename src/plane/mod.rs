@@ -7,6 +7,16 @@ pub use client::{not_configured, Client};
 
 use crate::error::Error;
 
+/// The items whose name is `wanted`, compared without case and surrounding spaces: what
+/// Plane's trigger and transition names are matched with.
+pub fn named<'a, T>(items: &'a [T], name: impl Fn(&T) -> &str, wanted: &str) -> Vec<&'a T> {
+    let lower = wanted.to_lowercase();
+    items
+        .iter()
+        .filter(|i| name(i).trim().to_lowercase() == lower)
+        .collect()
+}
+
 /// The one item whose name is `wanted`, compared case-insensitively.
 ///
 /// # Errors
@@ -20,11 +30,7 @@ pub fn find_by_name<'a, T>(
     project: &str,
     setting: &str,
 ) -> anyhow::Result<&'a T> {
-    let lower = wanted.to_lowercase();
-    let matches: Vec<&T> = items
-        .iter()
-        .filter(|i| name(i).trim().to_lowercase() == lower)
-        .collect();
+    let matches = named(items, &name, wanted);
     match matches.as_slice() {
         [one] => Ok(one),
         [] => {

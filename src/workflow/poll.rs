@@ -165,7 +165,23 @@ pub fn poll(app: &App, opts: &PollOptions) -> Result<PollReport> {
         }
         report.plane_polled = true;
     }
-
+    // One line per tick, so a cron or --loop log shows every poll, quiet ones included.
+    log::info!(
+        "poll{}: {} queued, {} completed, {} sessions lost, {} dropped, {} flagged, {} edited in \
+         Plane{}",
+        if opts.dry_run { " (dry run)" } else { "" },
+        report.queued,
+        report.completed,
+        report.sessions_lost,
+        report.dropped,
+        report.flagged,
+        report.changed,
+        if report.plane_polled {
+            ""
+        } else {
+            " (Plane not read: not configured)"
+        }
+    );
     Ok(report)
 }
 
