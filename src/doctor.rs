@@ -614,39 +614,23 @@ fn completion_folder(config: &Config) -> Check {
 }
 
 fn session_backend(config: &Config) -> Check {
-    match config.sessions.backend {
-        Backend::Tmux => match output_of("tmux", &["-V"]) {
-            Ok(v) => Check::ok("tmux", v),
-            Err(e) => Check::fail(
-                "tmux",
-                e,
-                "install tmux (e.g. apt install tmux), or set sessions.backend: service",
-            ),
-        },
-        Backend::Service => session_service(&config.sessions.service_url),
-    }
-}
-
-fn session_service(base: &str) -> Check {
-    let url = format!("{base}/health");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(3)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let fix = format!(
-        "start tmux-session-service at {base}, or fix sessions.service_url, or set sessions.backend: tmux"
-    );
-    match agent.get(&url).call() {
-        Ok(resp) if resp.status().is_success() => {
-            Check::ok("session service", format!("{url} answers"))
-        }
-        Ok(resp) => Check::fail(
-            "session service",
-            format!("{url} answered {}", resp.status()),
-            fix,
+    let (name, fix) = match config.sessions.backend {
+        Backend::Tmux => (
+            "tmux",
+            "install tmux (e.g. apt install tmux), or set sessions.backend: service".to_string(),
         ),
-        Err(e) => Check::fail("session service", format!("{url}: {e}"), fix),
+        Backend::Service => (
+            "session service",
+            format!(
+                "start tmux-session-service at {}, or fix sessions.service_url, or set \
+                 sessions.backend: tmux",
+                config.sessions.service_url
+            ),
+        ),
+    };
+    match crate::session::probe(config) {
+        Ok(what) => Check::ok(name, what),
+        Err(e) => Check::fail(name, format!("{e:#}"), fix),
     }
 }
 

@@ -315,7 +315,7 @@ fn doctor_without_tmux_fails_and_says_to_install_it() {
     let setup = Setup::new();
     let bin = path_with_git_only(setup.path());
     let out = setup.doctor(true, Some(&bin));
-    assert_fails(&out, "tmux", "tmux is not on PATH", "install tmux");
+    assert_fails(&out, "tmux", "cannot run tmux", "install tmux");
     assert!(
         text(&out.stdout).contains("✓ git "),
         "{}",
@@ -420,7 +420,10 @@ fn doctor_with_the_session_service_checks_its_health() {
     let handle = std::thread::spawn(move || {
         if let Ok(Some(req)) = server.recv_timeout(std::time::Duration::from_secs(10)) {
             let path = req.url().to_string();
-            let _ = req.respond(tiny_http::Response::from_string("{\"status\":\"ok\"}"));
+            // As tmux-session-service answers GET /health.
+            let body =
+                r#"{"ok": true, "tmuxAvailable": true, "tmuxVersion": "tmux 3.3a", "error": null}"#;
+            let _ = req.respond(tiny_http::Response::from_string(body));
             return Some(path);
         }
         None
@@ -445,7 +448,7 @@ fn doctor_with_the_session_service_down_fails() {
     assert_fails(
         &out,
         "session service",
-        "/health",
+        "cannot be reached",
         "start tmux-session-service",
     );
 }

@@ -70,9 +70,9 @@ fn refused(what: &str, status: u16, body: &str) -> anyhow::Error {
 #[serde(rename_all = "camelCase")]
 struct Health {
     #[serde(default)]
-    ok: bool,
+    ok: Option<bool>,
     #[serde(default)]
-    tmux_available: bool,
+    tmux_available: Option<bool>,
     #[serde(default)]
     tmux_version: Option<String>,
     #[serde(default)]
@@ -100,13 +100,14 @@ pub fn probe(config: &Config) -> Result<String> {
     if status != 200 {
         return Err(refused("report its health", status, &text));
     }
+    // Only an explicit "no" counts against it: an older service may say less.
     let health: Health = serde_json::from_str(&text).unwrap_or(Health {
-        ok: true,
-        tmux_available: true,
+        ok: None,
+        tmux_available: None,
         tmux_version: None,
         error: None,
     });
-    if !health.ok || !health.tmux_available {
+    if health.ok == Some(false) || health.tmux_available == Some(false) {
         let why = health
             .error
             .unwrap_or_else(|| "tmux is not available".into());
