@@ -88,6 +88,19 @@ struct StatusPeek {
     status: crate::ticket::Status,
 }
 
+/// A ticket's status found by searching its raw JSON for `"status":"`, without decoding it.
+/// That byte run can only be a key (inside a JSON string every `"` is escaped), and of the
+/// objects in a ticket only the ticket itself has a `status` key. `None` (other spacing, as in
+/// a file edited by hand) means: decode it instead.
+fn quick_status(raw: &str) -> Option<crate::ticket::Status> {
+    use crate::ticket::Status;
+    const KEY: &[u8] = b"\"status\":\"";
+    let at = memchr::memmem::find(raw.as_bytes(), KEY)? + KEY.len();
+    let rest = &raw[at..];
+    let value = &rest[..rest.find('"')?];
+    Status::ALL.into_iter().find(|s| s.as_str() == value)
+}
+
 /// Only the version, to explain why a file from a newer plane-orch does not parse.
 #[derive(Deserialize)]
 struct VersionProbe {
@@ -210,13 +223,8 @@ impl Store {
         wanted: impl Fn(crate::ticket::Status) -> bool,
     ) -> Result<Vec<Ticket>> {
         let _lock = self.lock(false)?;
-        let bytes = match fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot read the state file {}", self.path.display()))
-            }
+        let Some(bytes) = self.read_bytes()? else {
+            return Ok(Vec::new());
         };
         let lazy = match serde_json::from_slice::<LazyState<'_>>(&bytes) {
             Ok(lazy) if lazy.version <= VERSION => lazy,
@@ -232,8 +240,15 @@ impl Store {
         };
         let mut out = Vec::new();
         for raw in lazy.tickets.values() {
-            let peek: StatusPeek = serde_json::from_str(raw.get()).map_err(|e| self.damaged(&e))?;
-            if wanted(peek.status) {
+            let status = match quick_status(raw.get()) {
+                Some(status) => status,
+                None => {
+                    serde_json::from_str::<StatusPeek>(raw.get())
+                        .map_err(|e| self.damaged(&e))?
+                        .status
+                }
+            };
+            if wanted(status) {
                 out.push(serde_json::from_str(raw.get()).map_err(|e| self.damaged(&e))?);
             }
         }
@@ -349,16 +364,20 @@ impl Store {
 
     /// The state and the bytes it was parsed from (`None` when the file does not exist).
     fn read_unlocked(&self) -> Result<(State, Option<Vec<u8>>)> {
-        let bytes = match fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((State::default(), None)),
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot read the state file {}", self.path.display()))
-            }
-        };
-        let state = self.decode(&bytes)?;
-        Ok((state, Some(bytes)))
+        match self.read_bytes()? {
+            Some(bytes) => Ok((self.decode(&bytes)?, Some(bytes))),
+            None => Ok((State::default(), None)),
+        }
+    }
+
+    /// The state file's bytes; `None` when it does not exist.
+    fn read_bytes(&self) -> Result<Option<Vec<u8>>> {
+        match fs::read(&self.path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e)
+                .with_context(|| format!("cannot read the state file {}", self.path.display())),
+        }
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<State> {
@@ -515,6 +534,44 @@ mod tests {
             serde_json::from_str::<State>(&empty).unwrap(),
             State::default()
         );
+    }
+
+    #[test]
+    fn a_status_is_found_without_decoding_and_text_cannot_fake_it() {
+        use crate::ticket::Status;
+        let mut t = ticket("A-1");
+        t.title = r#""status":"done""#.into();
+        t.description_text = "\"status\":\"done\"".into();
+        let raw = serde_json::to_string(&t).unwrap();
+        assert_eq!(quick_status(&raw), Some(Status::Pending));
+        let spaced = serde_json::to_string_pretty(&t).unwrap();
+        assert_eq!(quick_status(&spaced), None);
+    }
+
+    #[test]
+    fn load_where_decodes_only_the_wanted_tickets() {
+        use crate::ticket::Status;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        for id in ["A-1", "A-2"] {
+            store
+                .update(|s| {
+                    let t = ticket(id);
+                    s.tickets.insert(t.id.clone(), t);
+                    Ok(())
+                })
+                .unwrap();
+        }
+        store
+            .update(|s| {
+                s.get_mut(&TicketId::parse("A-2").unwrap())?.status = Status::Done;
+                Ok(())
+            })
+            .unwrap();
+        let pending = store.load_where(|s| s == Status::Pending).unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].id.as_str(), "A-1");
+        assert_eq!(store.load_where(|_| true).unwrap().len(), 2);
     }
 
     #[test]
