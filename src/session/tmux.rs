@@ -89,9 +89,12 @@ pub fn live_sessions() -> Result<HashSet<String>> {
     let out = run(&["list-sessions", "-F", "#{session_name}"])?;
     if !out.status.success() {
         let err = stderr_of(&out);
+        // No server, or one shutting down as its last session ends: no sessions.
         if err.contains("no server running")
             || err.contains("error connecting")
             || err.contains("No such file or directory")
+            || err.contains("server exited unexpectedly")
+            || err.contains("lost server")
         {
             return Ok(HashSet::new());
         }

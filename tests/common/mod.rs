@@ -83,7 +83,9 @@ impl Env {
             .env_remove("PLANE_ORCH_TICKET")
             .env_remove("RUST_LOG")
             .env_remove("TMUX")
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            // A tmux folder of the env's own: no test ever asks the user's tmux server.
+            .env("TMUX_TMPDIR", self.path().join("tmux"));
         cmd
     }
 
