@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use common::fake_plane::{Plane, PlaneEnv, Project, CSLOG, KEY, KEY_ENV, OPS};
 use common::json;
+use common::sessions::{wait_for, TmuxGuard};
 use serde_json::Value;
 
 const LONG_HTML: &str =
@@ -400,4 +401,57 @@ fn poll_loop_keeps_ticking_and_a_failed_tick_does_not_end_it() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(ids(&w.env.state()).len(), 3);
+}
+
+#[test]
+fn a_poll_in_a_pipe_draws_no_progress_line() {
+    let w = PlaneEnv::new(two_projects(), &[CSLOG, OPS], "", "");
+    let out = w.run(&["poll"]);
+    assert!(out.status.success());
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains('\x1b'),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_poll_at_a_terminal_shows_projects_and_pages_then_clears_the_line() {
+    let w = PlaneEnv::new(two_projects(), &[CSLOG, OPS], "", "");
+    let tmux = TmuxGuard::new();
+    let raw = w.env.path().join("terminal.out");
+    // The pane is the terminal; a short pause lets pipe-pane start recording first.
+    let script = format!(
+        "sleep 0.5; env {KEY_ENV}={KEY} NO_COLOR=1 '{}' --config '{}' poll; sleep 30",
+        common::bin_path().display(),
+        w.env.config_path().display()
+    );
+    let started = tmux.tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        "poll",
+        "-x",
+        "150",
+        "-y",
+        "20",
+        &script,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let piped = tmux.tmux(&[
+        "pipe-pane",
+        "-t",
+        "=poll:",
+        &format!("cat > '{}'", raw.display()),
+    ]);
+    assert!(piped.status.success(), "{piped:?}");
+    wait_for("the poll to finish", || {
+        std::fs::read_to_string(&raw).is_ok_and(|t| t.contains("sessions lost"))
+    });
+    let seen = std::fs::read_to_string(&raw).unwrap();
+    assert!(seen.contains("Plane project CSLOG"), "{seen:?}");
+    assert!(seen.contains("page 1"), "{seen:?}");
+    // Each step redraws the line, and the last clears it before the report.
+    assert!(seen.contains("\r\x1b[2K"), "{seen:?}");
+    assert!(!seen.contains(KEY), "the key reached the terminal");
 }

@@ -13,6 +13,8 @@ impl Run for PollArgs {
         let app = App::load(global.config.as_deref())?;
         let opts = PollOptions {
             dry_run: self.dry_run,
+            // The progress line is for a person at a terminal; never with -q or --json.
+            progress: !global.quiet && !self.json,
         };
         if !self.repeat {
             let report = workflow::poll(&app, &opts)?;

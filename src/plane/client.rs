@@ -307,7 +307,13 @@ impl Client {
     /// `Error::Plane`.
     pub fn states(&self, project: &str) -> Result<Vec<State>> {
         let path = format!("{}states/", self.project_path(project));
-        self.list_all(&|_| path.clone(), false, "", &format!("project {project}"))
+        self.list_all(
+            &|_| path.clone(),
+            false,
+            "",
+            &format!("project {project}"),
+            &|_, _| {},
+        )
     }
 
     /// Every label of a project.
@@ -316,7 +322,13 @@ impl Client {
     /// `Error::Plane`.
     pub fn labels(&self, project: &str) -> Result<Vec<Label>> {
         let path = format!("{}labels/", self.project_path(project));
-        self.list_all(&|_| path.clone(), false, "", &format!("project {project}"))
+        self.list_all(
+            &|_| path.clone(),
+            false,
+            "",
+            &format!("project {project}"),
+            &|_, _| {},
+        )
     }
 
     /// Every work item of a project, every page read.
@@ -324,12 +336,25 @@ impl Client {
     /// # Errors
     /// `Error::Plane`.
     pub fn work_items(&self, project: &str) -> Result<Vec<WorkItem>> {
+        self.work_items_paged(project, &|_, _| {})
+    }
+
+    /// [`Client::work_items`], calling `on_page(pages, items)` after each page read.
+    ///
+    /// # Errors
+    /// `Error::Plane`.
+    pub fn work_items_paged(
+        &self,
+        project: &str,
+        on_page: &dyn Fn(usize, usize),
+    ) -> Result<Vec<WorkItem>> {
         let base = self.project_path(project);
         self.list_all(
             &|kind| format!("{base}{kind}/"),
             true,
             "&fields=id,name,sequence_id,description_html,priority,state,labels,project,created_at,updated_at",
             &format!("project {project}"),
+            on_page,
         )
     }
 
@@ -505,10 +530,11 @@ impl Client {
         items: bool,
         extra_query: &str,
         what: &str,
+        on_page: &dyn Fn(usize, usize),
     ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
-        for _ in 0..MAX_PAGES {
+        for page_no in 1..=MAX_PAGES {
             let query = match &cursor {
                 None => format!("?per_page={PER_PAGE}{extra_query}"),
                 Some(c) => format!("?per_page={PER_PAGE}&cursor={c}{extra_query}"),
@@ -525,6 +551,7 @@ impl Client {
             }) + &query;
             let page: Page<T> = self.parse(reply, Method::Get, &shown, what)?;
             out.extend(page.results);
+            on_page(page_no, out.len());
             if !page.next_page_results {
                 return Ok(out);
             }

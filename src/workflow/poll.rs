@@ -15,6 +15,7 @@ use crate::completion;
 use crate::config::PlaneConfig;
 use crate::plane::types::{Label, State as PlaneState, WorkItem};
 use crate::plane::{self, html_to_text, Client};
+use crate::progress::Progress;
 use crate::store::State;
 use crate::ticket::{now, NewTicket, Status, Ticket, TicketId, TriggerType};
 
@@ -25,6 +26,8 @@ use super::complete::{complete, SummarySource};
 pub struct PollOptions {
     /// Read Plane and the completion folder, change nothing, report what would happen.
     pub dry_run: bool,
+    /// Show projects and pages on stderr while reading Plane (only when it is a terminal).
+    pub progress: bool,
 }
 
 /// What one tick did (or, with `dry_run`, would do).
@@ -144,7 +147,12 @@ pub fn poll(app: &App, opts: &PollOptions) -> Result<PollReport> {
         log::warn!("Plane is not configured ({why}): polling handled completion files only");
     } else {
         let client = Client::new(cfg)?;
-        let fetched = fetch(&client, cfg).inspect_err(|_| {
+        let progress = if opts.progress {
+            Progress::new()
+        } else {
+            Progress::hidden()
+        };
+        let fetched = fetch(&client, cfg, &progress).inspect_err(|_| {
             if !report.completed_ids.is_empty() {
                 log::warn!(
                     "completed from completion files before Plane failed: {}",
@@ -268,18 +276,24 @@ struct Fetched {
     items: Vec<Seen>,
 }
 
-fn fetch(client: &Client, cfg: &PlaneConfig) -> Result<Vec<Fetched>> {
+fn fetch(client: &Client, cfg: &PlaneConfig, progress: &Progress) -> Result<Vec<Fetched>> {
     let mut out = Vec::new();
     for pid in &cfg.project_ids {
         out.push(
-            fetch_project(client, cfg, pid)
+            fetch_project(client, cfg, pid, progress)
                 .with_context(|| format!("polling Plane project {pid}"))?,
         );
     }
+    progress.finish();
     Ok(out)
 }
 
-fn fetch_project(client: &Client, cfg: &PlaneConfig, pid: &str) -> Result<Fetched> {
+fn fetch_project(
+    client: &Client,
+    cfg: &PlaneConfig,
+    pid: &str,
+    progress: &Progress,
+) -> Result<Fetched> {
     // One configured identifier names the one project; several projects each have their own.
     let identifier = match (&cfg.project_identifier, cfg.project_ids.len()) {
         (Some(ident), 1) => ident.clone(),
@@ -320,7 +334,12 @@ fn fetch_project(client: &Client, cfg: &PlaneConfig, pid: &str) -> Result<Fetche
         .iter()
         .map(|l| (l.id.as_str(), l.name.as_str()))
         .collect();
-    let items = client.work_items(pid)?;
+    progress.step(&format!("Plane project {shown}: reading work items"));
+    let items = client.work_items_paged(pid, &|pages, items| {
+        progress.step(&format!(
+            "Plane project {shown}: page {pages}, {items} work items"
+        ));
+    })?;
     log::info!("Plane project {shown}: {} work items", items.len());
     let seen = items
         .into_iter()
