@@ -385,10 +385,11 @@ fn transition_refusal(id: &TicketId, from: Status, to: Status) -> String {
     }
 }
 
-/// Escapes text for HTML, for descriptions added by hand and summaries sent to Plane.
+/// Escapes text for HTML element content (`&`, `<`, `>`), for descriptions added by hand
+/// and summaries sent to Plane. plane-orch never puts text in an attribute.
 #[must_use]
 pub fn escape_html(text: &str) -> String {
-    html_escape::encode_safe(text).into_owned()
+    html_escape::encode_text(text).into_owned()
 }
 
 /// Plain text as HTML paragraphs: one `<p>` per paragraph, line breaks kept.

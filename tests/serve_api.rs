@@ -358,6 +358,16 @@ fn fifty_concurrent_approvals_of_one_ticket_give_one_success() {
         "{statuses:?}"
     );
     assert_eq!(env.events("A-1"), ["queued", "approved"]);
+    // One session, under the name the answer gave.
+    let sessions = std::process::Command::new("tmux")
+        .args(["list-sessions", "-F", "#{session_name}"])
+        .env_remove("TMUX")
+        .env("TMUX_TMPDIR", env.tmux_tmpdir())
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&sessions.stdout).to_string();
+    assert_eq!(names.lines().collect::<Vec<_>>(), ["plane-A-1"], "{names}");
+    assert_eq!(env.ticket("A-1")["session"]["name"], "plane-A-1");
 }
 
 #[test]

@@ -320,8 +320,8 @@ mod tests {
         });
         assert_eq!(
             comment_html(&t),
-            "<p>&lt;script&gt;x&lt;&#x2F;script&gt; &amp; done</p><p>second</p>\
-             <p>plane-orch: branch <code>claude&#x2F;a-1</code>, session <code>plane-A-1</code></p>"
+            "<p>&lt;script&gt;x&lt;/script&gt; &amp; done</p><p>second</p>\
+             <p>plane-orch: branch <code>claude/a-1</code>, session <code>plane-A-1</code></p>"
         );
         t.run_id = Some("r1".into());
         assert_eq!(external_id(&t), "A-1:r1");
