@@ -499,20 +499,10 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ticket::{now, NewTicket, TriggerType};
+    use crate::ticket::{now, NewTicket};
 
     fn ticket(id: &str) -> Ticket {
-        Ticket::new(
-            NewTicket {
-                id: TicketId::parse(id).unwrap(),
-                title: "t".into(),
-                description_html: "<p></p>".into(),
-                description_text: String::new(),
-                url: None,
-                trigger_type: TriggerType::Manual,
-            },
-            now(),
-        )
+        Ticket::new(NewTicket::manual(TicketId::parse(id).unwrap(), "t"), now())
     }
 
     #[test]

@@ -277,6 +277,21 @@ pub struct NewTicket {
     pub trigger_type: TriggerType,
 }
 
+impl NewTicket {
+    /// A ticket added by hand with only an id and a title.
+    #[must_use]
+    pub fn manual(id: TicketId, title: &str) -> NewTicket {
+        NewTicket {
+            id,
+            title: title.to_string(),
+            description_html: "<p></p>".into(),
+            description_text: String::new(),
+            url: None,
+            trigger_type: TriggerType::Manual,
+        }
+    }
+}
+
 impl Ticket {
     /// A new pending ticket with a `queued` event.
     #[must_use]
@@ -443,17 +458,7 @@ mod tests {
     #[test]
     fn only_forward_transitions_are_allowed() {
         let at = now();
-        let mut t = Ticket::new(
-            NewTicket {
-                id: TicketId::parse("X-1").unwrap(),
-                title: "t".into(),
-                description_html: "<p></p>".into(),
-                description_text: String::new(),
-                url: None,
-                trigger_type: TriggerType::Manual,
-            },
-            at,
-        );
+        let mut t = Ticket::new(NewTicket::manual(TicketId::parse("X-1").unwrap(), "t"), at);
         assert!(t.transition(Status::Completed, at, None).is_err());
         t.transition(Status::Active, at, None).unwrap();
         let err = t.transition(Status::Active, at, None).unwrap_err();

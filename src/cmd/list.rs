@@ -261,18 +261,11 @@ pub fn table(tickets: &[&Ticket], now: DateTime<Utc>, layout: &Layout) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ticket::{NewTicket, TicketId, TriggerType};
+    use crate::ticket::{NewTicket, TicketId};
 
     fn ticket(id: &str, title: &str, status: Status, queued: DateTime<Utc>) -> Ticket {
         let mut t = Ticket::new(
-            NewTicket {
-                id: TicketId::parse(id).unwrap(),
-                title: title.into(),
-                description_html: String::new(),
-                description_text: String::new(),
-                url: None,
-                trigger_type: TriggerType::Manual,
-            },
+            NewTicket::manual(TicketId::parse(id).unwrap(), title),
             queued,
         );
         t.status = status;

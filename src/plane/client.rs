@@ -306,14 +306,7 @@ impl Client {
     /// # Errors
     /// `Error::Plane`.
     pub fn states(&self, project: &str) -> Result<Vec<State>> {
-        let path = format!("{}states/", self.project_path(project));
-        self.list_all(
-            &|_| path.clone(),
-            false,
-            "",
-            &format!("project {project}"),
-            &|_, _| {},
-        )
+        self.project_list(project, "states")
     }
 
     /// Every label of a project.
@@ -321,7 +314,12 @@ impl Client {
     /// # Errors
     /// `Error::Plane`.
     pub fn labels(&self, project: &str) -> Result<Vec<Label>> {
-        let path = format!("{}labels/", self.project_path(project));
+        self.project_list(project, "labels")
+    }
+
+    /// Every page of a project's list `kind` (`states`, `labels`).
+    fn project_list<T: DeserializeOwned>(&self, project: &str, kind: &str) -> Result<Vec<T>> {
+        let path = format!("{}{kind}/", self.project_path(project));
         self.list_all(
             &|_| path.clone(),
             false,

@@ -130,22 +130,12 @@ impl StateCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ticket::{now, NewTicket, Ticket, TicketId, TriggerType};
+    use crate::ticket::{now, NewTicket, Ticket, TicketId};
 
     fn add(store: &Store, id: &str) {
         store
             .update(|s| {
-                let t = Ticket::new(
-                    NewTicket {
-                        id: TicketId::parse(id).unwrap(),
-                        title: "t".into(),
-                        description_html: "<p></p>".into(),
-                        description_text: String::new(),
-                        url: None,
-                        trigger_type: TriggerType::Manual,
-                    },
-                    now(),
-                );
+                let t = Ticket::new(NewTicket::manual(TicketId::parse(id).unwrap(), "t"), now());
                 s.tickets.insert(t.id.clone(), t);
                 Ok(())
             })

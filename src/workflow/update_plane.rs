@@ -294,19 +294,12 @@ fn plan(app: &App, ticket: &Ticket) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ticket::{NewTicket, SessionInfo, TriggerType};
+    use crate::ticket::{NewTicket, SessionInfo};
 
     #[test]
     fn the_comment_escapes_the_summary_and_names_the_session() {
         let mut t = Ticket::new(
-            NewTicket {
-                id: TicketId::parse("A-1").unwrap(),
-                title: "t".into(),
-                description_html: "<p></p>".into(),
-                description_text: String::new(),
-                url: None,
-                trigger_type: TriggerType::Manual,
-            },
+            NewTicket::manual(TicketId::parse("A-1").unwrap(), "t"),
             now(),
         );
         t.summary = Some("<script>x</script> & done\n\nsecond".into());

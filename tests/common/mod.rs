@@ -96,28 +96,12 @@ impl Env {
 
     /// Runs and asserts success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "plane-orch {args:?} failed with {:?}\nstdout: {}\nstderr: {}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8 stdout")
+        expect_success(args, &self.run(args))
     }
 
     /// Runs and asserts the exit code; returns stderr.
     pub fn fails(&self, code: i32, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "plane-orch {args:?}: expected exit {code}\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stderr).expect("utf-8 stderr")
+        expect_exit(code, args, &self.run(args))
     }
 
     /// The state file's bytes, or None when it does not exist.
@@ -169,6 +153,30 @@ impl Env {
         out.sort();
         out
     }
+}
+
+/// Asserts that a run of `plane-orch args` succeeded; returns its stdout.
+pub fn expect_success(args: &[&str], out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "plane-orch {args:?} failed with {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).expect("utf-8 stdout")
+}
+
+/// Asserts that a run of `plane-orch args` exited with `code`; returns its stderr.
+pub fn expect_exit(code: i32, args: &[&str], out: &Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "plane-orch {args:?}: expected exit {code}\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stderr.clone()).expect("utf-8 stderr")
 }
 
 /// Parses stdout as JSON.
