@@ -908,6 +908,14 @@ fn targets(f: &Figures) -> String {
     out
 }
 
+/// The 1, 5 and 15 minute load averages: other work on the machine skews every figure.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut runs = 15;
@@ -934,6 +942,7 @@ fn main() {
         }
     }
     let started = Instant::now();
+    let load_at_start = loadavg();
     let bin = std::fs::canonicalize(&bin).expect("the release binary: run scripts/bench");
     let mut b = Bench {
         bin,
@@ -1049,15 +1058,12 @@ fn main() {
         store_bytes: size,
     });
     println!("{goals}");
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "unknown".into());
+    let load = loadavg();
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(
         md,
-        "Made by `scripts/bench{}` on {} ({}; load average at the end {load}).\n",
+        "Made by `scripts/bench{}` on {} ({}; load average {load_at_start} at the start, {load} at the end).\n",
         if b.quick { " --quick" } else { "" },
         Utc::now().format("%Y-%m-%d"),
         machine()
