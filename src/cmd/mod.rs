@@ -68,8 +68,10 @@ fn keeps_log(command: &Command) -> bool {
 
 /// Prints a value as pretty JSON on stdout.
 pub(crate) fn print_json<T: Serialize>(value: &T) -> Result<()> {
-    let mut out = std::io::stdout().lock();
+    // Buffered: serde writes token by token, and a large list would be thousands of writes.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, value).context("cannot write JSON")?;
     writeln!(out).context("cannot write to stdout")?;
+    out.flush().context("cannot write to stdout")?;
     Ok(())
 }

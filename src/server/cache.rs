@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use anyhow::{Context, Result};
 
 use crate::store::{State, Store};
+use crate::ticket::Status;
 
 /// What identifies one version of the state file. The store replaces the file by renaming a
 /// new one over it, so any write changes the inode; size and mtime catch an edit in place.
@@ -40,6 +41,9 @@ fn fingerprint(path: &Path) -> Result<Option<Fingerprint>> {
 #[derive(Debug, Default)]
 pub struct StateCache {
     slot: Mutex<Option<Cached>>,
+    /// Held while the file is read: concurrent first requests wait for one parse instead of
+    /// each parsing the file (and each holding a copy of it) at once.
+    loading: Mutex<()>,
     loads: AtomicU64,
     answers: Mutex<(u64, Answers)>,
 }
@@ -50,6 +54,8 @@ struct Cached {
     fingerprint: Option<Fingerprint>,
     state: Arc<State>,
     generation: u64,
+    /// Tickets per status, in `Status::ALL` order: /health needs only these.
+    counts: [usize; 4],
 }
 
 /// Serialized answers by key.
@@ -70,22 +76,52 @@ impl StateCache {
     /// # Errors
     /// As [`StateCache::get`].
     pub fn get_with_generation(&self, store: &Store) -> Result<(Arc<State>, u64)> {
+        self.current(store, |c| (Arc::clone(&c.state), c.generation))
+    }
+
+    /// Tickets per status (in `Status::ALL` order), counted once per version of the file.
+    ///
+    /// # Errors
+    /// As [`StateCache::get`].
+    pub fn counts(&self, store: &Store) -> Result<[usize; 4]> {
+        self.current(store, |c| c.counts)
+    }
+
+    /// `pick` applied to the cached version of the file, read again first when it changed.
+    fn current<T>(&self, store: &Store, pick: impl Fn(&Cached) -> T) -> Result<T> {
+        let cached = |fp: &Option<Fingerprint>| {
+            let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+            slot.as_ref().filter(|c| &c.fingerprint == fp).map(&pick)
+        };
         // Taken before reading: if the file changes in between, the newer state is cached
         // under the older fingerprint and the next call reads it again. Never the reverse.
         let fp = fingerprint(store.path())?;
-        if let Some(c) = &*self.slot.lock().unwrap_or_else(PoisonError::into_inner) {
-            if c.fingerprint == fp {
-                return Ok((Arc::clone(&c.state), c.generation));
-            }
+        if let Some(hit) = cached(&fp) {
+            return Ok(hit);
+        }
+        let _one = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        // Another request may have read this version while we waited.
+        let fp = fingerprint(store.path())?;
+        if let Some(hit) = cached(&fp) {
+            return Ok(hit);
         }
         let state = Arc::new(store.load()?);
+        let mut counts = [0; 4];
+        for t in state.tickets.values() {
+            if let Some(i) = Status::ALL.iter().position(|s| *s == t.status) {
+                counts[i] += 1;
+            }
+        }
         let generation = self.loads.fetch_add(1, Ordering::Relaxed) + 1;
-        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(Cached {
+        let entry = Cached {
             fingerprint: fp,
-            state: Arc::clone(&state),
+            state,
             generation,
-        });
-        Ok((state, generation))
+            counts,
+        };
+        let out = pick(&entry);
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(entry);
+        Ok(out)
     }
 
     /// A serialized answer made from the state of `generation`, made by `make` the first

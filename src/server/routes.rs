@@ -177,11 +177,10 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value> {
 // ---- reading ----------------------------------------------------------------------------
 
 fn health(ctx: &Ctx) -> Reply {
-    let state = ctx.cache.get(&ctx.app.store);
+    let state = ctx.cache.counts(&ctx.app.store);
     let count = |s: Status| {
-        state.as_ref().map_or(0, |st| {
-            st.tickets.values().filter(|t| t.status == s).count()
-        })
+        let at = Status::ALL.iter().position(|x| *x == s).unwrap_or(0);
+        state.as_ref().map_or(0, |counts| counts[at])
     };
     let available = ctx.sessions_available();
     let last = ctx.last_poll();
