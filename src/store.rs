@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 
-use crate::ticket::{Ticket, TicketId};
+use crate::ticket::{Status, Ticket, TicketId};
 
 /// The state file format this binary reads and writes.
 pub const VERSION: u32 = 1;
@@ -74,26 +74,77 @@ impl State {
     }
 }
 
-/// The state file with each ticket left as raw JSON, for [`Store::load_where`].
+/// The state file with each ticket left as raw JSON, for [`raw_tickets`].
 #[derive(Deserialize)]
 struct LazyState<'a> {
     version: u32,
     #[serde(borrow, default)]
-    tickets: BTreeMap<std::borrow::Cow<'a, str>, &'a serde_json::value::RawValue>,
+    tickets: BTreeMap<&'a str, &'a serde_json::value::RawValue>,
 }
 
 /// Only a ticket's status.
 #[derive(Deserialize)]
 struct StatusPeek {
-    status: crate::ticket::Status,
+    status: Status,
+}
+
+/// Each ticket's id and raw JSON, in file order, without decoding them; `None` when the file
+/// is not a state of this version this way can read (the caller then decodes it whole, which
+/// reads any layout and explains any error).
+///
+/// The fast way reads the layout [`encode`] writes, a ticket a line, by splitting lines: a
+/// JSON string never holds a raw newline, so a line is a ticket. Anything else (a file edited
+/// by hand, say) is read with serde's own scan.
+fn raw_tickets(bytes: &[u8]) -> Option<Vec<(&str, &str)>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    ticket_lines(text).or_else(|| {
+        let lazy = serde_json::from_str::<LazyState<'_>>(text).ok()?;
+        (lazy.version <= VERSION).then_some(())?;
+        // Ids hold no escapes, so they borrow; one that does fails here and is decoded whole.
+        Some(
+            lazy.tickets
+                .into_iter()
+                .map(|(id, raw)| (id, raw.get()))
+                .collect(),
+        )
+    })
+}
+
+/// [`raw_tickets`] for the layout [`encode`] writes; `None` for anything else.
+fn ticket_lines(text: &str) -> Option<Vec<(&str, &str)>> {
+    let mut lines = text.split('\n');
+    let version: u32 = lines
+        .next()?
+        .strip_prefix("{\"version\":")?
+        .strip_suffix(',')?
+        .parse()
+        .ok()?;
+    if version > VERSION || lines.next()? != "\"tickets\":{" {
+        return None;
+    }
+    let mut out = Vec::new();
+    loop {
+        let line = lines.next()?;
+        if line == "}," || line == "}" {
+            break;
+        }
+        let rest = line.strip_prefix('"')?;
+        let (id, raw) = rest.split_once("\":")?;
+        let raw = raw.strip_suffix(',').unwrap_or(raw);
+        if !(raw.starts_with('{') && raw.ends_with('}')) {
+            return None;
+        }
+        out.push((id, raw));
+    }
+    // The document must end where encode ends it: a cut-off file is read the slow way.
+    (text.trim_end().ends_with('}')).then_some(out)
 }
 
 /// A ticket's status found by searching its raw JSON for `"status":"`, without decoding it.
 /// That byte run can only be a key (inside a JSON string every `"` is escaped), and of the
 /// objects in a ticket only the ticket itself has a `status` key. `None` (other spacing, as in
 /// a file edited by hand) means: decode it instead.
-fn quick_status(raw: &str) -> Option<crate::ticket::Status> {
-    use crate::ticket::Status;
+fn quick_status(raw: &str) -> Option<Status> {
     const KEY: &[u8] = b"\"status\":\"";
     let at = memchr::memmem::find(raw.as_bytes(), KEY)? + KEY.len();
     let rest = &raw[at..];
@@ -218,41 +269,72 @@ impl Store {
     ///
     /// # Errors
     /// As [`Store::load`].
-    pub fn load_where(
+    pub fn load_where(&self, wanted: impl Fn(Status) -> bool) -> Result<Vec<Ticket>> {
+        self.load_where_with(wanted, |_, _| Ok(()))
+    }
+
+    /// [`Store::load_where`], handing every ticket not wanted to `other` as its status and
+    /// raw JSON (to count it, or to decode a few of its fields).
+    ///
+    /// # Errors
+    /// As [`Store::load`], or what `other` returns.
+    pub fn load_where_with(
         &self,
-        wanted: impl Fn(crate::ticket::Status) -> bool,
+        wanted: impl Fn(Status) -> bool,
+        mut other: impl FnMut(Status, &str) -> Result<()>,
     ) -> Result<Vec<Ticket>> {
         let _lock = self.lock(false)?;
         let Some(bytes) = self.read_bytes()? else {
             return Ok(Vec::new());
         };
-        let lazy = match serde_json::from_slice::<LazyState<'_>>(&bytes) {
-            Ok(lazy) if lazy.version <= VERSION => lazy,
-            // Let the full decoder explain what is wrong.
-            _ => {
-                let state = self.decode(&bytes)?;
-                return Ok(state
-                    .tickets
-                    .into_values()
-                    .filter(|t| wanted(t.status))
-                    .collect());
+        let Some(raws) = raw_tickets(&bytes) else {
+            // Let the full decoder explain what is wrong (or read an unusual layout).
+            let state = self.decode(&bytes)?;
+            let mut out = Vec::new();
+            for t in state.tickets.into_values() {
+                if wanted(t.status) {
+                    out.push(t);
+                } else {
+                    other(t.status, &serde_json::to_string(&t)?)?;
+                }
             }
+            return Ok(out);
         };
         let mut out = Vec::new();
-        for raw in lazy.tickets.values() {
-            let status = match quick_status(raw.get()) {
+        for (_, raw) in raws {
+            let status = match quick_status(raw) {
                 Some(status) => status,
                 None => {
-                    serde_json::from_str::<StatusPeek>(raw.get())
+                    serde_json::from_str::<StatusPeek>(raw)
                         .map_err(|e| self.damaged(&e))?
                         .status
                 }
             };
             if wanted(status) {
-                out.push(serde_json::from_str(raw.get()).map_err(|e| self.damaged(&e))?);
+                out.push(serde_json::from_str(raw).map_err(|e| self.damaged(&e))?);
+            } else {
+                other(status, raw)?;
             }
         }
         Ok(out)
+    }
+
+    /// One ticket, decoding no other (an archived one is not looked for).
+    ///
+    /// # Errors
+    /// As [`Store::load`].
+    pub fn find(&self, id: &TicketId) -> Result<Option<Ticket>> {
+        let _lock = self.lock(false)?;
+        let Some(bytes) = self.read_bytes()? else {
+            return Ok(None);
+        };
+        let Some(raws) = raw_tickets(&bytes) else {
+            return Ok(self.decode(&bytes)?.tickets.remove(id));
+        };
+        raws.into_iter()
+            .find(|(key, _)| *key == id.as_str())
+            .map(|(_, raw)| serde_json::from_str(raw).map_err(|e| self.damaged(&e)))
+            .transpose()
     }
 
     /// Changes the state: takes the exclusive lock, reads, calls `change`, writes the result if
@@ -562,6 +644,39 @@ mod tests {
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].id.as_str(), "A-1");
         assert_eq!(store.load_where(|_| true).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_file_laid_out_by_hand_is_read_the_slow_way_with_the_same_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        for id in ["A-1", "A-2"] {
+            store
+                .update(|s| {
+                    let t = ticket(id);
+                    s.tickets.insert(t.id.clone(), t);
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let bytes = fs::read(store.path()).unwrap();
+        assert_eq!(raw_tickets(&bytes).unwrap().len(), 2);
+        assert!(ticket_lines(std::str::from_utf8(&bytes).unwrap()).is_some());
+        let pretty = serde_json::to_vec_pretty(&store.load().unwrap()).unwrap();
+        assert!(ticket_lines(std::str::from_utf8(&pretty).unwrap()).is_none());
+        assert_eq!(raw_tickets(&pretty).unwrap().len(), 2);
+        fs::write(store.path(), &pretty).unwrap();
+        assert_eq!(store.load_where(|_| true).unwrap().len(), 2);
+        let found = store.find(&TicketId::parse("A-2").unwrap()).unwrap();
+        assert_eq!(found.unwrap().id.as_str(), "A-2");
+        assert!(store
+            .find(&TicketId::parse("A-3").unwrap())
+            .unwrap()
+            .is_none());
+        // A file cut off in the middle is never read as a shorter queue.
+        fs::write(store.path(), &bytes[..bytes.len() / 2]).unwrap();
+        assert!(store.load_where(|_| true).is_err());
+        assert!(store.find(&TicketId::parse("A-1").unwrap()).is_err());
     }
 
     #[test]

@@ -109,6 +109,37 @@ fn update_plane_through_the_api_posts_one_comment_and_marks_the_ticket_done() {
     s.post("/api/update-plane/CSLOG-7", None)
         .assert_error(409, "conflict");
     assert_eq!(w.with(|p| p.comments.len()), 1);
+
+    // Done tickets are read from the file when asked for, and counted everywhere.
+    let ids = |path: &str| -> Vec<String> {
+        s.get(path)
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids("/api/tickets?status=done"), ["CSLOG-7"]);
+    assert_eq!(ids("/api/tickets?status=all"), ["CSLOG-7"]);
+    assert_eq!(ids("/api/tickets"), Vec::<String>::new());
+    let one = s.get("/api/tickets/cslog-7");
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert_eq!(one.json()["status"], "done");
+    assert_eq!(
+        one.json()["events"].as_array().unwrap().last().unwrap()["event"],
+        "done"
+    );
+    assert_eq!(s.get("/health").json()["done_count"], 1);
+    let metrics = s.get("/metrics").body;
+    assert!(
+        metrics.contains("plane_orch_tickets{status=\"done\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("plane_orch_session_duration_seconds_count 1"),
+        "{metrics}"
+    );
 }
 
 #[test]

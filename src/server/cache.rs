@@ -1,5 +1,9 @@
 //! The parsed state, kept between requests: a dashboard polls every few seconds and the state
 //! file rarely changes, so GETs parse it again only when the file itself changed.
+//!
+//! Only the open tickets (all but done) are kept decoded: they are what dashboards ask for,
+//! and done tickets, most of a long-lived queue, would otherwise hold most of the server's
+//! memory. Done tickets are counted and read from the file when asked for.
 
 use std::collections::HashMap;
 use std::io;
@@ -10,7 +14,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result};
 
-use crate::store::{State, Store};
+use chrono::{DateTime, Utc};
+
+use crate::store::{State, Store, VERSION};
 use crate::ticket::Status;
 
 /// What identifies one version of the state file. The store replaces the file by renaming a
@@ -52,18 +58,60 @@ pub struct StateCache {
 #[derive(Debug)]
 struct Cached {
     fingerprint: Option<Fingerprint>,
+    /// The open tickets; done ones are left out (see the module's comment).
     state: Arc<State>,
     generation: u64,
-    /// Tickets per status, in `Status::ALL` order: /health needs only these.
-    counts: [usize; 4],
+    summary: Summary,
+}
+
+/// What /health and /metrics need of every ticket, done ones included.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Summary {
+    /// Tickets per status, in `Status::ALL` order.
+    pub counts: [usize; 4],
+    /// Seconds from approval to completion, summed over the tickets that have both.
+    pub session_seconds: f64,
+    pub sessions: usize,
+}
+
+impl Summary {
+    /// Tickets with `status`.
+    #[must_use]
+    pub fn count(&self, status: Status) -> usize {
+        Status::ALL
+            .iter()
+            .position(|s| *s == status)
+            .map_or(0, |i| self.counts[i])
+    }
+
+    fn add(&mut self, status: Status, times: &Times) {
+        if let Some(i) = Status::ALL.iter().position(|s| *s == status) {
+            self.counts[i] += 1;
+        }
+        if let (Some(a), Some(c)) = (times.approved_at, times.completed_at) {
+            #[allow(clippy::cast_precision_loss)] // milliseconds of a session fit an f64
+            let secs = (c - a).num_milliseconds().max(0) as f64 / 1000.0;
+            self.session_seconds += secs;
+            self.sessions += 1;
+        }
+    }
+}
+
+/// The two fields of a done ticket the summary needs, decoded without the rest.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Times {
+    #[serde(default)]
+    approved_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    completed_at: Option<DateTime<Utc>>,
 }
 
 /// Serialized answers by key.
 type Answers = HashMap<String, Arc<Vec<u8>>>;
 
 impl StateCache {
-    /// The current state: the cached one while the file is unchanged, else read again
-    /// (under the store's shared lock).
+    /// The open tickets (done ones are left out): the cached ones while the file is unchanged,
+    /// else read again (under the store's shared lock).
     ///
     /// # Errors
     /// The file cannot be read or does not parse; nothing is cached then.
@@ -79,12 +127,12 @@ impl StateCache {
         self.current(store, |c| (Arc::clone(&c.state), c.generation))
     }
 
-    /// Tickets per status (in `Status::ALL` order), counted once per version of the file.
+    /// Counts and session times of every ticket, made once per version of the file.
     ///
     /// # Errors
     /// As [`StateCache::get`].
-    pub fn counts(&self, store: &Store) -> Result<[usize; 4]> {
-        self.current(store, |c| c.counts)
+    pub fn summary(&self, store: &Store) -> Result<Summary> {
+        self.current(store, |c| c.summary)
     }
 
     /// `pick` applied to the cached version of the file, read again first when it changed.
@@ -105,19 +153,34 @@ impl StateCache {
         if let Some(hit) = cached(&fp) {
             return Ok(hit);
         }
-        let state = Arc::new(store.load()?);
-        let mut counts = [0; 4];
-        for t in state.tickets.values() {
-            if let Some(i) = Status::ALL.iter().position(|s| *s == t.status) {
-                counts[i] += 1;
-            }
+        let mut summary = Summary::default();
+        let open = store.load_where_with(
+            |s| s != Status::Done,
+            |status, raw| {
+                summary.add(status, &serde_json::from_str(raw).unwrap_or_default());
+                Ok(())
+            },
+        )?;
+        let mut state = State {
+            version: VERSION,
+            ..State::default()
+        };
+        for t in open {
+            summary.add(
+                t.status,
+                &Times {
+                    approved_at: t.approved_at,
+                    completed_at: t.completed_at,
+                },
+            );
+            state.tickets.insert(t.id.clone(), t);
         }
         let generation = self.loads.fetch_add(1, Ordering::Relaxed) + 1;
         let entry = Cached {
             fingerprint: fp,
-            state,
+            state: Arc::new(state),
             generation,
-            counts,
+            summary,
         };
         let out = pick(&entry);
         *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(entry);

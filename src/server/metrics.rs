@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::store::State;
+use super::cache::Summary;
 use crate::ticket::Status;
 
 /// The HTTP statuses the server answers with; anything else is counted as `other`.
@@ -83,7 +83,7 @@ impl Metrics {
 
     /// The whole exposition; `state` is `None` when the state file cannot be read.
     #[must_use]
-    pub fn render(&self, state: Option<&State>, state_loads: u64) -> String {
+    pub fn render(&self, state: Option<&Summary>, state_loads: u64) -> String {
         let mut out = String::new();
         // Each sample is (what follows the family's name: a suffix and/or labels, its value).
         let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
@@ -103,10 +103,7 @@ impl Metrics {
         if let Some(state) = state {
             let tickets: Vec<_> = Status::ALL
                 .iter()
-                .map(|s| {
-                    let n = state.tickets.values().filter(|t| t.status == *s).count();
-                    (format!("{{status=\"{s}\"}}"), n.to_string())
-                })
+                .map(|s| (format!("{{status=\"{s}\"}}"), state.count(*s).to_string()))
                 .collect();
             family(
                 "tickets",
@@ -114,7 +111,7 @@ impl Metrics {
                 "Tickets in the state file by status.",
                 &tickets,
             );
-            let (sum, count) = session_durations(state);
+            let (sum, count) = (state.session_seconds, state.sessions);
             family(
                 "session_duration_seconds",
                 "summary",
@@ -215,18 +212,4 @@ impl Metrics {
         );
         out
     }
-}
-
-/// Sum and count of approval-to-completion times over the tickets that have both.
-#[allow(clippy::cast_precision_loss)]
-fn session_durations(state: &State) -> (f64, usize) {
-    let mut sum = 0.0;
-    let mut count = 0;
-    for t in state.tickets.values() {
-        if let (Some(a), Some(c)) = (t.approved_at, t.completed_at) {
-            sum += (c - a).num_milliseconds().max(0) as f64 / 1000.0;
-            count += 1;
-        }
-    }
-    (sum, count)
 }

@@ -177,11 +177,8 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value> {
 // ---- reading ----------------------------------------------------------------------------
 
 fn health(ctx: &Ctx) -> Reply {
-    let state = ctx.cache.counts(&ctx.app.store);
-    let count = |s: Status| {
-        let at = Status::ALL.iter().position(|x| *x == s).unwrap_or(0);
-        state.as_ref().map_or(0, |counts| counts[at])
-    };
+    let state = ctx.cache.summary(&ctx.app.store);
+    let count = |s: Status| state.as_ref().map_or(0, |summary| summary.count(s));
     let available = ctx.sessions_available();
     let last = ctx.last_poll();
     let healthy = state.is_ok() && available;
@@ -216,8 +213,8 @@ fn health(ctx: &Ctx) -> Reply {
 }
 
 fn metrics(ctx: &Ctx) -> Reply {
-    let state = ctx.cache.get(&ctx.app.store).ok();
-    let text = ctx.metrics.render(state.as_deref(), ctx.cache.loads());
+    let summary = ctx.cache.summary(&ctx.app.store).ok();
+    let text = ctx.metrics.render(summary.as_ref(), ctx.cache.loads());
     Reply {
         status: 200,
         body: Body::Text(text, "text/plain; version=0.0.4; charset=utf-8"),
@@ -233,6 +230,9 @@ fn status_rank(s: Status) -> usize {
 /// The serialized list is kept per state generation and liveness, as dashboards ask for the
 /// same lists every few seconds.
 fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
+    if all || status == Some(Status::Done) {
+        return list_with_done(ctx, status);
+    }
     let answer = ctx
         .cache
         .get_with_generation(&ctx.app.store)
@@ -282,6 +282,46 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
     }
 }
 
+/// Lists holding done tickets: read from the file each time (the cache keeps open tickets
+/// only), with archived ones too, as `list --status done|all` shows them.
+fn list_with_done(ctx: &Ctx, status: Option<Status>) -> Reply {
+    let answer =
+        (|| -> Result<Vec<u8>> {
+            let wanted = |s: Status| status.is_none_or(|w| w == s);
+            let mut tickets = ctx.app.store.load_where(wanted)?;
+            let known: HashSet<TicketId> = tickets.iter().map(|t| t.id.clone()).collect();
+            let mut archived = ctx.app.store.load_archive()?;
+            archived.reverse(); // the latest copy of an id wins
+            let mut seen = HashSet::new();
+            tickets.extend(archived.into_iter().filter(|t| {
+                wanted(t.status) && !known.contains(&t.id) && seen.insert(t.id.clone())
+            }));
+            tickets.sort_by(|a, b| {
+                (status_rank(a.status), a.queued_at, &a.id).cmp(&(
+                    status_rank(b.status),
+                    b.queued_at,
+                    &b.id,
+                ))
+            });
+            let live = ctx.live_sessions(false);
+            let api: Vec<ApiTicket> = tickets
+                .iter()
+                .map(|t| api_ticket(t, live.as_deref()))
+                .collect();
+            let mut bytes = serde_json::to_vec(&api)?;
+            bytes.push(b'\n');
+            Ok(bytes)
+        })();
+    match answer {
+        Ok(bytes) => Reply {
+            status: 200,
+            body: Body::Raw(std::sync::Arc::new(bytes)),
+            allow: None,
+        },
+        Err(e) => Reply::from_err(&e),
+    }
+}
+
 fn list_filtered(ctx: &Ctx, query: &[(String, String)]) -> Reply {
     let Some((_, wanted)) = query.iter().find(|(k, _)| k == "status") else {
         return list(ctx, None, false);
@@ -304,9 +344,20 @@ fn get_ticket(ctx: &Ctx, id: &TicketId) -> Reply {
     result(
         200,
         ctx.cache.get(&ctx.app.store).and_then(|state| {
-            let t = state.get(id)?;
             let live = ctx.live_sessions(false);
-            to_value(&ApiTicketDetail::new(t, alive(t, live.as_deref())))
+            let detail = |t: &Ticket| to_value(&ApiTicketDetail::new(t, alive(t, live.as_deref())));
+            if let Some(t) = state.tickets.get(id) {
+                return detail(t);
+            }
+            // Not open: done (in the file, not in the cache) or archived.
+            let store = &ctx.app.store;
+            match store.find(id)? {
+                Some(t) => detail(&t),
+                None => match store.find_archived(id)? {
+                    Some(t) => detail(&t),
+                    None => Err(crate::error::Error::NotFound(id.to_string()).into()),
+                },
+            }
         }),
     )
 }
