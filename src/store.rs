@@ -95,61 +95,73 @@ struct StatusPeek {
 /// The fast way reads the layout [`encode`] writes, a ticket a line, by splitting lines: a
 /// JSON string never holds a raw newline, so a line is a ticket. Anything else (a file edited
 /// by hand, say) is read with serde's own scan.
-fn raw_tickets(bytes: &[u8]) -> Option<Vec<(&str, &str)>> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    ticket_lines(text).or_else(|| {
-        let lazy = serde_json::from_str::<LazyState<'_>>(text).ok()?;
+fn raw_tickets(bytes: &[u8]) -> Option<Vec<(&str, &[u8])>> {
+    ticket_lines(bytes).or_else(|| {
+        let lazy = serde_json::from_slice::<LazyState<'_>>(bytes).ok()?;
         (lazy.version <= VERSION).then_some(())?;
         // Ids hold no escapes, so they borrow; one that does fails here and is decoded whole.
         Some(
             lazy.tickets
                 .into_iter()
-                .map(|(id, raw)| (id, raw.get()))
+                .map(|(id, raw)| (id, raw.get().as_bytes()))
                 .collect(),
         )
     })
 }
 
-/// [`raw_tickets`] for the layout [`encode`] writes; `None` for anything else.
-fn ticket_lines(text: &str) -> Option<Vec<(&str, &str)>> {
-    let mut lines = text.split('\n');
-    let version: u32 = lines
-        .next()?
-        .strip_prefix("{\"version\":")?
-        .strip_suffix(',')?
-        .parse()
-        .ok()?;
-    if version > VERSION || lines.next()? != "\"tickets\":{" {
+/// [`raw_tickets`] for the layout [`encode`] writes; `None` for anything else. Works on bytes:
+/// the tickets it hands on are checked (UTF-8 included) when they are decoded.
+fn ticket_lines(bytes: &[u8]) -> Option<Vec<(&str, &[u8])>> {
+    let mut start = 0;
+    let mut lines = memchr::memchr_iter(b'\n', bytes).map(|end| {
+        let line = &bytes[start..end];
+        start = end + 1;
+        line
+    });
+    let version: u32 = std::str::from_utf8(
+        lines
+            .next()?
+            .strip_prefix(b"{\"version\":")?
+            .strip_suffix(b",")?,
+    )
+    .ok()?
+    .parse()
+    .ok()?;
+    if version > VERSION || lines.next()? != b"\"tickets\":{" {
         return None;
     }
     let mut out = Vec::new();
     loop {
         let line = lines.next()?;
-        if line == "}," || line == "}" {
+        if line == b"}," || line == b"}" {
             break;
         }
-        let rest = line.strip_prefix('"')?;
-        let (id, raw) = rest.split_once("\":")?;
-        let raw = raw.strip_suffix(',').unwrap_or(raw);
-        if !(raw.starts_with('{') && raw.ends_with('}')) {
+        let rest = line.strip_prefix(b"\"")?;
+        let colon = memchr::memmem::find(rest, b"\":")?;
+        let id = std::str::from_utf8(&rest[..colon]).ok()?;
+        let raw = &rest[colon + 2..];
+        let raw = raw.strip_suffix(b",").unwrap_or(raw);
+        if !(raw.starts_with(b"{") && raw.ends_with(b"}")) {
             return None;
         }
         out.push((id, raw));
     }
     // The document must end where encode ends it: a cut-off file is read the slow way.
-    (text.trim_end().ends_with('}')).then_some(out)
+    bytes.trim_ascii_end().ends_with(b"}").then_some(out)
 }
 
 /// A ticket's status found by searching its raw JSON for `"status":"`, without decoding it.
 /// That byte run can only be a key (inside a JSON string every `"` is escaped), and of the
 /// objects in a ticket only the ticket itself has a `status` key. `None` (other spacing, as in
 /// a file edited by hand) means: decode it instead.
-fn quick_status(raw: &str) -> Option<Status> {
+fn quick_status(raw: &[u8]) -> Option<Status> {
     const KEY: &[u8] = b"\"status\":\"";
-    let at = memchr::memmem::find(raw.as_bytes(), KEY)? + KEY.len();
+    let at = memchr::memmem::find(raw, KEY)? + KEY.len();
     let rest = &raw[at..];
-    let value = &rest[..rest.find('"')?];
-    Status::ALL.into_iter().find(|s| s.as_str() == value)
+    let value = &rest[..memchr::memchr(b'"', rest)?];
+    Status::ALL
+        .into_iter()
+        .find(|s| s.as_str().as_bytes() == value)
 }
 
 /// Only the version, to explain why a file from a newer plane-orch does not parse.
@@ -281,7 +293,7 @@ impl Store {
     pub fn load_where_with(
         &self,
         wanted: impl Fn(Status) -> bool,
-        mut other: impl FnMut(Status, &str) -> Result<()>,
+        mut other: impl FnMut(Status, &[u8]) -> Result<()>,
     ) -> Result<Vec<Ticket>> {
         let _lock = self.lock(false)?;
         let Some(bytes) = self.read_bytes()? else {
@@ -295,7 +307,7 @@ impl Store {
                 if wanted(t.status) {
                     out.push(t);
                 } else {
-                    other(t.status, &serde_json::to_string(&t)?)?;
+                    other(t.status, &serde_json::to_vec(&t)?)?;
                 }
             }
             return Ok(out);
@@ -305,13 +317,13 @@ impl Store {
             let status = match quick_status(raw) {
                 Some(status) => status,
                 None => {
-                    serde_json::from_str::<StatusPeek>(raw)
+                    serde_json::from_slice::<StatusPeek>(raw)
                         .map_err(|e| self.damaged(&e))?
                         .status
                 }
             };
             if wanted(status) {
-                out.push(serde_json::from_str(raw).map_err(|e| self.damaged(&e))?);
+                out.push(serde_json::from_slice(raw).map_err(|e| self.damaged(&e))?);
             } else {
                 other(status, raw)?;
             }
@@ -333,7 +345,7 @@ impl Store {
         };
         raws.into_iter()
             .find(|(key, _)| *key == id.as_str())
-            .map(|(_, raw)| serde_json::from_str(raw).map_err(|e| self.damaged(&e)))
+            .map(|(_, raw)| serde_json::from_slice(raw).map_err(|e| self.damaged(&e)))
             .transpose()
     }
 
@@ -615,9 +627,9 @@ mod tests {
         t.title = r#""status":"done""#.into();
         t.description_text = "\"status\":\"done\"".into();
         let raw = serde_json::to_string(&t).unwrap();
-        assert_eq!(quick_status(&raw), Some(Status::Pending));
+        assert_eq!(quick_status(raw.as_bytes()), Some(Status::Pending));
         let spaced = serde_json::to_string_pretty(&t).unwrap();
-        assert_eq!(quick_status(&spaced), None);
+        assert_eq!(quick_status(spaced.as_bytes()), None);
     }
 
     #[test]
@@ -661,9 +673,9 @@ mod tests {
         }
         let bytes = fs::read(store.path()).unwrap();
         assert_eq!(raw_tickets(&bytes).unwrap().len(), 2);
-        assert!(ticket_lines(std::str::from_utf8(&bytes).unwrap()).is_some());
+        assert!(ticket_lines(&bytes).is_some());
         let pretty = serde_json::to_vec_pretty(&store.load().unwrap()).unwrap();
-        assert!(ticket_lines(std::str::from_utf8(&pretty).unwrap()).is_none());
+        assert!(ticket_lines(&pretty).is_none());
         assert_eq!(raw_tickets(&pretty).unwrap().len(), 2);
         fs::write(store.path(), &pretty).unwrap();
         assert_eq!(store.load_where(|_| true).unwrap().len(), 2);

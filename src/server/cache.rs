@@ -157,7 +157,7 @@ impl StateCache {
         let open = store.load_where_with(
             |s| s != Status::Done,
             |status, raw| {
-                summary.add(status, &serde_json::from_str(raw).unwrap_or_default());
+                summary.add(status, &serde_json::from_slice(raw).unwrap_or_default());
                 Ok(())
             },
         )?;
