@@ -600,6 +600,16 @@ mod tests {
         Ticket::new(NewTicket::manual(TicketId::parse(id).unwrap(), "t"), now())
     }
 
+    fn add(store: &Store, id: &str) {
+        store
+            .update(|s| {
+                let t = ticket(id);
+                s.tickets.insert(t.id.clone(), t);
+                Ok(())
+            })
+            .unwrap();
+    }
+
     #[test]
     fn the_encoding_is_json_with_a_ticket_a_line() {
         let mut state = State::default();
@@ -638,15 +648,8 @@ mod tests {
         use crate::ticket::Status;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path().join("s.json"));
-        for id in ["A-1", "A-2"] {
-            store
-                .update(|s| {
-                    let t = ticket(id);
-                    s.tickets.insert(t.id.clone(), t);
-                    Ok(())
-                })
-                .unwrap();
-        }
+        add(&store, "A-1");
+        add(&store, "A-2");
         store
             .update(|s| {
                 s.get_mut(&TicketId::parse("A-2").unwrap())?.status = Status::Done;
@@ -663,15 +666,8 @@ mod tests {
     fn a_file_laid_out_by_hand_is_read_the_slow_way_with_the_same_result() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path().join("s.json"));
-        for id in ["A-1", "A-2"] {
-            store
-                .update(|s| {
-                    let t = ticket(id);
-                    s.tickets.insert(t.id.clone(), t);
-                    Ok(())
-                })
-                .unwrap();
-        }
+        add(&store, "A-1");
+        add(&store, "A-2");
         let bytes = fs::read(store.path()).unwrap();
         assert_eq!(raw_tickets(&bytes).unwrap().len(), 2);
         assert!(ticket_lines(&bytes).is_some());

@@ -248,7 +248,7 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
                 }
             }
             ctx.cache.answer(generation, &key, || {
-                let mut tickets: Vec<&Ticket> = state
+                let tickets: Vec<&Ticket> = state
                     .tickets
                     .values()
                     .filter(|t| match status {
@@ -256,20 +256,7 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
                         None => all || t.status != Status::Done,
                     })
                     .collect();
-                tickets.sort_by(|a, b| {
-                    (status_rank(a.status), a.queued_at, &a.id).cmp(&(
-                        status_rank(b.status),
-                        b.queued_at,
-                        &b.id,
-                    ))
-                });
-                let api: Vec<ApiTicket> = tickets
-                    .iter()
-                    .map(|t| api_ticket(t, live.as_deref()))
-                    .collect();
-                let mut bytes = serde_json::to_vec(&api)?;
-                bytes.push(b'\n');
-                Ok(bytes)
+                list_bytes(tickets, live.as_deref())
             })
         });
     match answer {
@@ -280,6 +267,21 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
         },
         Err(e) => Reply::from_err(&e),
     }
+}
+
+/// A list answer: by status in workflow order, oldest first, as JSON.
+fn list_bytes(mut tickets: Vec<&Ticket>, live: Option<&HashSet<String>>) -> Result<Vec<u8>> {
+    tickets.sort_by(|a, b| {
+        (status_rank(a.status), a.queued_at, &a.id).cmp(&(
+            status_rank(b.status),
+            b.queued_at,
+            &b.id,
+        ))
+    });
+    let api: Vec<ApiTicket> = tickets.iter().map(|t| api_ticket(t, live)).collect();
+    let mut bytes = serde_json::to_vec(&api)?;
+    bytes.push(b'\n');
+    Ok(bytes)
 }
 
 /// Lists holding done tickets: read from the file each time (the cache keeps open tickets
@@ -296,21 +298,8 @@ fn list_with_done(ctx: &Ctx, status: Option<Status>) -> Reply {
             tickets.extend(archived.into_iter().filter(|t| {
                 wanted(t.status) && !known.contains(&t.id) && seen.insert(t.id.clone())
             }));
-            tickets.sort_by(|a, b| {
-                (status_rank(a.status), a.queued_at, &a.id).cmp(&(
-                    status_rank(b.status),
-                    b.queued_at,
-                    &b.id,
-                ))
-            });
             let live = ctx.live_sessions(false);
-            let api: Vec<ApiTicket> = tickets
-                .iter()
-                .map(|t| api_ticket(t, live.as_deref()))
-                .collect();
-            let mut bytes = serde_json::to_vec(&api)?;
-            bytes.push(b'\n');
-            Ok(bytes)
+            list_bytes(tickets.iter().collect(), live.as_deref())
         })();
     match answer {
         Ok(bytes) => Reply {

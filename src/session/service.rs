@@ -57,6 +57,18 @@ fn unreachable(config: &Config, e: &ureq::Error) -> anyhow::Error {
     .into()
 }
 
+/// A GET that must answer 200; its body.
+fn get_ok(config: &Config, agent: &ureq::Agent, url: &str, what: &str) -> Result<String> {
+    let mut resp = agent.get(url).call().map_err(|e| unreachable(config, &e))?;
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    if status == 200 {
+        Ok(text)
+    } else {
+        Err(refused(what, status, &text))
+    }
+}
+
 fn refused(what: &str, status: u16, body: &str) -> anyhow::Error {
     let body: String = body.trim().chars().take(300).collect();
     Error::Session(format!(
@@ -91,15 +103,7 @@ pub fn probe(config: &Config) -> Result<String> {
         .http_status_as_error(false)
         .build()
         .into();
-    let mut resp = agent
-        .get(&url)
-        .call()
-        .map_err(|e| unreachable(config, &e))?;
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    if status != 200 {
-        return Err(refused("report its health", status, &text));
-    }
+    let text = get_ok(config, &agent, &url, "report its health")?;
     // Only an explicit "no" counts against it: an older service may say less.
     let health: Health = serde_json::from_str(&text).unwrap_or(Health {
         ok: None,
@@ -161,15 +165,7 @@ struct ServiceSession {
 /// `Error::Session` when the service is down or answers something else.
 pub fn live_sessions(config: &Config) -> Result<HashSet<String>> {
     let url = format!("{}/sessions", config.sessions.service_url);
-    let mut resp = agent()
-        .get(&url)
-        .call()
-        .map_err(|e| unreachable(config, &e))?;
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    if status != 200 {
-        return Err(refused("list sessions", status, &text));
-    }
+    let text = get_ok(config, &agent(), &url, "list sessions")?;
     let list: Sessions = serde_json::from_str(&text).map_err(|e| {
         Error::Session(format!(
             "tmux-session-service at {} answered GET /sessions with something unexpected: {e}",
