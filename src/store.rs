@@ -272,7 +272,10 @@ impl Store {
     /// The file cannot be read, does not parse, or is from a newer plane-orch.
     pub fn load(&self) -> Result<State> {
         let _lock = self.lock(false)?;
-        Ok(self.read_unlocked()?.0)
+        match self.read_bytes()? {
+            Some(bytes) => self.decode(&bytes),
+            None => Ok(State::default()),
+        }
     }
 
     /// Only the tickets whose status `wanted` accepts, read under a shared lock. Faster than
@@ -357,7 +360,61 @@ impl Store {
     /// Whatever `change` returns, or the file cannot be read, parsed or written.
     pub fn update<T>(&self, change: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
         let _lock = self.lock(true)?;
-        let (mut state, old_bytes) = self.read_unlocked()?;
+        let old_bytes = self.read_bytes()?;
+        self.update_locked(old_bytes, change)
+    }
+
+    /// Changes one ticket, like `update(|s| change(s.get_mut(id)?))`, but without decoding and
+    /// encoding every other ticket: in a file of the layout [`encode`] writes, the ticket's
+    /// line is replaced and every other byte kept. The whole file is still checked to be JSON
+    /// first, so a damaged file is never written over; a file of any other layout goes the
+    /// whole way. Done tickets are archived by the next whole update.
+    ///
+    /// # Errors
+    /// Unknown ticket (not found), whatever `change` returns, or as [`Store::update`].
+    pub fn update_ticket<T>(
+        &self,
+        id: &TicketId,
+        change: impl FnOnce(&mut Ticket) -> Result<T>,
+    ) -> Result<T> {
+        let _lock = self.lock(true)?;
+        let Some(old) = self.read_bytes()? else {
+            return Err(crate::error::Error::NotFound(id.to_string()).into());
+        };
+        let line = ticket_lines(&old)
+            .filter(|_| serde_json::from_slice::<serde::de::IgnoredAny>(&old).is_ok())
+            .map(|lines| lines.into_iter().find(|(key, _)| *key == id.as_str()));
+        let raw = match line {
+            Some(Some((_, raw))) => raw,
+            Some(None) => return Err(crate::error::Error::NotFound(id.to_string()).into()),
+            None => return self.update_locked(Some(old), |s| change(s.get_mut(id)?)),
+        };
+        let mut ticket: Ticket = serde_json::from_slice(raw).map_err(|e| self.damaged(&e))?;
+        let out = change(&mut ticket)?;
+        let new_raw = serde_json::to_vec(&ticket).context("cannot encode the ticket")?;
+        if new_raw != raw {
+            // `raw` lies inside `old`: where it starts and ends there.
+            let start = raw.as_ptr() as usize - old.as_ptr() as usize;
+            let end = start + raw.len();
+            let mut bytes = Vec::with_capacity(old.len() + new_raw.len());
+            bytes.extend_from_slice(&old[..start]);
+            bytes.extend_from_slice(&new_raw);
+            bytes.extend_from_slice(&old[end..]);
+            self.write_unlocked(&bytes, true)?;
+        }
+        Ok(out)
+    }
+
+    /// The body of [`Store::update`], with the lock held and the file's bytes read.
+    fn update_locked<T>(
+        &self,
+        old_bytes: Option<Vec<u8>>,
+        change: impl FnOnce(&mut State) -> Result<T>,
+    ) -> Result<T> {
+        let mut state = match &old_bytes {
+            Some(bytes) => self.decode(bytes)?,
+            None => State::default(),
+        };
         let out = change(&mut state)?;
         self.archive_old_done(&mut state)?;
         let new_bytes = encode(&state, old_bytes.as_ref().map_or(0, Vec::len))?;
@@ -457,13 +514,6 @@ impl Store {
     }
 
     /// The state and the bytes it was parsed from (`None` when the file does not exist).
-    fn read_unlocked(&self) -> Result<(State, Option<Vec<u8>>)> {
-        match self.read_bytes()? {
-            Some(bytes) => Ok((self.decode(&bytes)?, Some(bytes))),
-            None => Ok((State::default(), None)),
-        }
-    }
-
     /// The state file's bytes; `None` when it does not exist.
     fn read_bytes(&self) -> Result<Option<Vec<u8>>> {
         match fs::read(&self.path) {
@@ -686,6 +736,87 @@ mod tests {
         fs::write(store.path(), &bytes[..bytes.len() / 2]).unwrap();
         assert!(store.load_where(|_| true).is_err());
         assert!(store.find(&TicketId::parse("A-1").unwrap()).is_err());
+    }
+
+    #[test]
+    fn changing_one_ticket_rewrites_its_line_only_and_matches_a_whole_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        for id in ["A-1", "A-2", "A-3"] {
+            add(&store, id);
+        }
+        let id = TicketId::parse("A-2").unwrap();
+        let before = fs::read(store.path()).unwrap();
+        store
+            .update_ticket(&id, |t| {
+                t.title = "changed \"quoted\"\nline".into();
+                Ok(())
+            })
+            .unwrap();
+        let after = fs::read(store.path()).unwrap();
+        assert_eq!(fs::read(store.backup_path()).unwrap(), before);
+        let state = store.load().unwrap();
+        assert_eq!(state.tickets[&id].title, "changed \"quoted\"\nline");
+        // Byte for byte what a whole update would have written.
+        assert_eq!(encode(&state, 0).unwrap(), after);
+        let lines_changed = before
+            .split(|b| *b == b'\n')
+            .zip(after.split(|b| *b == b'\n'))
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(lines_changed, 1);
+
+        // No change: no write.
+        let mtime = fs::metadata(store.path()).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        store.update_ticket(&id, |_| Ok(())).unwrap();
+        assert_eq!(
+            fs::metadata(store.path()).unwrap().modified().unwrap(),
+            mtime
+        );
+
+        let missing = store.update_ticket(&TicketId::parse("A-9").unwrap(), |_| Ok(()));
+        assert_eq!(
+            crate::error::Kind::of(&missing.unwrap_err()),
+            crate::error::Kind::NotFound
+        );
+    }
+
+    #[test]
+    fn changing_one_ticket_in_a_damaged_or_hand_laid_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        add(&store, "A-1");
+        add(&store, "A-2");
+        let id = TicketId::parse("A-1").unwrap();
+        // Another ticket's line damaged: refused, the file unchanged.
+        let good = fs::read(store.path()).unwrap();
+        let text = String::from_utf8(good.clone()).unwrap();
+        let damaged = text.replacen("\"A-2\":{\"id\"", "\"A-2\":{\"id\"::", 1);
+        fs::write(store.path(), &damaged).unwrap();
+        assert!(store
+            .update_ticket(&id, |t| {
+                t.title = "x".into();
+                Ok(())
+            })
+            .is_err());
+        assert_eq!(fs::read_to_string(store.path()).unwrap(), damaged);
+        // Laid out by hand: changed the whole way, and written back in the usual layout.
+        let pretty = serde_json::to_vec_pretty(&store_state(&good)).unwrap();
+        fs::write(store.path(), &pretty).unwrap();
+        store
+            .update_ticket(&id, |t| {
+                t.title = "y".into();
+                Ok(())
+            })
+            .unwrap();
+        let state = store.load().unwrap();
+        assert_eq!(state.tickets[&id].title, "y");
+        assert_eq!(fs::read(store.path()).unwrap(), encode(&state, 0).unwrap());
+    }
+
+    fn store_state(bytes: &[u8]) -> State {
+        serde_json::from_slice(bytes).unwrap()
     }
 
     #[test]

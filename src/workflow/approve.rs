@@ -116,8 +116,7 @@ fn after_approval(app: &App, ticket: Ticket) -> Ticket {
 }
 
 fn approve_without_session(app: &App, id: &TicketId) -> Result<Ticket> {
-    let ticket = app.store.update(|state| {
-        let ticket = state.get_mut(id)?;
+    let ticket = app.store.update_ticket(id, |ticket| {
         let at = now();
         ticket.transition(Status::Active, at, Some("no session started".into()))?;
         ticket.approved_snapshot = Some(snapshot(ticket));

@@ -58,8 +58,7 @@ pub fn clean_summary(summary: &str) -> Result<String> {
 /// An empty or oversized summary (invalid); unknown ticket; not active (conflict).
 pub fn complete(app: &App, id: &TicketId, summary: &str, source: SummarySource) -> Result<Ticket> {
     let summary = clean_summary(summary)?;
-    let ticket = app.store.update(|state| {
-        let ticket = state.get_mut(id)?;
+    let ticket = app.store.update_ticket(id, |ticket| {
         ticket.transition(
             Status::Completed,
             now(),

@@ -9,8 +9,7 @@ use crate::ticket::{now, Status, TicketId, Waiting};
 /// # Errors
 /// Unknown ticket; the state file cannot be written.
 pub fn mark_waiting(app: &App, id: &TicketId, message: &str, kind: Option<&str>) -> Result<bool> {
-    app.store.update(|state| {
-        let ticket = state.get_mut(id)?;
+    app.store.update_ticket(id, |ticket| {
         if ticket.status != Status::Active {
             return Ok(false);
         }
@@ -34,10 +33,12 @@ pub fn mark_waiting(app: &App, id: &TicketId, message: &str, kind: Option<&str>)
 /// # Errors
 /// The state file cannot be written.
 pub fn clear_waiting(app: &App, id: &TicketId) -> Result<()> {
-    app.store.update(|state| {
-        if let Some(ticket) = state.tickets.get_mut(id) {
-            ticket.waiting = None;
-        }
+    let cleared = app.store.update_ticket(id, |ticket| {
+        ticket.waiting = None;
         Ok(())
-    })
+    });
+    match cleared {
+        Err(e) if crate::error::Kind::of(&e) == crate::error::Kind::NotFound => Ok(()),
+        other => other,
+    }
 }
