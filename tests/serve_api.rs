@@ -175,18 +175,56 @@ fn approve_answers_the_seeds_shape_and_the_ticket_becomes_active() {
     );
     assert_eq!(v["ticket_id"], "CSLOG-7");
     assert!(v["created_at"].is_string());
-    // Without a session backend wired into approve the ticket is active without a session;
-    // with one, session_id names a session that runs when the answer arrives.
-    match v["session_id"].as_str() {
-        Some(name) => {
-            assert!(env.tmux_has_session(name), "session {name} is not running");
-            assert_eq!(v["ticket"]["session"]["name"], name);
-        }
-        None => assert!(v["session_id"].is_null() && v["ticket"]["session"].is_null()),
-    }
+    // session_id names the session, running when the answer arrives.
+    assert_eq!(v["session_id"], "plane-CSLOG-7");
+    assert!(env.tmux_has_session("plane-CSLOG-7"));
+    assert_eq!(v["ticket"]["session"]["name"], "plane-CSLOG-7");
+    assert_eq!(v["ticket"]["session"]["alive"], true);
     assert_api_ticket(&v["ticket"]);
     assert_eq!(v["ticket"]["status"], "active");
     assert_eq!(env.ticket("CSLOG-7")["status"], "active");
+}
+
+#[test]
+fn approve_answers_503_when_the_session_cannot_start_and_the_ticket_stays_pending() {
+    let env = Env::for_serve("");
+    env.add("A-1", "one");
+    std::fs::remove_file(env.path().join("worker.sh")).unwrap();
+    let s = env.serve(&[], &[]);
+    let a = s.post("/api/approve/A-1", None);
+    a.assert_error(503, "session_error");
+    assert!(
+        a.json()["detail"].as_str().unwrap().contains("worker"),
+        "{}",
+        a.body
+    );
+    let t = env.ticket("A-1");
+    assert_eq!(t["status"], "pending");
+    assert!(t["last_error"].is_string(), "{t}");
+    assert!(!env.tmux_has_session("plane-A-1"));
+}
+
+#[test]
+fn approve_at_the_session_cap_is_a_409_naming_the_limit() {
+    let env = Env::for_serve("");
+    let config = std::fs::read_to_string(env.config_path()).unwrap();
+    env.set_config(&config.replace("automation:\n", "automation:\n  max_active_sessions: 1\n"));
+    env.add("A-1", "one");
+    env.add("A-2", "two");
+    let s = env.serve(&[], &[]);
+    assert_eq!(s.post("/api/approve/A-1", None).status, 200);
+    let refused = s.post("/api/approve/A-2", None);
+    refused.assert_error(409, "conflict");
+    assert!(
+        refused.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("max_active_sessions is 1"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(env.ticket("A-2")["status"], "pending");
+    assert!(!env.tmux_has_session("plane-A-2"));
 }
 
 #[test]
