@@ -6,117 +6,118 @@ use serde::Serialize;
 
 use crate::ticket::{Event, Snapshot, Status, Ticket, TriggerType};
 
-/// A ticket in API answers: the orchestrator's ten keys first, then ours.
+/// A ticket in API answers: the orchestrator's ten keys first, then ours. It borrows from the
+/// ticket: a list of a thousand tickets is written without copying their text.
 #[derive(Debug, Clone, Serialize)]
-pub struct ApiTicket {
+pub struct ApiTicket<'a> {
     // The old orchestrator's keys: present, same types, null rather than missing.
-    pub id: String,
-    pub uuid: Option<String>,
-    pub project_id: Option<String>,
-    pub title: String,
-    pub description: String,
+    pub id: &'a str,
+    pub uuid: Option<&'a str>,
+    pub project_id: Option<&'a str>,
+    pub title: &'a str,
+    pub description: &'a str,
     pub trigger_type: TriggerType,
-    pub summary: Option<String>,
+    pub summary: Option<&'a str>,
     pub created_at: DateTime<FixedOffset>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
     // plane-orch's keys.
     pub status: Status,
-    pub url: Option<String>,
-    pub priority: Option<String>,
-    pub labels: Vec<String>,
-    pub description_text: String,
-    pub session: Option<ApiSession>,
-    pub waiting: Option<ApiWaiting>,
+    pub url: Option<&'a str>,
+    pub priority: Option<&'a str>,
+    pub labels: &'a [String],
+    pub description_text: &'a str,
+    pub session: Option<ApiSession<'a>>,
+    pub waiting: Option<ApiWaiting<'a>>,
     pub queued_at: DateTime<Utc>,
     pub approved_at: Option<DateTime<Utc>>,
     pub done_at: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
+    pub last_error: Option<&'a str>,
     pub session_lost_at: Option<DateTime<Utc>>,
     pub plane_closed_at: Option<DateTime<Utc>>,
 }
 
 /// The session part of an `ApiTicket`.
 #[derive(Debug, Clone, Serialize)]
-pub struct ApiSession {
-    pub name: String,
-    pub backend: String,
-    pub workdir: String,
-    pub branch: Option<String>,
+pub struct ApiSession<'a> {
+    pub name: &'a str,
+    pub backend: &'a str,
+    pub workdir: &'a str,
+    pub branch: Option<&'a str>,
     /// Whether the session runs now; null when it was not checked.
     pub alive: Option<bool>,
-    pub agent_session: Option<String>,
+    pub agent_session: Option<&'a str>,
 }
 
 /// Set while the session waits for the person.
 #[derive(Debug, Clone, Serialize)]
-pub struct ApiWaiting {
+pub struct ApiWaiting<'a> {
     pub since: DateTime<Utc>,
-    pub message: String,
-    pub kind: Option<String>,
+    pub message: &'a str,
+    pub kind: Option<&'a str>,
 }
 
 /// One ticket with its history: `show --json` and `GET /api/tickets/{id}`.
 #[derive(Debug, Clone, Serialize)]
-pub struct ApiTicketDetail {
+pub struct ApiTicketDetail<'a> {
     #[serde(flatten)]
-    pub ticket: ApiTicket,
-    pub events: Vec<Event>,
-    pub approved_snapshot: Option<Snapshot>,
+    pub ticket: ApiTicket<'a>,
+    pub events: &'a [Event],
+    pub approved_snapshot: Option<&'a Snapshot>,
 }
 
-impl ApiTicket {
+impl<'a> ApiTicket<'a> {
     /// The API view of a ticket; `alive` is the session's liveness when it was checked.
     #[must_use]
-    pub fn new(t: &Ticket, alive: Option<bool>) -> ApiTicket {
+    pub fn new(t: &'a Ticket, alive: Option<bool>) -> ApiTicket<'a> {
         ApiTicket {
-            id: t.id.to_string(),
-            uuid: t.issue_id.clone(),
-            project_id: t.project_id.clone(),
-            title: t.title.clone(),
-            description: t.description_html.clone(),
+            id: t.id.as_str(),
+            uuid: t.issue_id.as_deref(),
+            project_id: t.project_id.as_deref(),
+            title: &t.title,
+            description: &t.description_html,
             trigger_type: t.trigger_type,
-            summary: t.summary.clone(),
+            summary: t.summary.as_deref(),
             created_at: t
                 .plane_created_at
                 .unwrap_or_else(|| t.queued_at.fixed_offset()),
             updated_at: t.updated_at(),
             completed_at: t.completed_at,
             status: t.status,
-            url: t.url.clone(),
-            priority: t.priority.clone(),
-            labels: t.labels.clone(),
-            description_text: t.description_text.clone(),
+            url: t.url.as_deref(),
+            priority: t.priority.as_deref(),
+            labels: &t.labels,
+            description_text: &t.description_text,
             session: t.session.as_ref().map(|s| ApiSession {
-                name: s.name.clone(),
-                backend: s.backend.clone(),
-                workdir: s.workdir.clone(),
-                branch: s.branch.clone(),
+                name: &s.name,
+                backend: &s.backend,
+                workdir: &s.workdir,
+                branch: s.branch.as_deref(),
                 alive,
-                agent_session: s.agent_session.clone(),
+                agent_session: s.agent_session.as_deref(),
             }),
             waiting: t.waiting.as_ref().map(|w| ApiWaiting {
                 since: w.since,
-                message: w.message.clone(),
-                kind: w.kind.clone(),
+                message: &w.message,
+                kind: w.kind.as_deref(),
             }),
             queued_at: t.queued_at,
             approved_at: t.approved_at,
             done_at: t.done_at,
-            last_error: t.last_error.clone(),
+            last_error: t.last_error.as_deref(),
             session_lost_at: t.session_lost_at,
             plane_closed_at: t.plane_closed_at,
         }
     }
 }
 
-impl ApiTicketDetail {
+impl<'a> ApiTicketDetail<'a> {
     #[must_use]
-    pub fn new(t: &Ticket, alive: Option<bool>) -> ApiTicketDetail {
+    pub fn new(t: &'a Ticket, alive: Option<bool>) -> ApiTicketDetail<'a> {
         ApiTicketDetail {
             ticket: ApiTicket::new(t, alive),
-            events: t.events.clone(),
-            approved_snapshot: t.approved_snapshot.clone(),
+            events: &t.events,
+            approved_snapshot: t.approved_snapshot.as_ref(),
         }
     }
 }

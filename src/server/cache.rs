@@ -165,7 +165,10 @@ impl StateCache {
             version: VERSION,
             ..State::default()
         };
-        for t in open {
+        for mut t in open {
+            // Decoded lists grow by doubling; the cache keeps them for as long as the file.
+            t.events.shrink_to_fit();
+            t.labels.shrink_to_fit();
             summary.add(
                 t.status,
                 &Times {

@@ -166,7 +166,7 @@ fn alive(t: &Ticket, live: Option<&HashSet<String>>) -> Option<bool> {
     live.map(|l| l.contains(&session.name))
 }
 
-fn api_ticket(t: &Ticket, live: Option<&HashSet<String>>) -> ApiTicket {
+fn api_ticket<'a>(t: &'a Ticket, live: Option<&HashSet<String>>) -> ApiTicket<'a> {
     ApiTicket::new(t, alive(t, live))
 }
 
@@ -279,7 +279,9 @@ fn list_bytes(mut tickets: Vec<&Ticket>, live: Option<&HashSet<String>>) -> Resu
         ))
     });
     let api: Vec<ApiTicket> = tickets.iter().map(|t| api_ticket(t, live)).collect();
-    let mut bytes = serde_json::to_vec(&api)?;
+    // About a kilobyte a ticket: one allocation instead of doubling through a megabyte.
+    let mut bytes = Vec::with_capacity(api.len() * 1200 + 16);
+    serde_json::to_writer(&mut bytes, &api)?;
     bytes.push(b'\n');
     Ok(bytes)
 }
