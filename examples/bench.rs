@@ -14,6 +14,8 @@ use plane_orch::ticket::{
     Event, NewTicket, SessionInfo, Snapshot, Status, Ticket, TicketId, TriggerType,
 };
 
+#[path = "../tests/common/loopback.rs"]
+mod loopback;
 #[path = "bench/plane.rs"]
 mod plane;
 #[path = "bench/serve.rs"]

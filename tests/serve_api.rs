@@ -84,15 +84,7 @@ fn tickets_can_be_listed_by_status_and_a_bad_status_is_refused() {
     env.add("A-2", "two");
     env.ok(&["approve", "A-2", "--no-session"]);
     let s = env.serve(&[], &[]);
-    let ids = |path: &str| -> Vec<String> {
-        s.get(path)
-            .json()
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let ids = |path: &str| s.ids(path);
     assert_eq!(ids("/api/tickets"), ["A-1", "A-2"]);
     assert_eq!(ids("/api/tickets?status=active"), ["A-2"]);
     assert_eq!(ids("/api/tickets?status=pending"), ["A-1"]);

@@ -111,15 +111,7 @@ fn update_plane_through_the_api_posts_one_comment_and_marks_the_ticket_done() {
     assert_eq!(w.with(|p| p.comments.len()), 1);
 
     // Done tickets are read from the file when asked for, and counted everywhere.
-    let ids = |path: &str| -> Vec<String> {
-        s.get(path)
-            .json()
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let ids = |path: &str| s.ids(path);
     assert_eq!(ids("/api/tickets?status=done"), ["CSLOG-7"]);
     assert_eq!(ids("/api/tickets?status=all"), ["CSLOG-7"]);
     assert_eq!(ids("/api/tickets"), Vec::<String>::new());

@@ -151,14 +151,8 @@ pub struct FakePlane {
 impl FakePlane {
     /// Starts a fake holding `items_per_project` work items in each of the two projects.
     pub fn start(items_per_project: u64) -> FakePlane {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake Plane");
-        // tiny_http writes an answer's head and body separately: without TCP_NODELAY the body
-        // waits for the client's delayed ACK, and the poll would measure that wait.
-        socket2::SockRef::from(&listener)
-            .set_tcp_nodelay(true)
-            .expect("TCP_NODELAY");
-        let server =
-            Arc::new(tiny_http::Server::from_listener(listener, None).expect("fake Plane"));
+        // TCP_NODELAY: without it the poll would measure delayed ACKs.
+        let server = Arc::new(super::loopback::server());
         let port = server.server_addr().to_ip().expect("ip").port();
         let shared = Arc::new(Shared {
             projects: (0..PROJECTS.len())

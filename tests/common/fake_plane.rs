@@ -258,13 +258,7 @@ pub struct FakePlane {
 
 impl FakePlane {
     pub fn start(plane: Plane) -> FakePlane {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake Plane");
-        // As real servers do: without it every answer waits for the client's delayed ACK.
-        socket2::SockRef::from(&listener)
-            .set_tcp_nodelay(true)
-            .expect("TCP_NODELAY");
-        let server =
-            Arc::new(tiny_http::Server::from_listener(listener, None).expect("serve fake Plane"));
+        let server = Arc::new(super::loopback::server());
         let port = server.server_addr().to_ip().expect("ip").port();
         let state = Arc::new(Mutex::new(plane));
         let (s, st) = (Arc::clone(&server), Arc::clone(&state));

@@ -5,6 +5,7 @@
 
 pub mod fake_plane;
 pub mod fake_service;
+pub mod loopback;
 pub mod server;
 pub mod sessions;
 

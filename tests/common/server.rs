@@ -218,6 +218,17 @@ impl Server {
         }
     }
 
+    /// The ids of a ticket list answer, in order.
+    pub fn ids(&self, path: &str) -> Vec<String> {
+        self.get(path)
+            .json()
+            .as_array()
+            .unwrap_or_else(|| panic!("{path} is not a list"))
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     pub fn get(&self, path: &str) -> Answer {
         self.request("GET", path, &[], None)
     }
