@@ -862,7 +862,7 @@ _plane__orch() {
             return 0
             ;;
         plane__subcmd__orch__subcmd__remove)
-            opts="-v -q -h -V --kill-session --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --kill-session --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -86,6 +86,7 @@ complete -c plane-orch -n "__fish_plane_orch_using_subcommand complete" -s h -l 
 complete -c plane-orch -n "__fish_plane_orch_using_subcommand complete" -s V -l version -d 'Print version'
 complete -c plane-orch -n "__fish_plane_orch_using_subcommand remove" -l config -d 'The config file [default: $PLANE_ORCH_CONFIG, else ./config.yaml]' -r -F
 complete -c plane-orch -n "__fish_plane_orch_using_subcommand remove" -l kill-session -d 'End its session too'
+complete -c plane-orch -n "__fish_plane_orch_using_subcommand remove" -l json -d 'Print the removed ticket as JSON'
 complete -c plane-orch -n "__fish_plane_orch_using_subcommand remove" -s v -l verbose -d 'Log more on stderr (-v info, -vv debug, -vvv trace)'
 complete -c plane-orch -n "__fish_plane_orch_using_subcommand remove" -s q -l quiet -d 'Log only errors on stderr'
 complete -c plane-orch -n "__fish_plane_orch_using_subcommand remove" -s h -l help -d 'Print help'

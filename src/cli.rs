@@ -171,6 +171,10 @@ pub struct RemoveArgs {
     /// End its session too
     #[arg(long)]
     pub kill_session: bool,
+
+    /// Print the removed ticket as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -262,7 +262,9 @@ fn remove_drops_the_ticket_whatever_its_status() {
     env.ok(&["approve", "X-2", "--no-session"]);
     let out = env.ok(&["remove", "x-1"]);
     assert!(out.contains("X-1 removed"), "{out}");
-    env.ok(&["remove", "X-2"]);
+    let removed = json(&env.ok(&["remove", "X-2", "--json"]));
+    assert_eq!(removed["id"], "X-2");
+    assert_eq!(removed["status"], "active");
     assert_eq!(env.state()["tickets"], serde_json::json!({}));
     env.fails(3, &["remove", "X-1"]);
 }
