@@ -18,6 +18,8 @@ use plane_orch::ticket::{
 mod loopback;
 #[path = "bench/plane.rs"]
 mod plane;
+#[path = "../tests/common/plane_page.rs"]
+mod plane_page;
 #[path = "bench/serve.rs"]
 mod serve;
 

@@ -294,18 +294,8 @@ fn page(items: &[Value], query: &str) -> (u16, Value) {
         Some(Ok(n)) if (1..=1000).contains(&n) => n,
         Some(_) => return (400, json!({"detail": "Invalid per_page parameter."})),
     };
-    let page = match param("cursor") {
-        None => 0,
-        Some(c) => {
-            let parts: Vec<&str> = c.split(':').collect();
-            match (
-                parts.len(),
-                parts.get(1).and_then(|p| p.parse::<usize>().ok()),
-            ) {
-                (3, Some(p)) => p,
-                _ => return (400, json!({"error": "Invalid cursor format"})),
-            }
-        }
+    let Some(page) = super::plane_page::cursor_page(param("cursor").as_deref()) else {
+        return (400, json!({"error": "Invalid cursor format"}));
     };
     // `fields=` narrows each item to those keys, as Plane does.
     let fields: Option<Vec<String>> =
@@ -326,17 +316,6 @@ fn page(items: &[Value], query: &str) -> (u16, Value) {
         .collect();
     (
         200,
-        json!({
-            "grouped_by": null, "sub_grouped_by": null, "total_count": total,
-            "next_cursor": format!("{per_page}:{}:0", page + 1),
-            "prev_cursor": format!("{per_page}:{}:1", page as i64 - 1),
-            "next_page_results": end < total,
-            "prev_page_results": page > 0,
-            "count": results.len(),
-            "total_pages": total.div_ceil(per_page),
-            "total_results": total,
-            "extra_stats": null,
-            "results": results,
-        }),
+        super::plane_page::page(&results, total, page, per_page),
     )
 }

@@ -380,37 +380,15 @@ fn page(items: &[Value], query: &str) -> Answer {
         }
         Some(Err(_)) => return answer(400, json!({"detail": "Invalid per_page parameter."})),
     };
-    let page: usize = match param("cursor") {
-        None => 0,
-        Some(c) => {
-            let parts: Vec<&str> = c.split(':').collect();
-            match (
-                parts.len(),
-                parts.get(1).and_then(|p| p.parse::<usize>().ok()),
-            ) {
-                (3, Some(p)) => p,
-                _ => return answer(400, fixture("error-bad-cursor.json")),
-            }
-        }
+    let Some(page) = super::plane_page::cursor_page(param("cursor").as_deref()) else {
+        return answer(400, fixture("error-bad-cursor.json"));
     };
     let total = items.len();
     let start = (page * per_page).min(total);
     let end = (start + per_page).min(total);
-    let results = &items[start..end];
     answer(
         200,
-        json!({
-            "grouped_by": null, "sub_grouped_by": null, "total_count": total,
-            "next_cursor": format!("{per_page}:{}:0", page + 1),
-            "prev_cursor": format!("{per_page}:{}:1", page as i64 - 1),
-            "next_page_results": end < total,
-            "prev_page_results": page > 0,
-            "count": results.len(),
-            "total_pages": total.div_ceil(per_page),
-            "total_results": total,
-            "extra_stats": null,
-            "results": results,
-        }),
+        super::plane_page::page(&items[start..end], total, page, per_page),
     )
 }
 

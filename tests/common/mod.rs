@@ -6,6 +6,7 @@
 pub mod fake_plane;
 pub mod fake_service;
 pub mod loopback;
+pub mod plane_page;
 pub mod server;
 pub mod sessions;
 
