@@ -334,6 +334,29 @@ impl Store {
         Ok(out)
     }
 
+    /// The tickets a list shows: those `wanted` in the state file and, when done tickets are
+    /// wanted, the archived ones too (the latest copy of each id), in list order.
+    ///
+    /// # Errors
+    /// As [`Store::load`], or the archive cannot be read.
+    pub fn load_listed(&self, wanted: impl Fn(Status) -> bool) -> Result<Vec<Ticket>> {
+        let mut tickets = self.load_where(&wanted)?;
+        if wanted(Status::Done) {
+            let mut known: std::collections::HashSet<TicketId> =
+                tickets.iter().map(|t| t.id.clone()).collect();
+            let mut archived = self.load_archive()?;
+            // A crash between an append and the write can archive an id twice: the latest wins.
+            archived.reverse();
+            tickets.extend(
+                archived
+                    .into_iter()
+                    .filter(|t| wanted(t.status) && known.insert(t.id.clone())),
+            );
+        }
+        tickets.sort_by(Ticket::list_order);
+        Ok(tickets)
+    }
+
     /// One ticket, decoding no other (an archived one is not looked for).
     ///
     /// # Errors

@@ -131,6 +131,12 @@ impl Status {
         }
     }
 
+    /// The status's place in the workflow: pending 0, active 1, completed 2, done 3.
+    #[must_use]
+    pub fn rank(self) -> usize {
+        self as usize
+    }
+
     /// The one status this one may move to; `done` is final.
     #[must_use]
     pub fn next(self) -> Option<Status> {
@@ -373,6 +379,16 @@ impl Ticket {
         };
         self.record(at, event, detail);
         Ok(())
+    }
+
+    /// The order of lists: by status in workflow order, then oldest first.
+    #[must_use]
+    pub fn list_order(&self, other: &Ticket) -> std::cmp::Ordering {
+        (self.status.rank(), self.queued_at, &self.id).cmp(&(
+            other.status.rank(),
+            other.queued_at,
+            &other.id,
+        ))
     }
 
     /// The latest time anything happened to the ticket.

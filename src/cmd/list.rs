@@ -15,26 +15,8 @@ use super::{print_json, Run};
 impl Run for ListArgs {
     fn run(&self, global: &GlobalArgs) -> Result<()> {
         let app = App::load(global.config.as_deref())?;
-        let mut owned = app.store.load_where(|s| wanted(self.status, s))?;
-        if wanted(self.status, Status::Done) {
-            let known: std::collections::HashSet<_> = owned.iter().map(|t| t.id.clone()).collect();
-            owned.extend(
-                app.store
-                    .load_archive()?
-                    .into_iter()
-                    .filter(|t| !known.contains(&t.id)),
-            );
-        }
-        let mut tickets: Vec<&Ticket> = owned.iter().collect();
-        tickets.sort_by(|a, b| {
-            (status_rank(a.status), a.queued_at, &a.id).cmp(&(
-                status_rank(b.status),
-                b.queued_at,
-                &b.id,
-            ))
-        });
-        // An id archived twice (a crash between append and write) is listed once.
-        tickets.dedup_by(|a, b| a.id == b.id);
+        let owned = app.store.load_listed(|s| wanted(self.status, s))?;
+        let tickets: Vec<&Ticket> = owned.iter().collect();
         if self.json {
             let live = Liveness::check(&app.config, tickets.iter().copied());
             let api: Vec<ApiTicket> = tickets
@@ -120,10 +102,6 @@ pub fn wanted(filter: Option<StatusFilter>, status: Status) -> bool {
         Some(StatusFilter::Completed) => status == Status::Completed,
         Some(StatusFilter::Done) => status == Status::Done,
     }
-}
-
-fn status_rank(s: Status) -> usize {
-    Status::ALL.iter().position(|x| *x == s).unwrap_or(0)
 }
 
 /// A duration as a person reads it: `42s`, `5m`, `3h`, `2d`.

@@ -78,16 +78,11 @@ impl Summary {
     /// Tickets with `status`.
     #[must_use]
     pub fn count(&self, status: Status) -> usize {
-        Status::ALL
-            .iter()
-            .position(|s| *s == status)
-            .map_or(0, |i| self.counts[i])
+        self.counts[status.rank()]
     }
 
     fn add(&mut self, status: Status, times: &Times) {
-        if let Some(i) = Status::ALL.iter().position(|s| *s == status) {
-            self.counts[i] += 1;
-        }
+        self.counts[status.rank()] += 1;
         if let (Some(a), Some(c)) = (times.approved_at, times.completed_at) {
             #[allow(clippy::cast_precision_loss)] // milliseconds of a session fit an f64
             let secs = (c - a).num_milliseconds().max(0) as f64 / 1000.0;
