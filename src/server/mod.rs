@@ -10,6 +10,7 @@ mod cache;
 mod http;
 mod metrics;
 mod routes;
+mod ui;
 
 use std::collections::HashSet;
 use std::io::{self, Write};
