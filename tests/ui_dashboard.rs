@@ -216,6 +216,41 @@ fn the_page_and_its_assets_are_served_with_a_strict_policy_and_no_token() {
 }
 
 #[test]
+fn the_page_may_change_tickets_from_its_own_origin_but_a_rebound_name_may_not() {
+    let env = Env::for_serve("");
+    env.add("A-1", "one");
+    env.add("A-2", "two");
+    let s = env.serve(&[], &[]);
+    let own = format!("http://127.0.0.1:{}", s.port);
+    // A page on another site whose name now points here sends its own name as Host.
+    let rebound = s.raw(
+        format!(
+            "DELETE /api/tickets/A-1 HTTP/1.1\r\nHost: evil.example:{0}\r\n\
+             Origin: http://evil.example:{0}\r\nConnection: close\r\n\r\n",
+            s.port
+        )
+        .as_bytes(),
+    );
+    assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
+    assert_eq!(env.ticket("A-1")["status"], "pending");
+    // Another origin on this very host (another port) is another site too.
+    s.request(
+        "DELETE",
+        "/api/tickets/A-1",
+        &[("Origin", "http://127.0.0.1:1")],
+        None,
+    )
+    .assert_error(403, "forbidden");
+    let ok = s.request("DELETE", "/api/tickets/A-2", &[("Origin", &own)], None);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(env.state()["tickets"].get("A-2").is_none());
+    assert!(
+        ok.header("access-control-allow-origin").is_none(),
+        "same-origin answers need no CORS header"
+    );
+}
+
+#[test]
 fn the_screen_endpoint_shows_a_live_session_as_text_and_says_when_there_is_none() {
     let w = plane_world(&[(7, "Peek at me", "<p>x</p>")], "");
     w.ok(&["poll"]);
