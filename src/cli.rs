@@ -68,7 +68,7 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Print the shell completion script for bash, zsh or fish
     Completions(CompletionsArgs),
-    /// Serve the HTTP API for dashboards (SPEC §7)
+    /// Serve the HTTP API for dashboards
     Serve(ServeArgs),
     /// Notifications: send a test message to the configured sinks
     #[command(subcommand)]
@@ -214,7 +214,7 @@ pub struct RestartArgs {
     pub json: bool,
 }
 
-/// The hidden commands sessions call (SPEC §8).
+/// The hidden commands sessions call.
 #[derive(Debug, Subcommand)]
 pub enum HookCommand {
     /// Claude Code's UserPromptSubmit hook: `/complete <summary>` records the summary

@@ -1,4 +1,4 @@
-//! The configuration file (SPEC §3): read strictly into raw structs that mirror the YAML,
+//! The configuration file: read strictly into raw structs that mirror the YAML,
 //! then validated into the typed `Config` the rest of the program uses.
 //!
 //! A config.yaml written for the Python orchestrator loads as it is: its keys are accepted

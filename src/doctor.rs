@@ -558,7 +558,7 @@ fn plane_key(config: &Config) -> Check {
             "plane key",
             format!("${var} is not set"),
             format!(
-                "export {var}=<your key> (Plane: Profile settings > API tokens); for cron and \
+                "export {var}=<your key> (Plane: Profile settings > Personal Access Tokens); for cron and \
                  systemd, set it in the job's environment"
             ),
         )

@@ -1,4 +1,4 @@
-//! The state file (SPEC §5): one JSON document shared by cron, the server and every CLI call.
+//! The state file: one JSON document shared by cron, the server and every CLI call.
 //!
 //! Every change is a read-modify-write under an exclusive lock on a sidecar lock file; readers
 //! take a shared lock. A new version is written to a temp file in the same folder, fsynced and

@@ -1,4 +1,4 @@
-//! `serve`: the HTTP API of SPEC §7 for dashboards and scripts.
+//! `serve`: the HTTP API for dashboards and scripts.
 //!
 //! tiny_http accepts connections and parses requests on its own threads; a fixed pool of
 //! workers takes finished requests from its queue, so a client that connects and says

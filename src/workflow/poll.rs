@@ -1,4 +1,4 @@
-//! One poll tick (SPEC §6, §8, §9): completion files become completed tickets; every watched
+//! One poll tick: completion files become completed tickets; every watched
 //! Plane project is read whole, and the queue is reconciled with it in one locked update.
 //! Everything is fetched before the store is touched, so a Plane failure changes nothing.
 
