@@ -291,6 +291,20 @@ fn the_screen_endpoint_shows_a_live_session_as_text_and_says_when_there_is_none(
     let gone = s.get("/api/tickets/CSLOG-7/screen").json();
     assert_eq!(gone["alive"], false, "{gone}");
     assert_eq!(gone["text"], Value::Null, "{gone}");
+    // A session of the service backend cannot be captured: said so, not faked.
+    let state = std::fs::read_to_string(w.env.state_path()).unwrap();
+    assert!(state.contains(r#""backend":"tmux""#), "{state}");
+    std::fs::write(
+        w.env.state_path(),
+        state.replace(r#""backend":"tmux""#, r#""backend":"service""#),
+    )
+    .unwrap();
+    let answer = s.get("/api/tickets/CSLOG-7/screen");
+    answer.assert_error(501, "session_error");
+    assert!(answer.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("plane-orch attach CSLOG-7"));
 }
 
 #[test]
