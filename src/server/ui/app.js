@@ -151,11 +151,15 @@
 
   // ---- notices ------------------------------------------------------------------------
 
+  // Good news fades after a while; errors stay until the next notice.
+  let noticeTimer = null;
   function notify(text, kind) {
     const n = $('#notice');
     n.textContent = text;
     n.className = `notice ${kind || ''}`;
     n.hidden = false;
+    clearTimeout(noticeTimer);
+    if (kind === 'ok') noticeTimer = setTimeout(() => { n.hidden = true; }, 10000);
   }
 
   // ---- the header ---------------------------------------------------------------------
