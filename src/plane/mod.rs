@@ -1,5 +1,6 @@
 //! Plane's REST API (SPEC §9): the client and the shapes of its answers. Knows no state file.
 
+pub mod budget;
 pub mod client;
 pub mod types;
 
