@@ -83,6 +83,9 @@ pub struct Budget {
     /// Whether requests are written down; `false` only reads the ledger (`doctor`, which
     /// must leave no file behind, still waits for a spent budget).
     record: bool,
+    /// Whether writing may create the ledger; `false` writes only into an existing one (a
+    /// dry run, which creates no file but still spends the key's budget).
+    create: bool,
 }
 
 /// When this process is waiting for the budget, until when (for `/health`).
@@ -113,6 +116,7 @@ impl Budget {
             limit: usize::try_from(cfg.rate_limit_per_minute.max(1)).unwrap_or(60),
             window,
             record: true,
+            create: true,
         }
     }
 
@@ -120,6 +124,13 @@ impl Budget {
     #[must_use]
     pub fn read_only(mut self) -> Budget {
         self.record = false;
+        self
+    }
+
+    /// The same budget, written only when its ledger exists already.
+    #[must_use]
+    pub fn never_creating(mut self) -> Budget {
+        self.create = false;
         self
     }
 
@@ -275,7 +286,8 @@ impl Budget {
         write: bool,
         f: impl FnOnce(&mut Ledger, u64) -> T,
     ) -> std::io::Result<T> {
-        if write {
+        let create = write && self.create;
+        if create {
             if let Some(dir) = self.path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
@@ -283,12 +295,12 @@ impl Budget {
         let opened = OpenOptions::new()
             .read(true)
             .write(write)
-            .create(write)
+            .create(create)
             .truncate(false)
             .open(&self.path);
         let mut file = match opened {
             Ok(f) => f,
-            Err(e) if !write && e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(f(&mut Ledger::default(), epoch_ms()));
             }
             Err(e) => return Err(e),
@@ -336,6 +348,7 @@ mod tests {
             limit,
             window: Duration::from_millis(window_ms),
             record: true,
+            create: true,
         }
     }
 

@@ -508,6 +508,14 @@ impl Client {
         self
     }
 
+    /// The same client, writing the shared budget only when its ledger exists already (a
+    /// dry run creates no file).
+    #[must_use]
+    pub fn budget_never_creating(mut self) -> Client {
+        self.budget = self.budget.never_creating();
+        self
+    }
+
     /// The shared rate budget this client draws on.
     #[must_use]
     pub fn budget(&self) -> &Budget {

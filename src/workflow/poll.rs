@@ -60,6 +60,9 @@ pub struct PollReport {
     /// Watched projects that could not be read this time: skipped, their tickets untouched.
     pub failed_projects: Vec<ProjectFailure>,
     pub dry_run: bool,
+    /// What the notification sender did in this tick (absent without sinks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<crate::notify::PumpReport>,
 }
 
 /// A watched project a poll could not read, and why.
@@ -156,6 +159,23 @@ fn try_poll_lock(app: &App) -> Result<Option<PollLock>> {
 /// Plane failed (`Error::Plane`, the queue unchanged), a trigger name matches no or several
 /// states or labels (`Error::Config`), or the state file cannot be read or written.
 pub fn poll(app: &App, opts: &PollOptions) -> Result<PollReport> {
+    let mut result = poll_plane(app, opts);
+    // Messages go out after the tick's changes, and also when Plane failed: a session lost or
+    // a completion file handled before the failure still tells its person.
+    if !opts.dry_run && !result.as_ref().is_ok_and(|r| r.skipped) {
+        match crate::notify::pump(app) {
+            Ok(sent) => {
+                if let Ok(report) = &mut result {
+                    report.notifications = app.config.notify.enabled().then_some(sent);
+                }
+            }
+            Err(e) => log::warn!("notifications: {e:#}"),
+        }
+    }
+    result
+}
+
+fn poll_plane(app: &App, opts: &PollOptions) -> Result<PollReport> {
     // A dry run writes nothing, the lock file included.
     let _lock = if opts.dry_run {
         None
@@ -193,7 +213,11 @@ pub fn poll(app: &App, opts: &PollOptions) -> Result<PollReport> {
     if let Some(why) = plane::not_configured(cfg, true) {
         log::warn!("Plane is not configured ({why}): polling handled completion files only");
     } else {
-        let client = app.plane_client()?;
+        let mut client = app.plane_client()?;
+        if opts.dry_run {
+            // A dry run creates no file, but its requests still spend the key's budget.
+            client = client.budget_never_creating();
+        }
         let progress = if opts.progress {
             Progress::new()
         } else {
