@@ -86,6 +86,7 @@ fn a_signed_issue_event_queues_its_ticket_within_a_second_by_fetching_that_item_
     let (w, s) = world();
     let item = w.with(|p| p.project(CSLOG).item_id(7));
     let lists_before = w.with(|p| p.count("GET", "/work-items/?"));
+    let requests_before = w.with(|p| p.requests.len());
     w.with(|p| p.project(CSLOG).set_state(7, "Ready for Claude"));
     let started = Instant::now();
     let a = deliver(
@@ -111,6 +112,8 @@ fn a_signed_issue_event_queues_its_ticket_within_a_second_by_fetching_that_item_
         1
     );
     assert_eq!(w.with(|p| p.count("GET", "/work-items/?")), lists_before);
+    // The project's states and labels were known from the first poll: one request in all.
+    assert_eq!(w.with(|p| p.requests.len()), requests_before + 1);
 
     // The same body again is a replay: ignored, nothing fetched.
     let a = deliver(

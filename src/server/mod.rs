@@ -356,7 +356,7 @@ fn poll_loop(ctx: &Ctx, stop: &AtomicBool, full: bool, nudges: &mpsc::Receiver<N
     while !stop.load(Ordering::SeqCst) {
         if full && Instant::now() >= next_full {
             let started = Instant::now();
-            full_tick(ctx, &app);
+            full_tick(ctx, &app, &mut views);
             next_full = started + interval;
         }
         let until_full = if full {
@@ -385,9 +385,9 @@ fn poll_loop(ctx: &Ctx, stop: &AtomicBool, full: bool, nudges: &mpsc::Receiver<N
 }
 
 /// One full poll tick, its outcome kept for `/health`.
-fn full_tick(ctx: &Ctx, app: &App) {
+fn full_tick(ctx: &Ctx, app: &App, views: &mut ProjectViews) {
     let started = Instant::now();
-    let result = workflow::poll(app, &PollOptions::default());
+    let result = workflow::poll_keeping(app, &PollOptions::default(), views);
     let status = match &result {
         Ok(report) => {
             log::info!(

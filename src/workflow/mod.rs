@@ -19,7 +19,8 @@ pub use approve::{approve, ApproveOptions};
 pub use complete::{complete, SummarySource};
 pub use lost::flag_lost_sessions;
 pub use poll::{
-    poll, poll_items, poll_lock_path, PollOptions, PollReport, ProjectFailure, ProjectViews,
+    poll, poll_items, poll_keeping, poll_lock_path, PollOptions, PollReport, ProjectFailure,
+    ProjectViews,
 };
 pub use remove::{remove, RemoveOptions};
 pub use restart::restart;

@@ -159,7 +159,15 @@ fn try_poll_lock(app: &App) -> Result<Option<PollLock>> {
 /// Plane failed (`Error::Plane`, the queue unchanged), a trigger name matches no or several
 /// states or labels (`Error::Config`), or the state file cannot be read or written.
 pub fn poll(app: &App, opts: &PollOptions) -> Result<PollReport> {
-    let mut result = poll_plane(app, opts);
+    poll_keeping(app, opts, &mut ProjectViews::default())
+}
+
+/// [`poll`], keeping what it learnt of each project in `views` for later [`poll_items`].
+///
+/// # Errors
+/// As [`poll`].
+pub fn poll_keeping(app: &App, opts: &PollOptions, views: &mut ProjectViews) -> Result<PollReport> {
+    let mut result = poll_plane(app, opts, views);
     // Messages go out after the tick's changes, and also when Plane failed: a session lost or
     // a completion file handled before the failure still tells its person.
     if !opts.dry_run && !result.as_ref().is_ok_and(|r| r.skipped) {
@@ -175,7 +183,7 @@ pub fn poll(app: &App, opts: &PollOptions) -> Result<PollReport> {
     result
 }
 
-fn poll_plane(app: &App, opts: &PollOptions) -> Result<PollReport> {
+fn poll_plane(app: &App, opts: &PollOptions, views: &mut ProjectViews) -> Result<PollReport> {
     // A dry run writes nothing, the lock file included.
     let _lock = if opts.dry_run {
         None
@@ -223,7 +231,7 @@ fn poll_plane(app: &App, opts: &PollOptions) -> Result<PollReport> {
         } else {
             Progress::hidden()
         };
-        let (fetched, failed) = fetch(&client, cfg, &progress);
+        let (fetched, failed) = fetch(&client, cfg, &progress, views);
         apply(app, opts.dry_run, &fetched, cfg, &mut report)?;
         report.plane_polled = !fetched.is_empty();
         report.failed_projects = failed;
@@ -335,6 +343,9 @@ pub fn poll_items(
     }
     apply(app, false, &fetched, cfg, &mut report)?;
     report.plane_polled = !fetched.is_empty();
+    if let Err(e) = crate::notify::pump(app) {
+        log::warn!("notifications: {e:#}");
+    }
     log::info!(
         "webhook poll of {} work item(s): {} queued, {} dropped, {} flagged, {} edited in Plane",
         items.len(),
@@ -472,11 +483,12 @@ fn fetch(
     client: &Client,
     cfg: &PlaneConfig,
     progress: &Progress,
+    views: &mut ProjectViews,
 ) -> (Vec<Fetched>, Vec<ProjectFailure>) {
     let mut out = Vec::new();
     let mut failed = Vec::new();
     for pid in &cfg.project_ids {
-        match fetch_project(client, cfg, pid, progress) {
+        match fetch_project(client, cfg, pid, progress, views) {
             Ok(f) => out.push(f),
             Err(e) => {
                 progress.finish();
@@ -580,8 +592,11 @@ fn fetch_project(
     cfg: &PlaneConfig,
     pid: &str,
     progress: &Progress,
+    views: &mut ProjectViews,
 ) -> Result<Fetched> {
+    // A full poll reads the project afresh, and leaves what it read for webhook polls.
     let view = project_view(client, cfg, pid)?;
+    views.0.insert(pid.to_string(), view.clone());
     let shown = format!("{} ({pid})", view.identifier);
     progress.step(&format!("Plane project {shown}: reading work items"));
     let items = client.work_items_paged(pid, &|pages, items| {
