@@ -18,7 +18,7 @@ impl Run for PollArgs {
         };
         if !self.repeat {
             let report = workflow::poll(&app, &opts)?;
-            return self.print(&app, &report);
+            return self.print(&app, &report, global.quiet);
         }
         let interval = self
             .interval
@@ -26,7 +26,7 @@ impl Run for PollArgs {
         loop {
             // One failed tick (Plane down) must not end the loop: the next one may work.
             match workflow::poll(&app, &opts) {
-                Ok(report) => self.print(&app, &report)?,
+                Ok(report) => self.print(&app, &report, global.quiet)?,
                 Err(e) => eprintln!("error: {e:#}"),
             }
             std::thread::sleep(interval);
@@ -35,9 +35,14 @@ impl Run for PollArgs {
 }
 
 impl PollArgs {
-    fn print(&self, app: &App, report: &PollReport) -> Result<()> {
+    /// Prints the tick's report: JSON, or lines for people. `--quiet` prints nothing (errors
+    /// still go to stderr), so a cron job mails only when something went wrong.
+    fn print(&self, app: &App, report: &PollReport, quiet: bool) -> Result<()> {
         if self.json {
             return print_json(report);
+        }
+        if quiet {
+            return Ok(());
         }
         if report.skipped {
             println!(
