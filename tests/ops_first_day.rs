@@ -90,7 +90,11 @@ fn init_writes_a_config_of_ones_own_that_doctor_finds_and_passes() {
     // A second init never overwrites the person's edits.
     let out = home.cmd(&project).arg("init").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("--force"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--force"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // The person's edit: where Plane is (a fake one here) and what to watch.
     let plane = FakePlane::start(Plane::new(vec![Project::cslog()]));
@@ -100,11 +104,7 @@ fn init_writes_a_config_of_ones_own_that_doctor_finds_and_passes() {
             &format!("  base_url: {}\n", plane.url),
             1,
         )
-        .replacen(
-            "  workspace_slug: \"\"\n",
-            "  workspace_slug: acme\n",
-            1,
-        )
+        .replacen("  workspace_slug: \"\"\n", "  workspace_slug: acme\n", 1)
         .replacen(
             "  project_ids: []\n",
             &format!("  project_ids: [{CSLOG}]\n"),
@@ -149,7 +149,11 @@ fn init_writes_a_config_of_ones_own_that_doctor_finds_and_passes() {
     }
 
     // --force replaces it; --dir writes elsewhere, with the data beside it.
-    let out = home.cmd(&project).args(["init", "--force"]).output().unwrap();
+    let out = home
+        .cmd(&project)
+        .args(["init", "--force"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(fs::read_to_string(home.config())
         .unwrap()
@@ -164,7 +168,9 @@ fn init_writes_a_config_of_ones_own_that_doctor_finds_and_passes() {
     assert!(
         other.contains(&format!(
             "  path: {}",
-            project.join("elsewhere/data/pending-tickets.json").display()
+            project
+                .join("elsewhere/data/pending-tickets.json")
+                .display()
         )),
         "{other}"
     );
@@ -185,7 +191,10 @@ fn cron_line(clone: &Path) -> (String, String) {
         .lines()
         .find_map(|l| l.strip_prefix("* * * * * "))
         .expect("cron.example has a job line");
-    (job.replace("/opt/plane-orch", &clone.display().to_string()), path)
+    (
+        job.replace("/opt/plane-orch", &clone.display().to_string()),
+        path,
+    )
 }
 
 /// Runs `command` as cron does: `/bin/sh -c` with nothing in the environment but HOME,
@@ -283,7 +292,10 @@ fn without_plane_a_hand_added_ticket_goes_all_the_way_to_done() {
     assert!(out.contains("nothing was posted to Plane"), "{out}");
     let t = env.ticket("DEMO-1");
     assert_eq!(t["status"], "done");
-    assert_eq!(t["plane_sync"]["comment_posted_at"], serde_json::Value::Null);
+    assert_eq!(
+        t["plane_sync"]["comment_posted_at"],
+        serde_json::Value::Null
+    );
     let done = t["events"]
         .as_array()
         .unwrap()

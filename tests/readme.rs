@@ -58,7 +58,11 @@ fn step(line: &str) -> Option<(Vec<String>, String)> {
 fn the_two_commands_are_the_ones_named() {
     let found = blocks("The two commands");
     assert_eq!(found.len(), 1, "{found:?}");
-    let commands: Vec<Vec<String>> = found[0].iter().filter_map(|l| step(l)).map(|s| s.0).collect();
+    let commands: Vec<Vec<String>> = found[0]
+        .iter()
+        .filter_map(|l| step(l))
+        .map(|s| s.0)
+        .collect();
     assert_eq!(
         commands,
         [
@@ -142,7 +146,10 @@ impl World {
     }
 
     fn ok(&self, args: &[String]) -> String {
-        common::expect_success(&args.iter().map(String::as_str).collect::<Vec<_>>(), &self.run(args))
+        common::expect_success(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            &self.run(args),
+        )
     }
 
     fn status(&self, id: &str) -> String {
@@ -187,7 +194,12 @@ fn every_getting_started_step_runs_as_written() {
 
     for (words, comment) in found[0].iter().filter_map(|l| step(l)) {
         let shown = words.join(" ");
-        match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        match words
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             // The test runs the binary cargo test built; scripts/try-readme builds it.
             ["cargo", "build", "--release"] => {}
             ["alias", a] if a.starts_with("plane-orch=") => {}
