@@ -73,6 +73,25 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Serve the HTTP API for dashboards
     Serve(ServeArgs),
+    /// Notifications: send a test message to the configured sinks
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message to every sink (or the one named) and print what each answered
+    Test(NotifyTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyTestArgs {
+    /// The sink's name (its `name`, else KIND-N as `notify test` lists them) [default: all]
+    pub sink: Option<String>,
+
+    /// Print the answers as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which tickets `list` shows.

@@ -257,7 +257,7 @@ fn every_getting_started_step_runs_as_written() {
     let _ = fs::remove_file(w.home().join("fake/hook-input"));
     for (words, _) in found[1].iter().filter_map(|l| step(l)) {
         assert_eq!(words[0], "plane-orch", "{words:?}");
-        w.ok(&words[1..].to_vec());
+        w.ok(&words[1..]);
         if words[1] == "approve" {
             wait_for("the demo's session", || w.tmux.has("plane-DEMO-1"));
         }

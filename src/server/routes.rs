@@ -208,6 +208,7 @@ fn health(ctx: &Ctx) -> Reply {
                 "backend": ctx.app.config.sessions.backend.as_str(),
                 "available": available,
             },
+            "notify": crate::notify::last_summary(),
         }),
     )
 }
