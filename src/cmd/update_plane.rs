@@ -29,6 +29,7 @@ impl Run for UpdatePlaneArgs {
                 "ticket_id": out.ticket.id,
                 "comment_posted": out.comment_posted,
                 "state_updated": out.state_updated,
+                "item_deleted": out.item_deleted,
                 "plan": out.plan,
                 "ticket": ApiTicket::new(&out.ticket, None),
             }));
@@ -47,6 +48,19 @@ impl Run for UpdatePlaneArgs {
             println!(
                 "{} is done: nothing was posted to Plane (recorded in its history)",
                 out.ticket.id
+            );
+            return Ok(());
+        }
+        if out.item_deleted {
+            println!(
+                "{} is done: the work item was deleted in Plane, so there is nothing left to \
+                 update (recorded on the ticket; {})",
+                out.ticket.id,
+                if out.comment_posted {
+                    "the summary comment was posted before"
+                } else {
+                    "no comment was posted"
+                }
             );
             return Ok(());
         }
