@@ -13,8 +13,9 @@ use serde::Serialize;
 use crate::app::App;
 use crate::completion;
 use crate::config::PlaneConfig;
-use crate::plane::types::{Label, State as PlaneState, WorkItem};
-use crate::plane::{self, html_to_text, Client};
+use crate::html;
+use crate::plane::types::{is_project_identifier, is_uuid, Label, State as PlaneState, WorkItem};
+use crate::plane::{self, Client};
 use crate::progress::Progress;
 use crate::store::State;
 use crate::ticket::{now, NewTicket, Status, Ticket, TicketId, TriggerType};
@@ -279,7 +280,7 @@ struct Fetched {
 fn fetch(client: &Client, cfg: &PlaneConfig, progress: &Progress) -> Result<Vec<Fetched>> {
     let mut out = Vec::new();
     for pid in &cfg.project_ids {
-        out.push(
+        out.extend(
             fetch_project(client, cfg, pid, progress)
                 .with_context(|| format!("polling Plane project {pid}"))?,
         );
@@ -293,15 +294,25 @@ fn fetch_project(
     cfg: &PlaneConfig,
     pid: &str,
     progress: &Progress,
-) -> Result<Fetched> {
+) -> Result<Option<Fetched>> {
     // One configured identifier names the one project; several projects each have their own.
     let identifier = match (&cfg.project_identifier, cfg.project_ids.len()) {
         (Some(ident), 1) => ident.clone(),
         _ => client.project(pid)?.identifier.to_ascii_uppercase(),
     };
+    if !is_project_identifier(&identifier) {
+        log::warn!(
+            "Plane project {pid} has the identifier {:?}, which cannot start a ticket id: \
+             project skipped (set plane.project_identifier, or rename it in Plane)",
+            identifier.chars().take(40).collect::<String>()
+        );
+        return Ok(None);
+    }
     let shown = format!("{identifier} ({pid})");
-    let states = client.states(pid)?;
-    let labels = client.labels(pid)?;
+    let mut states = client.states(pid)?;
+    let mut labels = client.labels(pid)?;
+    states.retain(|s| usable_id(&s.id, "state", &s.name, &shown));
+    labels.retain(|l| usable_id(&l.id, "label", &l.name, &shown));
     let mut trigger_states = HashSet::new();
     for name in &cfg.trigger_states {
         let s = plane::find_by_name(
@@ -343,6 +354,18 @@ fn fetch_project(
     log::info!("Plane project {shown}: {} work items", items.len());
     let seen = items
         .into_iter()
+        .filter(|item| match item.problem() {
+            // Its ids would go into request paths and file names: never queued or matched.
+            Some(why) => {
+                log::warn!(
+                    "Plane project {shown}: work item {:?} (sequence {}) skipped: {why}",
+                    item.name.chars().take(60).collect::<String>(),
+                    item.sequence_id
+                );
+                false
+            }
+            None => true,
+        })
         .map(|item| {
             let by_state = item
                 .state
@@ -376,10 +399,22 @@ fn fetch_project(
             }
         })
         .collect();
-    Ok(Fetched {
+    Ok(Some(Fetched {
         project_id: pid.to_string(),
         items: seen,
-    })
+    }))
+}
+
+/// Whether a state's or label's id may be used; one that is not a UUID is skipped, named.
+fn usable_id(id: &str, kind: &str, name: &str, project: &str) -> bool {
+    let ok = is_uuid(id);
+    if !ok {
+        log::warn!(
+            "Plane project {project}: {kind} {:?} skipped: its id is not a UUID",
+            name.chars().take(60).collect::<String>()
+        );
+    }
+    ok
 }
 
 // ---- reconciling ----------------------------------------------------------------------
@@ -480,11 +515,11 @@ fn new_ticket(
     cfg: &PlaneConfig,
     at: DateTime<Utc>,
 ) -> Ticket {
-    let html = seen.item.description_html.clone().unwrap_or_default();
+    let (html, text) = html::admit(seen.item.description_html.as_deref().unwrap_or_default());
     let mut ticket = Ticket::new(
         NewTicket {
             title: seen.item.name.trim().to_string(),
-            description_text: html_to_text(&html),
+            description_text: text,
             description_html: html,
             url: Some(format!(
                 "{}/{}/browse/{id}/",
@@ -517,7 +552,8 @@ fn reconcile(
     drop: &mut Vec<(TicketId, String)>,
 ) {
     let id = ticket.id.clone();
-    let html = seen.item.description_html.clone().unwrap_or_default();
+    // Cleaned before it is compared or kept: the store holds no HTML from Plane as it came.
+    let (html, text) = html::admit(seen.item.description_html.as_deref().unwrap_or_default());
     let title = seen.item.name.trim().to_string();
     let mut changed = false;
     match ticket.status {
@@ -537,14 +573,9 @@ fn reconcile(
                 ticket.title = title;
                 changed = true;
             }
-            if ticket.description_html != html {
-                let text = html_to_text(&html);
-                if text != ticket.description_text {
-                    ticket.record(at, "description_changed", Some(text.clone()));
-                    changed = true;
-                }
-                ticket.description_html = html;
-                ticket.description_text = text;
+            if ticket.description_html != html && ticket.set_description(html, text.clone()) {
+                ticket.record(at, "description_changed", Some(text));
+                changed = true;
             }
             ticket.trigger_type = trigger;
             ticket.priority.clone_from(&seen.item.priority);
@@ -559,12 +590,12 @@ fn reconcile(
                 ticket.record(at, "title_changed", Some(title));
                 changed = true;
             }
-            if from_plane && ticket.description_html != html {
-                let text = html_to_text(&html);
-                if known(ticket, "description_changed", &ticket.description_text) != text {
-                    ticket.record(at, "description_changed", Some(text));
-                    changed = true;
-                }
+            if from_plane
+                && ticket.description_html != html
+                && known(ticket, "description_changed", &ticket.description_text) != text
+            {
+                ticket.record(at, "description_changed", Some(text));
+                changed = true;
             }
             let closed = seen
                 .state
