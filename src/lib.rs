@@ -29,6 +29,8 @@ use anyhow::Result;
 /// Whatever the command fails with; [`error::Kind::of`] gives its exit code.
 pub fn run(cli: cli::Cli) -> Result<()> {
     logging::init(&cli.global);
+    // Before anything can replace the binary under a long-running command.
+    session::resolve_exe();
     let result = cmd::dispatch(cli);
     if let Err(err) = &result {
         logging::record_failure(err);

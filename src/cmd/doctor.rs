@@ -22,7 +22,8 @@ impl Run for DoctorArgs {
                     Status::Warn => anstyle::AnsiColor::Yellow.on_default(),
                     Status::Fail => anstyle::AnsiColor::Red.on_default().bold(),
                 };
-                let text = check.to_string();
+                // Details quote Plane's answers and paths: inert, line breaks kept.
+                let text = crate::term::inert_lines(&check.to_string()).into_owned();
                 let (mark, rest) = text.split_at(check.status.mark().len());
                 writeln!(out, "{style}{mark}{style:#}{rest}").context("cannot write to stdout")?;
             }

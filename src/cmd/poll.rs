@@ -4,6 +4,7 @@ use anyhow::Result;
 
 use crate::app::App;
 use crate::cli::{GlobalArgs, PollArgs};
+use crate::term::inert;
 use crate::workflow::{self, PollOptions, PollReport};
 
 use super::{print_json, Run};
@@ -27,7 +28,7 @@ impl Run for PollArgs {
             // One failed tick (Plane down) must not end the loop: the next one may work.
             match workflow::poll(&app, &opts) {
                 Ok(report) => self.print(&app, &report)?,
-                Err(e) => eprintln!("error: {e:#}"),
+                Err(e) => eprintln!("error: {}", inert(&format!("{e:#}"))),
             }
             std::thread::sleep(interval);
         }
@@ -50,7 +51,7 @@ impl PollArgs {
             println!("dry run: nothing was changed; a poll would have:");
         }
         for line in &report.actions {
-            println!("  {line}");
+            println!("  {}", inert(line));
         }
         println!(
             "{} queued, {} completed, {} sessions lost",

@@ -209,6 +209,10 @@ fn finish(ctx: &Ctx, mut rq: tiny_http::Request) {
                         segments: &segments,
                         query: &query,
                         body: &body,
+                        authorized: ctx
+                            .token
+                            .as_ref()
+                            .is_none_or(|t| authorized(t, header(&rq, "Authorization").as_deref())),
                     },
                 ),
             },
