@@ -16,7 +16,7 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(3)
 }
 
-/// A validated ticket id: `IDENT-SUFFIX`, upper case (SPEC §4).
+/// A validated ticket id: `IDENT-SUFFIX`, upper case.
 ///
 /// Only a `TicketId` reaches file names, tmux names, branches, URLs and commands, so an id
 /// that could escape any of them is refused before it gets there.
@@ -100,7 +100,7 @@ impl From<TicketId> for String {
     }
 }
 
-/// Where a ticket is in the workflow (SPEC §1).
+/// Where a ticket is in the workflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -401,7 +401,7 @@ impl Ticket {
         });
     }
 
-    /// The one place a status changes (SPEC §1): only `pending → active → completed → done`.
+    /// The one place a status changes: only `pending → active → completed → done`.
     /// Anything else, a repeat included, is a conflict that changes nothing.
     ///
     /// # Errors
