@@ -845,6 +845,16 @@ mod tests {
     }
 
     #[test]
+    fn nesting_is_counted_outside_quotes_and_comments() {
+        assert_eq!(flow_depth("a: [b, {c: [d]}]\n"), 3);
+        assert_eq!(flow_depth("a: \"[[[[\" # [[[[\nb: '[[''[['\n"), 0);
+        assert_eq!(flow_depth("url: http://x/#[frag]\n"), 1);
+        let bomb = format!("a: {}\n", "[".repeat(40));
+        let err = parse_str(&bomb).unwrap_err().to_string();
+        assert!(err.contains("nest deeper than 32"), "{err}");
+    }
+
+    #[test]
     fn empty_file_gives_defaults() {
         let c = parse_str("").unwrap();
         assert_eq!(c.plane.base_url, "https://api.plane.so");
