@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::app::App;
 use crate::cli::{GlobalArgs, HookCommand};
 use crate::error::{invalid, Error};
+use crate::term::inert;
 use crate::ticket::{Status, Ticket, TicketId};
 use crate::workflow::{self, SummarySource, MAX_SUMMARY_BYTES};
 
@@ -104,7 +105,7 @@ fn prompt_submit(global: &GlobalArgs) -> Result<()> {
         Ok(app) => app,
         Err(e) => {
             if summary.is_some() {
-                println!("plane-orch: NOT recorded: {e:#}");
+                println!("plane-orch: NOT recorded: {}", inert(&format!("{e:#}")));
             }
             return Ok(());
         }
@@ -118,7 +119,7 @@ fn prompt_submit(global: &GlobalArgs) -> Result<()> {
     };
     match workflow::complete(&app, &id, summary, SummarySource::Hook) {
         Ok(_) => println!("plane-orch: recorded completion summary for {id}"),
-        Err(e) => println!("plane-orch: NOT recorded: {e:#}"),
+        Err(e) => println!("plane-orch: NOT recorded: {}", inert(&format!("{e:#}"))),
     }
     Ok(())
 }
@@ -148,7 +149,10 @@ fn notify(global: &GlobalArgs) -> Result<()> {
         Ok(())
     })();
     if let Err(e) = outcome {
-        eprintln!("plane-orch: cannot mark {id} as waiting: {e:#}");
+        eprintln!(
+            "plane-orch: cannot mark {id} as waiting: {}",
+            inert(&format!("{e:#}"))
+        );
     }
     Ok(())
 }

@@ -269,3 +269,34 @@ impl Liveness {
         ticket.session.as_ref().map(|s| names.contains(&s.name))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_run_the_worker_without_the_secrets() {
+        let config = crate::config::parse(
+            "plane:\n  api_key_env: MY_PLANE_KEY\napi:\n  token_env: MY_API_TOKEN\n",
+            Path::new("/srv/po/config.yaml"),
+        )
+        .unwrap();
+        let spec = SessionSpec {
+            name: "plane-X-1".into(),
+            ticket: TicketId::parse("X-1").unwrap(),
+            workdir: PathBuf::from("/srv/po/repo"),
+            agent_session: "a".into(),
+            restart: false,
+        };
+        let argv = session_command(&config, &spec);
+        assert_eq!(
+            argv[..5],
+            ["env", "-u", "MY_PLANE_KEY", "-u", "MY_API_TOKEN"]
+        );
+        assert_eq!(argv[argv.len() - 1], "X-1");
+        assert!(
+            argv[argv.len() - 2].ends_with("claude-ticket-worker"),
+            "{argv:?}"
+        );
+    }
+}
