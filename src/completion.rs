@@ -29,6 +29,24 @@ pub fn path_for(cfg: &CompletionConfig, id: &TicketId) -> PathBuf {
         .join(cfg.pattern.replace("{ticket_id}", id.as_str()))
 }
 
+/// Creates the completion folder, private (0700) whatever the umask, when it is missing. Only
+/// the user's own sessions should be able to complete their tickets.
+///
+/// # Errors
+/// The folder cannot be created.
+pub fn ensure_dir(cfg: &CompletionConfig) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if cfg.dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&cfg.dir)
+        .and_then(|()| fs::set_permissions(&cfg.dir, fs::Permissions::from_mode(0o700)))
+        .with_context(|| format!("cannot create the completion folder {}", cfg.dir.display()))
+}
+
 /// The files in the completion folder whose names fit the pattern, sorted. A missing folder
 /// holds none; a name that fits but carries an invalid id is logged and skipped.
 ///

@@ -348,12 +348,14 @@ pub fn user_config_path() -> Option<PathBuf> {
 /// # Errors
 /// `Error::Config` (exit 2) naming the path, the key and the line where it can.
 pub fn load(path: &Path) -> Result<Config> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = read_bounded(path).map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::NotFound {
             format!(
                 "run `plane-orch init` to write one of your own, pass --config PATH, set \
                  {CONFIG_ENV}, or run from the folder holding config.yaml"
             )
+        } else if e.kind() == std::io::ErrorKind::InvalidInput {
+            "point --config at a regular config.yaml".to_string()
         } else {
             "check the file's permissions".to_string()
         };
@@ -365,11 +367,94 @@ pub fn load(path: &Path) -> Result<Config> {
     parse(&text, path)
 }
 
+/// The largest config file read: a real one is a few KiB.
+pub const MAX_CONFIG_BYTES: u64 = 256 * 1024;
+/// The deepest nesting of `[` and `{` accepted. The YAML parser slows down with the square of
+/// the depth, so a file of nothing but brackets would hang it; no config needs more than 3.
+const MAX_FLOW_DEPTH: usize = 32;
+
+/// Reads the config file only when it is a regular file (a FIFO or a device would block or
+/// never end) and at most [`MAX_CONFIG_BYTES`] long.
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error as IoError, ErrorKind, Read};
+    use std::os::unix::fs::OpenOptionsExt;
+    // Opened without blocking, so a FIFO with no writer cannot hang us before it is refused.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(IoError::new(
+            ErrorKind::InvalidInput,
+            "it is not a regular file (a FIFO, a device or a folder)",
+        ));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(IoError::new(
+            ErrorKind::InvalidInput,
+            format!("it is larger than {} KiB", MAX_CONFIG_BYTES / 1024),
+        ));
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(IoError::new(
+            ErrorKind::InvalidInput,
+            format!("it is larger than {} KiB", MAX_CONFIG_BYTES / 1024),
+        ));
+    }
+    Ok(text)
+}
+
+/// How deep `[` and `{` nest in YAML text, quoted strings and comments aside (a bracket in
+/// a plain scalar counts: that errs on the safe side).
+fn flow_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for line in text.lines() {
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (Some('"'), '\\') => {
+                    chars.next();
+                }
+                (Some(q), c) if c == q => {
+                    if q == '\'' && chars.peek() == Some(&'\'') {
+                        chars.next();
+                    } else {
+                        quote = None;
+                    }
+                }
+                (Some(_), _) => {}
+                (None, '#') if prev.is_whitespace() => break,
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '[' | '{') => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            prev = c;
+        }
+    }
+    deepest
+}
+
 /// Parses config text as if read from `path` (relative paths resolve against its folder).
 ///
 /// # Errors
 /// `Error::Config` naming the key and, where serde_yaml gives it, the line.
 pub fn parse(text: &str, path: &Path) -> Result<Config> {
+    if flow_depth(text) > MAX_FLOW_DEPTH {
+        return Err(Error::Config(format!(
+            "invalid config file {}: lists and maps nest deeper than {MAX_FLOW_DEPTH} levels",
+            path.display()
+        ))
+        .into());
+    }
     let raw: RawConfig = if text.trim().is_empty() {
         RawConfig::default()
     } else {
@@ -872,6 +957,16 @@ mod tests {
 
     fn parse_str(text: &str) -> Result<Config> {
         parse(text, Path::new("/etc/plane-orch/config.yaml"))
+    }
+
+    #[test]
+    fn nesting_is_counted_outside_quotes_and_comments() {
+        assert_eq!(flow_depth("a: [b, {c: [d]}]\n"), 3);
+        assert_eq!(flow_depth("a: \"[[[[\" # [[[[\nb: '[[''[['\n"), 0);
+        assert_eq!(flow_depth("url: http://x/#[frag]\n"), 1);
+        let bomb = format!("a: {}\n", "[".repeat(40));
+        let err = parse_str(&bomb).unwrap_err().to_string();
+        assert!(err.contains("nest deeper than 32"), "{err}");
     }
 
     #[test]

@@ -166,6 +166,7 @@ pub fn run(config_flag: Option<&Path>) -> Vec<Check> {
     }));
     checks.push(data_folder(&config));
     checks.push(log_folder(&config));
+    checks.extend(private_file("log file", &config.log.path));
     checks.push(state_file(&config));
     checks.push(plane_settings(&config));
     checks.push(plane_key(&config));
@@ -523,6 +524,26 @@ fn log_folder(config: &Config) -> Check {
     writable_folder("log folder", &parent_of(&config.log.path), "log.path")
 }
 
+/// A file holding ticket text must be the user's alone (0600); `None` when it does not exist.
+fn private_file(name: &str, path: &Path) -> Option<Check> {
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    Some(if mode & 0o077 == 0 {
+        Check::ok(
+            name,
+            format!("{} is private (mode {mode:o})", path.display()),
+        )
+    } else {
+        Check::warn(
+            name,
+            format!(
+                "{} can be read by others (mode {mode:o}): it holds ticket text",
+                path.display()
+            ),
+            format!("chmod 600 {}", path.display()),
+        )
+    })
+}
+
 fn state_file(config: &Config) -> Check {
     let path = &config.state.path;
     if !path.exists() {
@@ -707,6 +728,15 @@ fn completion_folder(config: &Config) -> Check {
             ),
             format!("chmod 700 {}", dir.display()),
         ),
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => Check::warn(
+            "completion folder",
+            format!(
+                "{} can be read by others (mode {:o}): summaries are visible to them",
+                dir.display(),
+                m.permissions().mode() & 0o777
+            ),
+            format!("chmod 700 {}", dir.display()),
+        ),
         Ok(m) => Check::ok(
             "completion folder",
             format!(
@@ -749,7 +779,22 @@ fn complete_command(config: &Config) -> Check {
         .map(|p| p.display().to_string())
         .collect();
     if missing.is_empty() {
-        Check::ok("/complete", format!("installed in {}", dir.display()))
+        let hooks = std::fs::read(&settings)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .and_then(|v| crate::session::claude::hook_binary(&v));
+        match hooks {
+            Some(bin) if !bin.is_file() => Check::fail(
+                "/complete",
+                format!(
+                    "the hooks in {} run {}, which does not exist: /complete fails in every session",
+                    settings.display(),
+                    bin.display()
+                ),
+                "restart `plane-orch serve` (approve and restart rewrite the hooks with the running binary)",
+            ),
+            _ => Check::ok("/complete", format!("installed in {}", dir.display())),
+        }
     } else {
         Check::warn(
             "/complete",

@@ -9,6 +9,7 @@ pub mod completion;
 pub mod config;
 pub mod doctor;
 pub mod error;
+pub mod html;
 pub mod logging;
 pub mod notify;
 pub mod plane;
@@ -16,6 +17,7 @@ pub mod progress;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod term;
 pub mod ticket;
 pub mod view;
 pub mod workflow;
@@ -28,6 +30,8 @@ use anyhow::Result;
 /// Whatever the command fails with; [`error::Kind::of`] gives its exit code.
 pub fn run(cli: cli::Cli) -> Result<()> {
     logging::init(&cli.global);
+    // Before anything can replace the binary under a long-running command.
+    session::resolve_exe();
     let result = cmd::dispatch(cli);
     if let Err(err) = &result {
         logging::record_failure(err);

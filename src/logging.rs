@@ -36,13 +36,29 @@ impl log::Log for Fanout {
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        if self.stderr.matches(record) {
-            self.stderr.log(record);
+        let file = self.file.get().filter(|f| f.matches(record));
+        let to_stderr = self.stderr.matches(record);
+        if file.is_none() && !to_stderr {
+            return;
         }
-        if let Some(file) = self.file.get() {
-            if file.matches(record) {
-                file.log(record);
-            }
+        // Messages quote titles, Plane's errors and file names: one inert line each, so
+        // nothing in them can drive a terminal or fake a line of the log.
+        let text = record.args().to_string();
+        let safe = crate::term::inert(&text);
+        let args = format_args!("{safe}");
+        let record = log::Record::builder()
+            .level(record.level())
+            .target(record.target())
+            .module_path(record.module_path())
+            .file(record.file())
+            .line(record.line())
+            .args(args)
+            .build();
+        if to_stderr {
+            self.stderr.log(&record);
+        }
+        if let Some(file) = file {
+            file.log(&record);
         }
     }
 
@@ -164,7 +180,9 @@ pub fn record_failure(err: &anyhow::Error) {
     let Some(file) = LOGGER.get().and_then(|f| f.file.get()) else {
         return;
     };
-    let args = format_args!("{err:#}");
+    let text = format!("{err:#}");
+    let safe = crate::term::inert(&text);
+    let args = format_args!("{safe}");
     let record = log::Record::builder()
         .level(log::Level::Error)
         .target(module_path!())
@@ -176,9 +194,26 @@ pub fn record_failure(err: &anyhow::Error) {
     }
 }
 
+/// Opens the log for appending; a new one is created 0600 whatever the umask, as it holds
+/// ticket titles, descriptions and summaries.
 fn open_append(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
-    OpenOptions::new().create(true).append(true).open(path)
+    match OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(file) => {
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
+            Ok(file)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            OpenOptions::new().append(true).open(path)
+        }
+        Err(e) => Err(e),
+    }
 }

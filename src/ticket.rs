@@ -8,6 +8,7 @@ use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{conflict, Error};
+use crate::html;
 
 /// The current time, to the millisecond: the precision every stored timestamp has.
 #[must_use]
@@ -229,16 +230,26 @@ pub struct PlaneSync {
 }
 
 /// A ticket as kept in the state file.
+///
+/// Reading one (from the state file or the archive) cleans its description when it was kept
+/// under older HTML rules than [`html::POLICY`], so no path can hand out HTML that was
+/// stored before plane-orch cleaned it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct Ticket {
     pub id: TicketId,
     /// Plane's work item UUID; null for a ticket added by hand until Plane is asked.
     pub issue_id: Option<String>,
     pub project_id: Option<String>,
     pub title: String,
-    /// As Plane gave it; for tickets added by hand, the escaped text in `<p>`.
+    /// Plane's HTML after the allow-list sanitiser; for tickets added by hand, the escaped
+    /// text in `<p>`.
     pub description_html: String,
+    /// The plain text of `description_html`: what the agent is given.
     pub description_text: String,
+    /// The version of the HTML rules the description was cleaned with (0: never cleaned).
+    #[serde(default)]
+    pub html_policy: u32,
     pub url: Option<String>,
     pub priority: Option<String>,
     #[serde(default)]
@@ -298,7 +309,47 @@ impl NewTicket {
     }
 }
 
+impl Serialize for Ticket {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Ticket::serialize(self, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ticket {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut ticket = Ticket::deserialize(deserializer)?;
+        if ticket.html_policy < html::POLICY {
+            ticket.clean_description();
+        }
+        Ok(ticket)
+    }
+}
+
 impl Ticket {
+    /// Cleans the description and the approved snapshot with the current HTML rules and makes
+    /// their text again from the cleaned HTML.
+    pub fn clean_description(&mut self) {
+        let (clean, text) = html::admit(&self.description_html);
+        self.description_html = clean;
+        self.description_text = text;
+        if let Some(snap) = &mut self.approved_snapshot {
+            let (clean, text) = html::admit(&snap.description_html);
+            snap.description_html = clean;
+            snap.description_text = text;
+        }
+        self.html_policy = html::POLICY;
+    }
+
+    /// Takes Plane's new description: cleaned, and its text made from the cleaned HTML.
+    /// Returns whether the text changed.
+    pub fn set_description(&mut self, clean_html: String, text: String) -> bool {
+        let changed = text != self.description_text;
+        self.description_html = clean_html;
+        self.description_text = text;
+        self.html_policy = html::POLICY;
+        changed
+    }
+
     /// A new pending ticket with a `queued` event.
     #[must_use]
     pub fn new(new: NewTicket, at: DateTime<Utc>) -> Ticket {
@@ -307,8 +358,9 @@ impl Ticket {
             issue_id: None,
             project_id: None,
             title: new.title,
-            description_html: new.description_html,
-            description_text: new.description_text,
+            description_html: html::clean(&new.description_html),
+            description_text: html::strip_invisible(&new.description_text).into_owned(),
+            html_policy: html::POLICY,
             url: new.url,
             priority: None,
             labels: Vec::new(),

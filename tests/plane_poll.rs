@@ -86,7 +86,14 @@ fn a_poll_queues_exactly_the_triggered_tickets_of_every_page_of_every_project() 
     assert_eq!(t["url"], "https://plane.example/acme/browse/CSLOG-7/");
     assert_eq!(t["issue_id"], w.with(|p| p.project(CSLOG).item_id(7)));
     assert_eq!(t["project_id"], CSLOG);
-    assert_eq!(t["description_html"], LONG_HTML);
+    // Kept as the allow-list sanitiser leaves it: links gain rel="noopener noreferrer".
+    assert_eq!(
+        t["description_html"],
+        LONG_HTML.replace(
+            "<a href=\"https://example.com/spec\">",
+            "<a href=\"https://example.com/spec\" rel=\"noopener noreferrer\">"
+        )
+    );
     let text = t["description_text"].as_str().unwrap();
     for part in [
         "Background",

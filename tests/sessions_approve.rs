@@ -134,7 +134,7 @@ fn ticket_text_is_never_executed_and_reaches_the_agent_verbatim() {
 }
 
 #[test]
-fn a_100_kb_description_reaches_the_agent_whole() {
+fn a_100_kb_description_reaches_the_agent_cut_at_64_kib() {
     let s = Sessions::new();
     let description: String = (0..100 * 1024)
         .map(|i| char::from(b'a' + u8::try_from(i % 26).unwrap()))
@@ -149,7 +149,10 @@ fn a_100_kb_description_reaches_the_agent_whole() {
     ]);
     s.ok(&["approve", "BIG-1"]);
     let argv = s.agent_argv();
-    assert!(argv.last().unwrap().contains(&description));
+    let prompt = argv.last().unwrap();
+    assert!(prompt.contains(&description[..64 * 1024]));
+    assert!(!prompt.contains(&description));
+    assert!(prompt.contains("plane-orch show BIG-1"), "{prompt}");
 }
 
 #[test]

@@ -17,6 +17,9 @@ fn service_world(s: &Sessions) -> FakeService {
                 "CLAUDE_CONFIG_DIR".into(),
                 s.claude_config.display().to_string(),
             ),
+            // The service's own environment holds the secrets: no session may get them.
+            ("PLANE_API_KEY".into(), "service-held-key".into()),
+            ("PLANE_ORCH_API_TOKEN".into(), "service-held-token".into()),
         ],
     )
 }
@@ -46,7 +49,9 @@ fn the_service_backend_starts_sees_and_kills_sessions() {
         let command = reqs[0]["command"].as_str().unwrap();
         assert!(command.starts_with("cd '"), "{command}");
         assert!(
-            command.contains(" && exec env PLANE_ORCH_TICKET='SVC-1' "),
+            command.contains(
+                " && exec env -u 'PLANE_API_KEY' -u 'PLANE_ORCH_API_TOKEN' PLANE_ORCH_TICKET='SVC-1' "
+            ),
             "{command}"
         );
         assert!(
@@ -58,6 +63,8 @@ fn the_service_backend_starts_sees_and_kills_sessions() {
         s.agent_env_var("PLANE_ORCH_TICKET").as_deref(),
         Some("SVC-1")
     );
+    assert_eq!(s.agent_env_var("PLANE_API_KEY"), None);
+    assert_eq!(s.agent_env_var("PLANE_ORCH_API_TOKEN"), None);
 
     let out = s.ok(&["poll"]);
     assert!(out.contains("0 sessions lost"), "{out}");

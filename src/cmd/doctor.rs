@@ -24,7 +24,8 @@ impl Run for DoctorArgs {
                     Status::Warn => anstyle::AnsiColor::Yellow.on_default(),
                     Status::Fail => anstyle::AnsiColor::Red.on_default().bold(),
                 };
-                let text = check.render(width);
+                // Details quote Plane's answers and paths: inert, line breaks kept.
+                let text = crate::term::inert_lines(&check.render(width)).into_owned();
                 let (mark, rest) = text.split_at(check.status.mark().len());
                 writeln!(out, "{style}{mark}{style:#}{rest}").context("cannot write to stdout")?;
             }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::app::App;
 use crate::cli::{GlobalArgs, HookCommand};
 use crate::error::{invalid, Error};
+use crate::term::inert;
 use crate::ticket::{Status, Ticket, TicketId};
 use crate::workflow::{self, SummarySource, MAX_SUMMARY_BYTES};
 
@@ -104,7 +105,7 @@ fn prompt_submit(global: &GlobalArgs) -> Result<()> {
         Ok(app) => app,
         Err(e) => {
             if summary.is_some() {
-                println!("plane-orch: NOT recorded: {e:#}");
+                println!("plane-orch: NOT recorded: {}", inert(&format!("{e:#}")));
             }
             return Ok(());
         }
@@ -118,7 +119,7 @@ fn prompt_submit(global: &GlobalArgs) -> Result<()> {
     };
     match workflow::complete(&app, &id, summary, SummarySource::Hook) {
         Ok(_) => println!("plane-orch: recorded completion summary for {id}"),
-        Err(e) => println!("plane-orch: NOT recorded: {e:#}"),
+        Err(e) => println!("plane-orch: NOT recorded: {}", inert(&format!("{e:#}"))),
     }
     Ok(())
 }
@@ -148,7 +149,10 @@ fn notify(global: &GlobalArgs) -> Result<()> {
         Ok(())
     })();
     if let Err(e) = outcome {
-        eprintln!("plane-orch: cannot mark {id} as waiting: {e:#}");
+        eprintln!(
+            "plane-orch: cannot mark {id} as waiting: {}",
+            inert(&format!("{e:#}"))
+        );
     }
     Ok(())
 }
@@ -173,6 +177,29 @@ fn wait_until_approved(app: &App, id: &TicketId) -> Result<Ticket> {
     }
 }
 
+/// The most bytes of the description put into the prompt. The prompt is one argument of the
+/// agent's command line, and Linux refuses a single argument over 128 KiB ("Argument list
+/// too long"): a longer description is cut, with a line saying where to read the rest.
+pub const MAX_PROMPT_DESCRIPTION: usize = 64 * 1024;
+/// The most bytes of the title put into the prompt.
+pub const MAX_PROMPT_TITLE: usize = 1024;
+
+/// At most `max` bytes of `text`, cut at a line end when one is near, else at a character.
+fn cut_at(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &text[..end];
+    match head.rfind('\n') {
+        Some(nl) if nl + 1024 >= end => &head[..nl],
+        _ => head,
+    }
+}
+
 /// The agent's first message, built from what the person approved.
 #[must_use]
 pub fn prompt(ticket: &Ticket, restart: bool) -> String {
@@ -188,6 +215,7 @@ pub fn prompt(ticket: &Ticket, restart: bool) -> String {
             "This session was restarted. Continue the work on ticket {id}: {title}\n\n{finish}\n"
         );
     }
+    let title = cut_at(title, MAX_PROMPT_TITLE);
     let mut text = format!("Work on ticket {id}: {title}\n");
     if let Some(url) = url {
         text.push_str(&format!("URL: {url}\n"));
@@ -196,8 +224,17 @@ pub fn prompt(ticket: &Ticket, restart: bool) -> String {
     if description.trim().is_empty() {
         text.push_str("(no description)\n");
     } else {
-        text.push_str(description);
+        let kept = cut_at(description, MAX_PROMPT_DESCRIPTION);
+        text.push_str(kept);
         text.push('\n');
+        if kept.len() < description.len() {
+            let whole = url.map_or_else(String::new, |u| format!(" at {u} or"));
+            text.push_str(&format!(
+                "\n[The description is cut here: it is longer than {} KiB. Read the whole \
+                 ticket{whole} with `plane-orch show {id}`.]\n",
+                MAX_PROMPT_DESCRIPTION / 1024
+            ));
+        }
     }
     text.push('\n');
     text.push_str(finish);
@@ -243,6 +280,22 @@ mod tests {
             "{r}"
         );
         assert!(!r.contains("Approved text"));
+    }
+
+    #[test]
+    fn a_long_description_is_cut_with_a_pointer_to_the_ticket() {
+        let mut t = ticket();
+        let snap = t.approved_snapshot.as_mut().unwrap();
+        snap.description_text = "é long line of text\n".repeat(10_000);
+        let p = prompt(&t, false);
+        assert!(
+            p.len() < super::MAX_PROMPT_DESCRIPTION + 1024,
+            "{}",
+            p.len()
+        );
+        assert!(p.contains("[The description is cut here"), "{p}");
+        assert!(p.contains("https://plane.example/P-1") && p.contains("plane-orch show P-1"));
+        assert!(p.contains("/complete <summary>"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use crate::app::App;
 use crate::cli::{GlobalArgs, ListArgs, StatusFilter};
 use crate::session::Liveness;
+use crate::term::inert;
 use crate::ticket::{Status, Ticket};
 use crate::view::ApiTicket;
 
@@ -152,9 +153,9 @@ fn width(text: &str) -> usize {
 
 /// `text` on one line, cut with `…` to at most `max` terminal columns.
 fn cut(text: &str, max: usize) -> String {
-    let one_line = text.replace(['\n', '\r', '\t'], " ");
+    let one_line = inert(text);
     if width(&one_line) <= max {
-        return one_line;
+        return one_line.into_owned();
     }
     let mut out = String::new();
     let mut used = 0;
@@ -184,8 +185,9 @@ pub fn table(tickets: &[&Ticket], live: &Liveness, now: DateTime<Utc>, layout: &
                 t.id.to_string(),
                 t.status.to_string(),
                 age(now - t.queued_at),
-                t.title.replace(['\n', '\r', '\t'], " "),
-                session_column(t, live.of(t)),
+                // Titles come from Plane: controls made visible, never a second row.
+                inert(&t.title).into_owned(),
+                inert(&session_column(t, live.of(t))).into_owned(),
             ]
         })
         .collect();

@@ -15,7 +15,13 @@ impl Run for NotifyCommand {
         } else {
             for r in &results {
                 let mark = if r.ok { "✓" } else { "✗" };
-                println!("{mark} {} ({}): {}", r.sink, r.kind, r.answer);
+                // The answer quotes what the far end sent back.
+                println!(
+                    "{mark} {} ({}): {}",
+                    r.sink,
+                    r.kind,
+                    crate::term::inert(&r.answer)
+                );
             }
         }
         let failed = results.iter().filter(|r| !r.ok).count();

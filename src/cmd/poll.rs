@@ -4,6 +4,7 @@ use anyhow::Result;
 
 use crate::app::App;
 use crate::cli::{GlobalArgs, PollArgs};
+use crate::term::inert;
 use crate::workflow::{self, PollOptions, PollReport};
 
 use super::{print_json, Run};
@@ -31,10 +32,10 @@ impl Run for PollArgs {
                 Ok(report) => {
                     self.print(&app, &report, global.quiet)?;
                     if let Some(e) = report.failure() {
-                        eprintln!("error: {e:#}");
+                        eprintln!("error: {}", inert(&format!("{e:#}")));
                     }
                 }
-                Err(e) => eprintln!("error: {e:#}"),
+                Err(e) => eprintln!("error: {}", inert(&format!("{e:#}"))),
             }
             std::thread::sleep(interval);
         }
@@ -62,12 +63,13 @@ impl PollArgs {
             println!("dry run: nothing was changed; a poll would have:");
         }
         for line in &report.actions {
-            println!("  {line}");
+            println!("  {}", inert(line));
         }
         for f in &report.failed_projects {
             println!(
                 "  skipped Plane project {}: it could not be read: {}",
-                f.project_id, f.error
+                f.project_id,
+                inert(&f.error)
             );
         }
         println!(

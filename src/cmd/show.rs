@@ -2,6 +2,7 @@ use anyhow::Result;
 
 use crate::app::App;
 use crate::cli::{GlobalArgs, ShowArgs};
+use crate::term::{inert, inert_lines};
 use crate::view::ApiTicketDetail;
 
 use super::{
@@ -25,8 +26,9 @@ impl Run for ShowArgs {
             let live = crate::session::Liveness::check(&app.config, [ticket]);
             return print_json(&ApiTicketDetail::new(ticket, live.of(ticket)));
         }
+        // Everything below may hold text from Plane, a session or a completion file.
         let now = display_now();
-        println!("{}  {}", ticket.id, ticket.title);
+        println!("{}  {}", ticket.id, inert(&ticket.title));
         println!("status:    {}", ticket.status);
         println!(
             "queued:    {} ({} ago)",
@@ -34,19 +36,28 @@ impl Run for ShowArgs {
             age(now - ticket.queued_at)
         );
         if let Some(url) = &ticket.url {
-            println!("url:       {url}");
+            println!("url:       {}", inert(url));
         }
         if let Some(s) = &ticket.session {
-            println!("session:   {} ({}) in {}", s.name, s.backend, s.workdir);
+            println!(
+                "session:   {} ({}) in {}",
+                inert(&s.name),
+                inert(&s.backend),
+                inert(&s.workdir)
+            );
             if let Some(b) = &s.branch {
-                println!("branch:    {b}");
+                println!("branch:    {}", inert(b));
             }
         }
         if let Some(w) = &ticket.waiting {
-            println!("waiting:   {} (since {})", w.message, w.since.to_rfc3339());
+            println!(
+                "waiting:   {} (since {})",
+                inert(&w.message),
+                w.since.to_rfc3339()
+            );
         }
         if let Some(e) = &ticket.last_error {
-            println!("error:     {e}");
+            println!("error:     {}", inert(e));
         }
         if let Some(summary) = &ticket.summary {
             println!("summary:\n{}", indent(summary));
@@ -57,16 +68,23 @@ impl Run for ShowArgs {
         println!("events:");
         for e in &ticket.events {
             match &e.detail {
-                Some(d) => println!("  {}  {:<12} {d}", e.at.to_rfc3339(), e.event),
-                None => println!("  {}  {}", e.at.to_rfc3339(), e.event),
+                Some(d) => println!(
+                    "  {}  {:<12} {}",
+                    e.at.to_rfc3339(),
+                    inert(&e.event),
+                    inert(d)
+                ),
+                None => println!("  {}  {}", e.at.to_rfc3339(), inert(&e.event)),
             }
         }
         Ok(())
     }
 }
 
+/// Text indented two spaces, its line breaks kept and every other control made visible.
 fn indent(text: &str) -> String {
-    text.lines()
+    inert_lines(text)
+        .lines()
         .map(|l| format!("  {l}"))
         .collect::<Vec<_>>()
         .join("\n")

@@ -40,7 +40,7 @@ impl Run for UpdatePlaneArgs {
                 out.ticket.id
             );
             for line in &out.plan {
-                println!("  {line}");
+                println!("  {}", crate::term::inert(line));
             }
             return Ok(());
         }

@@ -25,8 +25,9 @@ const DEFAULT_RETRY_BASE: Duration = Duration::from_millis(500);
 const MAX_WAIT: Duration = Duration::from_secs(120);
 /// The most bytes of an answer read; a work-item page with 100 long descriptions fits.
 const MAX_BODY: u64 = 64 * 1024 * 1024;
-/// Plane's own upper bound on pages is far lower; this only stops a server that never ends.
-const MAX_PAGES: usize = 10_000;
+/// The most pages one list is read to: 200,000 work items at [`PER_PAGE`], far more than a
+/// project holds; it stops a server whose pages never end.
+pub const MAX_PAGES: usize = 2_000;
 /// Every list is read with this page size: valid on Plane Cloud and self-hosted alike.
 pub const PER_PAGE: u32 = 100;
 /// The work-item fields plane-orch reads (`fields=` keeps pages small).
@@ -416,7 +417,13 @@ impl Client {
             return Ok(None);
         }
         let shown = format!("workspaces/{slug}/work-items/{id}/");
-        self.parse(reply, Method::Get, &shown, &format!("work item {id}"))
+        let item: WorkItem = self.parse(reply, Method::Get, &shown, &format!("work item {id}"))?;
+        if let Some(why) = item.problem() {
+            return Err(
+                Error::Plane(format!("Plane's answer for {id} cannot be used: {why}")).into(),
+            );
+        }
+        Ok(Some(item))
     }
 
     /// Posts a comment on a work item. A 409 (the same `external_id` was posted before) is
@@ -431,6 +438,7 @@ impl Client {
         comment_html: &str,
         external_id: &str,
     ) -> Result<Posted> {
+        checked_ids(&[project, issue])?;
         let base = self.project_path(project);
         let body = serde_json::json!({
             "comment_html": comment_html,
@@ -466,6 +474,7 @@ impl Client {
     /// # Errors
     /// `Error::Plane`.
     pub fn set_state(&self, project: &str, issue: &str, state: &str) -> Result<()> {
+        checked_ids(&[project, issue, state])?;
         let base = self.project_path(project);
         let body = serde_json::json!({ "state": state });
         let reply = self.items_request(
@@ -650,6 +659,8 @@ impl Client {
     ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
+        // A cursor given twice would read the same pages forever.
+        let mut cursors_seen = std::collections::HashSet::new();
         for page_no in 1..=MAX_PAGES {
             let query = match &cursor {
                 None => format!("?per_page={PER_PAGE}{extra_query}"),
@@ -672,7 +683,17 @@ impl Client {
                 return Ok(out);
             }
             match page.next_cursor {
-                Some(c) if is_cursor(&c) => cursor = Some(c),
+                Some(c) if is_cursor(&c) && cursors_seen.contains(&c) => {
+                    return Err(Error::Plane(format!(
+                        "Plane gave the cursor {c:?} twice while listing {what} (page {page_no}): \
+                         its pages would never end; nothing read from this list is used"
+                    ))
+                    .into())
+                }
+                Some(c) if is_cursor(&c) => {
+                    cursors_seen.insert(c.clone());
+                    cursor = Some(c);
+                }
                 other => {
                     return Err(Error::Plane(format!(
                         "Plane said more pages follow {} but gave no usable cursor ({other:?})",
@@ -683,7 +704,9 @@ impl Client {
             }
         }
         Err(Error::Plane(format!(
-            "Plane kept sending pages of {what} past {MAX_PAGES}: giving up"
+            "Plane kept sending pages of {what} past {MAX_PAGES} pages ({} items at {PER_PAGE} a \
+             page): giving up; nothing read from this list is used",
+            MAX_PAGES * PER_PAGE as usize
         ))
         .into())
     }
@@ -877,6 +900,20 @@ fn doubled_path(url: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// Refuses ids that are not UUIDs before they go into a request path (a ticket stored by an
+/// older plane-orch may hold one).
+fn checked_ids(ids: &[&str]) -> Result<()> {
+    match ids.iter().find(|id| !super::types::is_uuid(id)) {
+        Some(bad) => Err(Error::Plane(format!(
+            "the Plane id {:?} is not a UUID: refusing to put it into a request \
+             (remove the ticket and let poll queue it again)",
+            bad.chars().take(60).collect::<String>()
+        ))
+        .into()),
+        None => Ok(()),
+    }
 }
 
 /// A cursor as Plane makes them: `per_page:page:is_prev`.

@@ -73,7 +73,7 @@ fn same_origin(origin: &str, host: Option<&str>, token_set: bool) -> bool {
 }
 
 /// Compares the `Authorization` header with the token in constant time.
-fn authorized(token: &str, authorization: Option<&str>) -> bool {
+pub(super) fn authorized(token: &str, authorization: Option<&str>) -> bool {
     let Some((scheme, given)) = authorization.and_then(|a| a.trim().split_once(' ')) else {
         return false;
     };

@@ -173,7 +173,7 @@ pub fn route(ctx: &Ctx, req: &Request<'_>) -> Reply {
         ("GET", [], _) => super::ui::page(),
         ("GET", ["ui", name], _) => super::ui::file(name)
             .unwrap_or_else(|| Reply::error(404, "not_found", &format!("no such file /ui/{name}"))),
-        ("GET", ["health"] | ["orchestrator", "health"], _) => health(ctx),
+        ("GET", ["health"] | ["orchestrator", "health"], _) => health(ctx, req),
         ("GET", ["metrics"], _) => metrics(ctx),
         ("GET", ["api", "pending-tickets"], _) => list(ctx, Some(Status::Pending), false),
         ("GET", ["api", "completed-tickets"], _) => list(ctx, Some(Status::Completed), false),
@@ -234,12 +234,24 @@ fn webhook(ctx: &Ctx, req: &Request<'_>) -> Reply {
     }
 }
 
-fn health(ctx: &Ctx) -> Reply {
+/// The health answer. Without the token (when one is set) it says only `healthy` or
+/// `degraded`: paths, Plane's error texts and counts are for those holding the token.
+fn health(ctx: &Ctx, req: &Request<'_>) -> Reply {
+    let authorized = ctx
+        .token
+        .as_ref()
+        .is_none_or(|t| super::http::authorized(t, req.header("Authorization")));
     let state = ctx.cache.summary(&ctx.app.store);
     let count = |s: Status| state.as_ref().map_or(0, |summary| summary.count(s));
     let available = ctx.sessions_available();
     let last = ctx.last_poll();
     let healthy = state.is_ok() && available;
+    if !authorized {
+        return Reply::json(
+            200,
+            json!({"status": if healthy { "healthy" } else { "degraded" }}),
+        );
+    }
     Reply::json(
         200,
         json!({

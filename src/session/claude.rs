@@ -54,6 +54,16 @@ pub fn settings(exe: &Path) -> Value {
     })
 }
 
+/// The binary the hooks of a settings file run (the inverse of [`settings`]); `None` when the
+/// file holds no plane-orch hook plane-orch could have written.
+#[must_use]
+pub fn hook_binary(settings: &Value) -> Option<PathBuf> {
+    let cmd = settings["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"].as_str()?;
+    let quoted = cmd.strip_suffix(" hook prompt-submit")?;
+    let inner = quoted.strip_prefix('\'')?.strip_suffix('\'')?;
+    Some(PathBuf::from(inner.replace(r"'\''", "'")))
+}
+
 /// Writes (or refreshes) the skill and the settings file into `claude_dir`.
 ///
 /// # Errors
@@ -91,12 +101,25 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The variable naming Claude Code's config folder.
+pub const CONFIG_DIR_ENV: &str = "CLAUDE_CONFIG_DIR";
+
+/// `$CLAUDE_CONFIG_DIR` when set and not empty: passed into every session as it is, so the
+/// agent reads the config the trust entry was written to.
+#[must_use]
+pub fn config_dir() -> Option<PathBuf> {
+    std::env::var_os(CONFIG_DIR_ENV)
+        .filter(|d| !d.is_empty())
+        // A session runs in another folder: a relative path would name another config.
+        .map(|d| std::path::absolute(&d).unwrap_or_else(|_| PathBuf::from(d)))
+}
+
 /// Claude Code's own config: `$CLAUDE_CONFIG_DIR/.claude.json`, else `~/.claude.json`.
 #[must_use]
 pub fn claude_config_path() -> Option<PathBuf> {
-    match std::env::var_os("CLAUDE_CONFIG_DIR") {
-        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir).join(".claude.json")),
-        _ => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".claude.json")),
+    match config_dir() {
+        Some(dir) => Some(dir.join(".claude.json")),
+        None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".claude.json")),
     }
 }
 
@@ -176,5 +199,7 @@ mod tests {
             .as_str()
             .unwrap();
         assert_eq!(cmd, "'/opt/my tools/plane-orch' hook notify");
+        let odd = Path::new("/opt/it's/plane-orch");
+        assert_eq!(hook_binary(&settings(odd)).as_deref(), Some(odd));
     }
 }

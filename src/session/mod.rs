@@ -9,8 +9,9 @@ pub mod worktree;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::config::{Backend, Config};
 use crate::error::Error;
@@ -35,13 +36,47 @@ pub fn session_name(config: &Config, id: &TicketId) -> String {
     format!("{}{}", config.sessions.tmux_prefix, id)
 }
 
-/// The absolute path of the running plane-orch, given to sessions and hooks.
+/// The path plane-orch was started from, resolved once per process (see [`current_exe`]).
+static EXE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+/// Resolves the path of the running binary now, so that a binary replaced later (an upgrade
+/// under a running `serve`) is still found at the path it was started from. `run` calls it
+/// first thing.
+pub fn resolve_exe() {
+    EXE.get_or_init(|| {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        // Linux names a replaced binary "PATH (deleted)": the path is the part before.
+        let shown = exe.display().to_string();
+        let exe = shown
+            .strip_suffix(" (deleted)")
+            .map_or(exe.clone(), PathBuf::from);
+        Ok(exe.canonicalize().unwrap_or(exe))
+    });
+}
+
+/// The absolute path of plane-orch, given to sessions and hooks: the one it was started
+/// from, resolved once.
 ///
 /// # Errors
-/// The OS cannot say where the binary is.
+/// The OS cannot say where the binary is, or the file is gone (removed since this process
+/// started): a session given that path could not run `/complete`.
 pub fn current_exe() -> Result<PathBuf> {
-    let exe = std::env::current_exe().context("cannot find the path of plane-orch itself")?;
-    Ok(exe.canonicalize().unwrap_or(exe))
+    resolve_exe();
+    let exe = match EXE.get() {
+        Some(Ok(exe)) => exe.clone(),
+        Some(Err(e)) => anyhow::bail!("cannot find the path of plane-orch itself: {e}"),
+        None => anyhow::bail!("cannot find the path of plane-orch itself"),
+    };
+    if !exe.is_file() {
+        return Err(Error::Session(format!(
+            "plane-orch's own binary {} is gone (removed or replaced since this process started): \
+             restart `plane-orch serve` (or run the command again) so sessions and hooks get a \
+             binary that exists",
+            exe.display()
+        ))
+        .into());
+    }
+    Ok(exe)
 }
 
 /// The environment a session's worker gets, in order.
@@ -71,7 +106,52 @@ pub fn session_env(config: &Config, spec: &SessionSpec) -> Result<Vec<(String, S
     if spec.restart {
         env.push(("PLANE_ORCH_RESTART".to_string(), "1".to_string()));
     }
+    // The agent reads the Claude config plane-orch wrote the trust entry into, whatever the
+    // tmux server's (or the service's) own environment says.
+    if let Some(dir) = claude::config_dir() {
+        env.push((
+            claude::CONFIG_DIR_ENV.to_string(),
+            dir.display().to_string(),
+        ));
+    }
     Ok(env)
+}
+
+/// The environment variables that hold plane-orch's secrets (`plane.api_key_env`,
+/// `api.token_env`): removed from every session, whose agent acts on a stranger's text.
+#[must_use]
+pub fn secret_vars(config: &Config) -> Vec<&str> {
+    let mut names = vec![config.plane.api_key_env.as_str()];
+    if config.api.token_env != config.plane.api_key_env {
+        names.push(config.api.token_env.as_str());
+    }
+    names
+}
+
+/// What `env -u` removes from a session: the secrets, and `CLAUDE_CONFIG_DIR` when
+/// plane-orch has none (then the agent must read `~/.claude.json`, as plane-orch did).
+#[must_use]
+pub fn removed_vars(config: &Config) -> Vec<&str> {
+    let mut names = secret_vars(config);
+    if claude::config_dir().is_none() {
+        names.push(claude::CONFIG_DIR_ENV);
+    }
+    names
+}
+
+/// The program and arguments a session runs: `env -u SECRET ... WORKER ID`. `env` removes the
+/// secrets even when the tmux server (or the service) was started from a shell holding them,
+/// then replaces itself with the worker.
+#[must_use]
+pub fn session_command(config: &Config, spec: &SessionSpec) -> Vec<String> {
+    let mut argv = vec!["env".to_string()];
+    for name in removed_vars(config) {
+        argv.push("-u".into());
+        argv.push(name.to_string());
+    }
+    argv.push(config.automation.worker.display().to_string());
+    argv.push(spec.ticket.to_string());
+    argv
 }
 
 /// Checks that the worker can be run, so a bad path is reported before a session flashes by.
@@ -102,6 +182,8 @@ pub fn check_worker(worker: &Path) -> Result<()> {
 /// `Error::Session` saying why the session could not start.
 pub fn start(config: &Config, spec: &SessionSpec) -> Result<()> {
     check_worker(&config.automation.worker)?;
+    // Where the session may leave its completion file: made private before it runs.
+    crate::completion::ensure_dir(&config.completion)?;
     match config.sessions.backend {
         Backend::Tmux => tmux::start(config, spec),
         Backend::Service => service::start(config, spec),
@@ -213,4 +295,35 @@ pub fn capture_screen(
         .into());
     }
     tmux::capture_screen(&session.name, lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_run_the_worker_without_the_secrets() {
+        let config = crate::config::parse(
+            "plane:\n  api_key_env: MY_PLANE_KEY\napi:\n  token_env: MY_API_TOKEN\n",
+            Path::new("/srv/po/config.yaml"),
+        )
+        .unwrap();
+        let spec = SessionSpec {
+            name: "plane-X-1".into(),
+            ticket: TicketId::parse("X-1").unwrap(),
+            workdir: PathBuf::from("/srv/po/repo"),
+            agent_session: "a".into(),
+            restart: false,
+        };
+        let argv = session_command(&config, &spec);
+        assert_eq!(
+            argv[..5],
+            ["env", "-u", "MY_PLANE_KEY", "-u", "MY_API_TOKEN"]
+        );
+        assert_eq!(argv[argv.len() - 1], "X-1");
+        assert!(
+            argv[argv.len() - 2].ends_with("claude-ticket-worker"),
+            "{argv:?}"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::config::Config;
 use crate::error::Error;
 
-use super::{session_env, SessionSpec};
+use super::{removed_vars, session_env, SessionSpec};
 
 /// Quotes a value for a POSIX shell: `'...'`, with each `'` written as `'\''`.
 #[must_use]
@@ -29,6 +29,10 @@ pub fn command_line(config: &Config, spec: &SessionSpec) -> Result<String> {
         "cd {} && exec env",
         shell_quote(&spec.workdir.display().to_string())
     );
+    // The service's shell may hold the secrets: `env -u` removes them before the worker runs.
+    for name in removed_vars(config) {
+        line.push_str(&format!(" -u {}", shell_quote(name)));
+    }
     for (key, value) in session_env(config, spec)? {
         // Keys are fixed names of ours; only values need quoting.
         line.push_str(&format!(" {key}={}", shell_quote(&value)));

@@ -9,7 +9,7 @@ use anyhow::Result;
 use crate::config::Config;
 use crate::error::Error;
 
-use super::{session_env, SessionSpec};
+use super::{secret_vars, session_command, session_env, SessionSpec};
 
 fn run(args: &[&str]) -> Result<Output> {
     Command::new("tmux")
@@ -37,12 +37,14 @@ pub fn start(config: &Config, spec: &SessionSpec) -> Result<()> {
     cmd.env_remove("TMUX")
         .args(["new-session", "-d", "-s", &spec.name, "-c"])
         .arg(&spec.workdir);
+    // A tmux server started by this call inherits our environment: keep the secrets out of it.
+    for name in secret_vars(config) {
+        cmd.env_remove(name);
+    }
     for (key, value) in session_env(config, spec)? {
         cmd.arg("-e").arg(format!("{key}={value}"));
     }
-    cmd.arg("--")
-        .arg(&config.automation.worker)
-        .arg(spec.ticket.as_str());
+    cmd.arg("--").args(session_command(config, spec));
     let out = cmd.output().map_err(|e| {
         Error::Session(format!(
             "cannot run tmux ({e}): install tmux or put it on PATH"
@@ -64,6 +66,16 @@ pub fn start(config: &Config, spec: &SessionSpec) -> Result<()> {
             spec.name
         ))
         .into());
+    }
+    // A server started earlier from a shell holding the secrets has them in its global
+    // environment: mark them removed for every later window of this session too.
+    let target = format!("={}", spec.name);
+    for name in secret_vars(config) {
+        match run(&["set-environment", "-t", &target, "-r", name]) {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => log::debug!("tmux set-environment -r {name}: {}", stderr_of(&out)),
+            Err(e) => log::debug!("tmux set-environment -r {name}: {e:#}"),
+        }
     }
     Ok(())
 }

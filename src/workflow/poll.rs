@@ -16,8 +16,9 @@ use crate::app::App;
 use crate::completion;
 use crate::config::PlaneConfig;
 use crate::error::{Error, Kind};
-use crate::plane::types::{Label, State as PlaneState, WorkItem};
-use crate::plane::{self, html_to_text, Client};
+use crate::html;
+use crate::plane::types::{is_project_identifier, is_uuid, Label, State as PlaneState, WorkItem};
+use crate::plane::{self, Client};
 use crate::progress::Progress;
 use crate::store::State;
 use crate::ticket::{now, NewTicket, Status, Ticket, TicketId, TriggerType};
@@ -329,7 +330,7 @@ pub fn poll_items(
             Ok(match item {
                 Some(item) => Fetched {
                     project_id: pid.clone(),
-                    items: vec![view.see(item)],
+                    items: view.see(item).into_iter().collect(),
                     whole: false,
                     gone: Vec::new(),
                 },
@@ -523,9 +524,19 @@ fn project_view(client: &Client, cfg: &PlaneConfig, pid: &str) -> Result<Project
         (Some(ident), 1) => ident.clone(),
         _ => client.project(pid)?.identifier.to_ascii_uppercase(),
     };
+    if !is_project_identifier(&identifier) {
+        return Err(Error::Plane(format!(
+            "the project's identifier {:?} cannot start a ticket id (a letter, then up to 11 \
+             letters or digits): project skipped; set plane.project_identifier or rename it in Plane",
+            identifier.chars().take(40).collect::<String>()
+        ))
+        .into());
+    }
     let shown = format!("{identifier} ({pid})");
-    let states = client.states(pid)?;
-    let labels = client.labels(pid)?;
+    let mut states = client.states(pid)?;
+    let mut labels = client.labels(pid)?;
+    states.retain(|s| usable_id(&s.id, "state", &s.name, &shown));
+    labels.retain(|l| usable_id(&l.id, "label", &l.name, &shown));
     let mut trigger_states = HashSet::new();
     for name in &cfg.trigger_states {
         let s = plane::find_by_name(
@@ -564,8 +575,18 @@ fn project_view(client: &Client, cfg: &PlaneConfig, pid: &str) -> Result<Project
 }
 
 impl ProjectView {
-    /// A work item as this project's triggers see it.
-    fn see(&self, item: WorkItem) -> Seen {
+    /// A work item as this project's triggers see it; `None` (with a warning naming it) when
+    /// its ids cannot be used: they would go into request paths and file names.
+    fn see(&self, item: WorkItem) -> Option<Seen> {
+        if let Some(why) = item.problem() {
+            log::warn!(
+                "Plane project {}: work item {:?} (sequence {}) skipped: {why}",
+                self.identifier,
+                item.name.chars().take(60).collect::<String>(),
+                item.sequence_id
+            );
+            return None;
+        }
         let by_state = item
             .state
             .as_ref()
@@ -582,7 +603,7 @@ impl ProjectView {
         if let Err(e) = &id {
             log::warn!("Plane work item {} has no usable id: {e}", item.id);
         }
-        Seen {
+        Some(Seen {
             state: item
                 .state
                 .as_deref()
@@ -595,8 +616,20 @@ impl ProjectView {
             id: id.ok(),
             trigger,
             item,
-        }
+        })
     }
+}
+
+/// Whether a state's or label's id may be used; one that is not a UUID is skipped, named.
+fn usable_id(id: &str, kind: &str, name: &str, project: &str) -> bool {
+    let ok = is_uuid(id);
+    if !ok {
+        log::warn!(
+            "Plane project {project}: {kind} {:?} skipped: its id is not a UUID",
+            name.chars().take(60).collect::<String>()
+        );
+    }
+    ok
 }
 
 fn fetch_project(
@@ -619,7 +652,10 @@ fn fetch_project(
     log::info!("Plane project {shown}: {} work items", items.len());
     Ok(Fetched {
         project_id: pid.to_string(),
-        items: items.into_iter().map(|item| view.see(item)).collect(),
+        items: items
+            .into_iter()
+            .filter_map(|item| view.see(item))
+            .collect(),
         whole: true,
         gone: Vec::new(),
     })
@@ -729,11 +765,11 @@ fn new_ticket(
     cfg: &PlaneConfig,
     at: DateTime<Utc>,
 ) -> Ticket {
-    let html = seen.item.description_html.clone().unwrap_or_default();
+    let (html, text) = html::admit(seen.item.description_html.as_deref().unwrap_or_default());
     let mut ticket = Ticket::new(
         NewTicket {
             title: seen.item.name.trim().to_string(),
-            description_text: html_to_text(&html),
+            description_text: text,
             description_html: html,
             url: Some(format!(
                 "{}/{}/browse/{id}/",
@@ -766,7 +802,8 @@ fn reconcile(
     drop: &mut Vec<(TicketId, String)>,
 ) {
     let id = ticket.id.clone();
-    let html = seen.item.description_html.clone().unwrap_or_default();
+    // Cleaned before it is compared or kept: the store holds no HTML from Plane as it came.
+    let (html, text) = html::admit(seen.item.description_html.as_deref().unwrap_or_default());
     let title = seen.item.name.trim().to_string();
     let mut changed = false;
     match ticket.status {
@@ -786,14 +823,9 @@ fn reconcile(
                 ticket.title = title;
                 changed = true;
             }
-            if ticket.description_html != html {
-                let text = html_to_text(&html);
-                if text != ticket.description_text {
-                    ticket.record(at, "description_changed", Some(text.clone()));
-                    changed = true;
-                }
-                ticket.description_html = html;
-                ticket.description_text = text;
+            if ticket.description_html != html && ticket.set_description(html, text.clone()) {
+                ticket.record(at, "description_changed", Some(text));
+                changed = true;
             }
             ticket.trigger_type = trigger;
             ticket.priority.clone_from(&seen.item.priority);
@@ -808,12 +840,12 @@ fn reconcile(
                 ticket.record(at, "title_changed", Some(title));
                 changed = true;
             }
-            if from_plane && ticket.description_html != html {
-                let text = html_to_text(&html);
-                if known(ticket, "description_changed", &ticket.description_text) != text {
-                    ticket.record(at, "description_changed", Some(text));
-                    changed = true;
-                }
+            if from_plane
+                && ticket.description_html != html
+                && known(ticket, "description_changed", &ticket.description_text) != text
+            {
+                ticket.record(at, "description_changed", Some(text));
+                changed = true;
             }
             let closed = seen
                 .state

@@ -203,6 +203,14 @@ impl Project {
         item["updated_at"] = json!("2026-11-27T05:00:00.000000Z");
     }
 
+    /// Adds work item `seq` in a trigger state, then sets `field` to a hostile `value` (an id
+    /// that is a path, a negative sequence id, ...).
+    pub fn add_hostile(&mut self, seq: u64, name: &str, field: &str, value: Value) {
+        self.add(seq, name, "Ready for Claude", &[], "<p>hostile</p>");
+        let item = self.items.last_mut().expect("just added");
+        item[field] = value;
+    }
+
     pub fn set_labels(&mut self, seq: u64, labels: &[&str]) {
         let ids: Vec<String> = labels.iter().map(|l| self.label_id(l)).collect();
         self.item_mut(seq)["labels"] = json!(ids);
@@ -222,6 +230,8 @@ pub struct Plane {
     pub delay: Duration,
     /// Answer the next request whose path contains `.0` after `.1` (once per entry).
     pub slow_once: Vec<(String, Duration)>,
+    /// Work-item lists whose pages never end.
+    pub endless: Option<Endless>,
     /// Plane's per-key sliding-window limiter (see [`Limiter`]).
     pub limiter: Limiter,
     /// Work items deleted in Plane (by UUID): gone from lists and reads, 404 to a PATCH; a
@@ -280,6 +290,15 @@ impl Limiter {
         self.allowed.push_back(now);
         Ok(self.limit - self.allowed.len())
     }
+}
+
+/// How a list of work items never ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endless {
+    /// Every page says more follow and gives the same cursor again.
+    RepeatCursor,
+    /// Every page says more follow and gives a new cursor (the next page number).
+    NewCursor,
 }
 
 impl Plane {
@@ -471,6 +490,23 @@ fn page(items: &[Value], query: &str) -> Answer {
     )
 }
 
+/// A page of a list that never ends: the project's items on the first page, then empty
+/// pages, each saying more follow.
+fn endless_page(items: &[Value], query: &str, how: Endless) -> Answer {
+    let cursor = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("cursor="))
+        .map(str::to_string);
+    let page_no = super::plane_page::cursor_page(cursor.as_deref()).unwrap_or(0);
+    let results = if page_no == 0 { items } else { &[] };
+    let mut body = super::plane_page::page(results, usize::MAX / 2, page_no, 100);
+    body["next_page_results"] = json!(true);
+    if how == Endless::RepeatCursor {
+        body["next_cursor"] = json!("100:1:0");
+    }
+    answer(200, body)
+}
+
 #[allow(clippy::too_many_lines)]
 fn route(plane: &mut Plane, method: &str, url: &str, key: Option<&str>, body: &str) -> Answer {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
@@ -537,6 +573,7 @@ fn route(plane: &mut Plane, method: &str, url: &str, key: Option<&str>, body: &s
         }
         (_, ["workspaces", _, "projects", pid, more @ ..]) => {
             let legacy = plane.legacy;
+            let endless = plane.endless;
             let Some(p) = plane.projects.iter_mut().find(|p| p.id == *pid) else {
                 return if more.is_empty() {
                     answer(404, fixture("error-404-project.json"))
@@ -556,7 +593,10 @@ fn route(plane: &mut Plane, method: &str, url: &str, key: Option<&str>, body: &s
                 ("GET", ["labels"]) => page(&p.labels, query),
                 ("GET", [kind]) if kind_ok(kind) => {
                     let items: Vec<Value> = p.items.iter().filter(live).cloned().collect();
-                    page(&items, query)
+                    match endless {
+                        None => page(&items, query),
+                        Some(how) => endless_page(&items, query, how),
+                    }
                 }
                 ("GET", [kind, iid]) if kind_ok(kind) => p
                     .items
