@@ -1,5 +1,11 @@
-//! Every endpoint of SPEC §7: `route` matches a method and the decoded path segments and
+//! Every endpoint of the API: `route` matches a method and the decoded path segments and
 //! calls one handler per endpoint. Nothing here touches a socket, so it is tested directly.
+//!
+//! A route sees the request's headers (`Request::header`, names in any case) and its raw
+//! body, and can add headers to its answer (`Reply::with_header`); the edge (`http`) adds
+//! the common ones (content type, CORS, `Cache-Control`) after. Every route but /health and
+//! /metrics runs on a worker thread and may block; those two run on the network thread and
+//! must never wait on anything (see `is_instant` in `http`).
 
 use std::collections::HashSet;
 
@@ -17,13 +23,25 @@ use crate::workflow::{
 use super::Ctx;
 
 /// One request as the routes see it: the method, the path split at `/` and percent-decoded,
-/// the query's pairs (decoded) and the body.
+/// the query's pairs (decoded), the headers (lower-case names, in order) and the raw body.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     pub method: &'a str,
     pub segments: &'a [String],
     pub query: &'a [(String, String)],
+    pub headers: &'a [(String, String)],
     pub body: &'a [u8],
+}
+
+impl Request<'_> {
+    /// The first value of the header `name` (any case).
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// What an answer carries besides its status.
@@ -34,25 +52,42 @@ pub enum Body {
     Raw(std::sync::Arc<Vec<u8>>),
     /// Text with its content type.
     Text(String, &'static str),
+    /// Bytes with their content type (a static asset, or something made for this answer).
+    Bytes(std::borrow::Cow<'static, [u8]>, &'static str),
     Empty,
 }
 
-/// An answer: status, body and the `Allow` header of a 405.
+/// An answer: status, body, the `Allow` header of a 405 and any headers of its own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub status: u16,
     pub body: Body,
     pub allow: Option<&'static str>,
+    /// Headers the route sets (they replace the edge's own of the same name).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
     #[must_use]
     pub fn json(status: u16, value: Value) -> Reply {
+        Reply::new(status, Body::Json(value))
+    }
+
+    #[must_use]
+    pub fn new(status: u16, body: Body) -> Reply {
         Reply {
             status,
-            body: Body::Json(value),
+            body,
             allow: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// The answer with one more header, e.g. `Content-Security-Policy`.
+    #[must_use]
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
     }
 
     /// An error answer: `detail` for the old dashboard, `error` for everything newer.
@@ -81,6 +116,7 @@ impl Reply {
             Body::Json(v) => v.clone(),
             Body::Raw(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
             Body::Text(t, _) => Value::String(t.clone()),
+            Body::Bytes(b, _) => serde_json::from_slice(b).unwrap_or(Value::Null),
             Body::Empty => Value::Null,
         }
     }
@@ -176,12 +212,17 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value> {
 
 // ---- reading ----------------------------------------------------------------------------
 
+/// Answers from memory only: the state as last read (read again here only when it changed
+/// and nobody holds its lock) and the session backend as last checked, each with its age.
 fn health(ctx: &Ctx) -> Reply {
-    let state = ctx.cache.summary(&ctx.app.store);
-    let count = |s: Status| state.as_ref().map_or(0, |summary| summary.count(s));
-    let available = ctx.sessions_available();
+    let state = ctx.cache.summary_now(&ctx.app.store);
+    let summary = state.summary.as_ref().ok();
+    let count = |s: Status| summary.map_or(0, |summary| summary.count(s));
+    let sessions = ctx.liveness.snapshot();
+    let available = sessions.available == Some(true);
     let last = ctx.last_poll();
-    let healthy = state.is_ok() && available;
+    let healthy = summary.is_some() && available;
+    let secs = |d: std::time::Duration| (d.as_secs_f64() * 10.0).round() / 10.0;
     Reply::json(
         200,
         json!({
@@ -195,8 +236,10 @@ fn health(ctx: &Ctx) -> Reply {
             "timestamp": crate::ticket::now(),
             "state": {
                 "path": ctx.app.store.path().display().to_string(),
-                "ok": state.is_ok(),
-                "error": state.as_ref().err().map(|e| format!("{e:#}")),
+                "ok": summary.is_some(),
+                "error": state.summary.as_ref().err(),
+                "age_secs": secs(state.age),
+                "stale": state.stale,
             },
             "plane": {
                 "configured": ctx.app.config.plane.is_configured(),
@@ -207,19 +250,22 @@ fn health(ctx: &Ctx) -> Reply {
             "sessions": {
                 "backend": ctx.app.config.sessions.backend.as_str(),
                 "available": available,
+                "checked_secs_ago": sessions.age().map(secs),
+                "error": sessions.error,
             },
         }),
     )
 }
 
 fn metrics(ctx: &Ctx) -> Reply {
-    let summary = ctx.cache.summary(&ctx.app.store).ok();
-    let text = ctx.metrics.render(summary.as_ref(), ctx.cache.loads());
-    Reply {
-        status: 200,
-        body: Body::Text(text, "text/plain; version=0.0.4; charset=utf-8"),
-        allow: None,
-    }
+    let state = ctx.cache.summary_now(&ctx.app.store);
+    let text = ctx
+        .metrics
+        .render(state.summary.as_ref().ok(), ctx.cache.loads(), state.age);
+    Reply::new(
+        200,
+        Body::Text(text, "text/plain; version=0.0.4; charset=utf-8"),
+    )
 }
 
 /// Tickets with `status` (`None`: all but done; `all`: every one), oldest first per status.
@@ -256,11 +302,7 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
             })
         });
     match answer {
-        Ok(bytes) => Reply {
-            status: 200,
-            body: Body::Raw(bytes),
-            allow: None,
-        },
+        Ok(bytes) => Reply::new(200, Body::Raw(bytes)),
         Err(e) => Reply::from_err(&e),
     }
 }
@@ -288,11 +330,7 @@ fn list_with_done(ctx: &Ctx, status: Option<Status>) -> Reply {
         list_bytes(tickets.iter().collect(), live.as_deref())
     })();
     match answer {
-        Ok(bytes) => Reply {
-            status: 200,
-            body: Body::Raw(std::sync::Arc::new(bytes)),
-            allow: None,
-        },
+        Ok(bytes) => Reply::new(200, Body::Raw(std::sync::Arc::new(bytes))),
         Err(e) => Reply::from_err(&e),
     }
 }
@@ -407,7 +445,7 @@ fn complete(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             .summary
             .ok_or_else(|| error::invalid(r#"the body has no "summary": say what was done"#))?;
         let t = workflow::complete(&ctx.app, id, &summary, SummarySource::Api)?;
-        to_value(&api_ticket(&t, ctx.live_sessions(true).as_deref()))
+        to_value(&api_ticket(&t, ctx.live_sessions(false).as_deref()))
     })();
     ctx.metrics.completions.count(&r);
     result(200, r)
@@ -436,7 +474,7 @@ fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             "ticket_id": out.ticket.id.to_string(),
             "comment_posted": true,
             "state_updated": out.state_updated,
-            "ticket": to_value(&api_ticket(&out.ticket, ctx.live_sessions(true).as_deref()))?,
+            "ticket": to_value(&api_ticket(&out.ticket, ctx.live_sessions(false).as_deref()))?,
         }))
     })();
     ctx.metrics.plane_updates.count(&r);
@@ -475,6 +513,7 @@ mod tests {
                 method,
                 segments: &segments,
                 query: &query,
+                headers: &[],
                 body: body.as_bytes(),
             },
         )
