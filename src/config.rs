@@ -1,4 +1,4 @@
-//! The configuration file (SPEC §3): read strictly into raw structs that mirror the YAML,
+//! The configuration file: read strictly into raw structs that mirror the YAML,
 //! then validated into the typed `Config` the rest of the program uses.
 //!
 //! A config.yaml written for the Python orchestrator loads as it is: its keys are accepted
@@ -48,6 +48,7 @@ pub struct Config {
     pub state: StateConfig,
     pub log: LogConfig,
     pub api: ApiConfig,
+    pub notify: crate::notify::NotifyConfig,
     /// Keys that were accepted but have no effect, and other advice for the person.
     pub warnings: Vec<String>,
 }
@@ -159,6 +160,7 @@ struct RawConfig {
     #[serde(alias = "logging")]
     log: RawLog,
     api: RawApi,
+    notify: crate::notify::config::RawNotify,
     /// The old orchestrator's tmux-session-service section.
     tmux_session_service: Option<RawTmuxService>,
     /// The old orchestrator's trigger switches: not used.
@@ -428,6 +430,7 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         state: st,
         log: lg,
         api,
+        notify,
         tmux_session_service,
         triggers,
         websocket_url,
@@ -683,6 +686,11 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         return Err("api.max_connections: must be at least 1".into());
     }
 
+    let mut notify = crate::notify::config::validate(notify, http_url)?;
+    notify
+        .secret_vars
+        .extend([api_key_env.clone(), token_env.clone()]);
+
     if triggers.is_some() {
         warnings.push(
             "triggers is not used by plane-orch: set plane.trigger.states and plane.trigger.labels"
@@ -765,6 +773,7 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
             allowed_hosts,
             max_connections,
         },
+        notify,
         warnings,
     })
 }

@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq;
 use super::routes::{self, Body, Reply};
 use super::Ctx;
 
-/// The largest request body accepted (SPEC §7).
+/// The largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
 
 /// The longest request line and headers accepted, together; longer ones get 431.

@@ -219,6 +219,8 @@ pub fn serve(app: App, opts: &ServeOptions) -> Result<()> {
         None
     };
 
+    let sender = crate::notify::spawn_sender(&ctx.app, Arc::clone(&stop))?;
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(WORKERS * 2)
@@ -250,8 +252,8 @@ pub fn serve(app: App, opts: &ServeOptions) -> Result<()> {
     ));
     stop.store(true, Ordering::SeqCst);
     runtime.shutdown_timeout(Duration::from_secs(1));
-    if let Some(p) = poller {
-        let _ = p.join();
+    for t in poller.into_iter().chain(sender) {
+        let _ = t.join();
     }
     // Not joined: a check stuck on a hung backend ends with the process, at its deadline.
     drop(checker);

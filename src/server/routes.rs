@@ -1,4 +1,4 @@
-//! Every endpoint of the API: `route` matches a method and the decoded path segments and
+//! Every endpoint of the HTTP API: `route` matches a method and the decoded path segments and
 //! calls one handler per endpoint. Nothing here touches a socket, so it is tested directly.
 //!
 //! A route sees the request's headers (`Request::header`, names in any case) and its raw
@@ -253,6 +253,7 @@ fn health(ctx: &Ctx) -> Reply {
                 "checked_secs_ago": sessions.age().map(secs),
                 "error": sessions.error,
             },
+            "notify": crate::notify::last_summary(),
         }),
     )
 }
