@@ -347,3 +347,27 @@ fn a_burst_beyond_the_connection_limit_is_shed_and_health_answers_after() {
         "{metrics}"
     );
 }
+
+#[test]
+fn running_out_of_file_descriptors_never_stops_the_listener() {
+    raise_fd_limit(1000);
+    let env = Env::for_serve("");
+    let s = env.serve_with_fd_limit(128);
+    // Far more connections than the server has descriptors for.
+    let mut held = Vec::new();
+    for _ in 0..600 {
+        if let Ok(c) = TcpStream::connect(("127.0.0.1", s.port)) {
+            held.push(c);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drop(held);
+    let ok = s.wait_for(Duration::from_secs(2), || {
+        agent(Duration::from_millis(500))
+            .get(&s.url("/health"))
+            .call()
+            .is_ok_and(|r| r.status() == 200)
+    });
+    assert!(ok, "the listener stopped: {}", s.stderr());
+    answers_within_a_second(&s, "/api/pending-tickets");
+}
