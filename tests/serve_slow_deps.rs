@@ -152,3 +152,54 @@ fn health_answers_from_the_last_read_while_another_process_holds_the_state_lock(
     assert_eq!(fresh["pending_count"], 2, "{fresh}");
     assert_eq!(fresh["state"]["age_secs"], 0.0, "{fresh}");
 }
+
+#[test]
+fn a_silent_plane_takes_at_most_half_the_workers() {
+    use common::fake_plane::{Plane, PlaneEnv, Project, CSLOG, KEY, KEY_ENV};
+    let mut project = Project::cslog();
+    project.fill(1, 9);
+    project.set_state(7, "Ready for Claude");
+    let w = PlaneEnv::new(Plane::new(vec![project]), &[CSLOG], "", "");
+    w.ok(&["poll"]);
+    w.ok(&["approve", "CSLOG-7", "--no-session"]);
+    w.ok(&["complete", "CSLOG-7", "a summary"]);
+    w.env.add("A-1", "by hand");
+    // From now on Plane accepts connections (the kernel does, from its backlog) and answers
+    // nothing.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = std::fs::read_to_string(w.env.config_path()).unwrap();
+    w.env.set_config(&config.replace(
+        &w.plane.url,
+        &format!("http://{}", silent.local_addr().unwrap()),
+    ));
+    let s = w
+        .env
+        .serve(&[], &[(KEY_ENV, KEY), ("PLANE_ORCH_RETRY_BASE_MS", "1")]);
+    let updates: Vec<_> = (0..12)
+        .map(|_| {
+            let url = s.url("/api/update-plane/CSLOG-7");
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let status = agent(Duration::from_secs(60))
+                    .post(&url)
+                    .send_empty()
+                    .map(|r| r.status().as_u16())
+                    .ok();
+                (status, started.elapsed())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    keeps_answering(&s, Duration::from_secs(3));
+    // The requests beyond Plane's share of the workers were told to come back.
+    let busy = s.wait_for(Duration::from_secs(5), || {
+        updates.iter().filter(|t| t.is_finished()).count() >= 8
+    });
+    assert!(busy, "requests waiting on Plane were not turned away");
+    drop(s);
+    let done: Vec<_> = updates.into_iter().map(|t| t.join().unwrap()).collect();
+    let turned_away = done.iter().filter(|(s, _)| *s == Some(503)).count();
+    assert!(turned_away >= 8, "{done:?}");
+    assert_eq!(w.env.ticket("CSLOG-7")["status"], "completed");
+    drop(silent);
+}
