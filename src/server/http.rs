@@ -27,6 +27,9 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// The longest request line and headers accepted, together; longer ones get 431.
 pub const MAX_HEAD: usize = 32 * 1024;
 
+/// The largest webhook body accepted: Plane sends the whole work item, description included.
+const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
+
 /// How long a request's body may take to arrive, all of it.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -289,8 +292,11 @@ fn gate(ctx: &Ctx, method: &str, segments: &[String], headers: &HeaderMap) -> Op
             );
         }
     }
+    // Plane cannot send the API token: its webhooks are checked by their signature instead.
+    let webhook = is_webhook(ctx, segments);
     if let Some(token) = &ctx.token {
-        if needs_token(segments) && !authorized(token, header(headers, "authorization")) {
+        if needs_token(segments) && !webhook && !authorized(token, header(headers, "authorization"))
+        {
             return Some(
                 Reply::error(
                     401,
@@ -303,18 +309,30 @@ fn gate(ctx: &Ctx, method: &str, segments: &[String], headers: &HeaderMap) -> Op
         }
     }
     let declared = header(headers, "content-length").and_then(|n| n.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+    if declared.is_some_and(|n| n > body_limit(webhook) as u64) {
         // Not read: closing is cheaper than draining it.
-        return Some(closing(too_large()));
+        return Some(closing(too_large(body_limit(webhook))));
     }
     None
 }
 
-fn too_large() -> Reply {
+fn is_webhook(ctx: &Ctx, segments: &[String]) -> bool {
+    super::webhook::Webhooks::is_path(&ctx.app.config.plane.webhook_path, segments)
+}
+
+fn body_limit(webhook: bool) -> usize {
+    if webhook {
+        MAX_WEBHOOK_BODY
+    } else {
+        MAX_BODY
+    }
+}
+
+fn too_large(limit: usize) -> Reply {
     Reply::error(
         413,
         "too_large",
-        &format!("the request body is over {} KiB", MAX_BODY / 1024),
+        &format!("the request body is over {} KiB", limit / 1024),
     )
 }
 
@@ -327,11 +345,11 @@ fn busy() -> Reply {
     .with_header("Retry-After", "1")
 }
 
-/// Reads the body, at most `MAX_BODY` bytes and within `BODY_TIMEOUT`.
-async fn read_body(body: Incoming) -> Result<Bytes, Outcome> {
-    match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await {
+/// Reads the body, at most `max` bytes and within `BODY_TIMEOUT`.
+async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Outcome> {
+    match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, max).collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(closing(too_large())),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(closing(too_large(max))),
         Ok(Err(e)) => Err(closing(Reply::error(
             400,
             "invalid",
@@ -425,7 +443,7 @@ async fn decide(ctx: &Arc<Ctx>, method: &str, url: &str, rq: hyper::Request<Inco
         // On the network thread: a slow uploader holds no worker.
         log::debug!("{method} {url}: reading its body");
     }
-    let body = match read_body(body).await {
+    let body = match read_body(body, body_limit(is_webhook(ctx, &segments))).await {
         Ok(body) => body,
         Err(refused) => return refused,
     };
