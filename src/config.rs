@@ -156,6 +156,11 @@ pub struct ApiConfig {
     pub bind: SocketAddr,
     pub token_env: String,
     pub cors_origins: Vec<String>,
+    /// Host names (lower case, no port) accepted besides the loopback names; on a
+    /// non-loopback bind, empty means any (the token guards every request there).
+    pub allowed_hosts: Vec<String>,
+    /// Connections served at once; more are refused with 503.
+    pub max_connections: usize,
 }
 
 // ---- the YAML, as written -------------------------------------------------------------
@@ -289,6 +294,8 @@ struct RawApi {
     bind: Option<String>,
     token_env: Option<String>,
     cors_origins: Option<Vec<String>>,
+    allowed_hosts: Option<Vec<String>>,
+    max_connections: Option<usize>,
     /// Old orchestrator: host and port, joined into `bind`.
     host: Option<String>,
     port: Option<u16>,
@@ -851,6 +858,24 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         .into_iter()
         .map(|o| o.trim().trim_end_matches('/').to_string())
         .collect();
+    let mut allowed_hosts = Vec::new();
+    for host in api.allowed_hosts.unwrap_or_default() {
+        let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+        if host.is_empty()
+            || host.contains(['/', ' ', '@'])
+            || (host.contains(':') && !host.starts_with('['))
+        {
+            return Err(format!(
+                "api.allowed_hosts: {host:?} is not a host name such as dashboard.example.com \
+                 (no scheme, no port; IPv6 in brackets)"
+            ));
+        }
+        allowed_hosts.push(host);
+    }
+    let max_connections = api.max_connections.unwrap_or(4096);
+    if max_connections == 0 {
+        return Err("api.max_connections: must be at least 1".into());
+    }
 
     let mut notify = crate::notify::config::validate(notify, http_url)?;
     notify
@@ -945,6 +970,8 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
             bind,
             token_env,
             cors_origins,
+            allowed_hosts,
+            max_connections,
         },
         notify,
         warnings,

@@ -628,13 +628,18 @@ fn plane_key(config: &Config) -> Check {
 }
 
 /// Runs a program and returns its trimmed stdout, or a message saying why it did not run.
+/// With a deadline: a version check that hangs must not hang doctor.
 fn output_of(program: &str, args: &[&str]) -> Result<String, String> {
-    match Command::new(program).args(args).output() {
+    use crate::process::{run, RunError};
+    match run(
+        Command::new(program).args(args),
+        std::time::Duration::from_secs(5),
+    ) {
         Ok(out) if out.status.success() => {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
         }
         Ok(out) => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(RunError::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             Err(format!("{program} is not on PATH"))
         }
         Err(e) => Err(format!("cannot run {program}: {e}")),

@@ -13,6 +13,7 @@ pub mod html;
 pub mod logging;
 pub mod notify;
 pub mod plane;
+pub mod process;
 pub mod progress;
 pub mod server;
 pub mod session;
@@ -23,6 +24,41 @@ pub mod view;
 pub mod workflow;
 
 use anyhow::Result;
+
+/// Whether `err` is a write to a closed pipe (the reader of stdout exited early).
+#[must_use]
+pub fn is_closed_stdout(err: &anyhow::Error) -> bool {
+    let broken = Some(std::io::ErrorKind::BrokenPipe);
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            == broken
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                == broken
+    })
+}
+
+/// Makes a closed stdout end the process quietly with status 0, like a Unix tool, instead
+/// of a panic: `print!` panics when its write fails, and the reader leaving early (`| head`)
+/// is no failure of ours. Any other panic is reported as before.
+pub fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
 
 /// Runs one command line.
 ///

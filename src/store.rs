@@ -296,9 +296,33 @@ impl Store {
     pub fn load_where_with(
         &self,
         wanted: impl Fn(Status) -> bool,
-        mut other: impl FnMut(Status, &[u8]) -> Result<()>,
+        other: impl FnMut(Status, &[u8]) -> Result<()>,
     ) -> Result<Vec<Ticket>> {
         let _lock = self.lock(false)?;
+        self.read_where_with(wanted, other)
+    }
+
+    /// [`Store::load_where_with`] without waiting: `None` when another process holds the
+    /// lock now (a reader that must answer at once uses what it read before).
+    ///
+    /// # Errors
+    /// As [`Store::load`].
+    pub fn try_load_where_with(
+        &self,
+        wanted: impl Fn(Status) -> bool,
+        other: impl FnMut(Status, &[u8]) -> Result<()>,
+    ) -> Result<Option<Vec<Ticket>>> {
+        let Some(_lock) = self.lock_or_wait(false, false)? else {
+            return Ok(None);
+        };
+        self.read_where_with(wanted, other).map(Some)
+    }
+
+    fn read_where_with(
+        &self,
+        wanted: impl Fn(Status) -> bool,
+        mut other: impl FnMut(Status, &[u8]) -> Result<()>,
+    ) -> Result<Vec<Ticket>> {
         let Some(bytes) = self.read_bytes()? else {
             return Ok(Vec::new());
         };
@@ -488,6 +512,13 @@ impl Store {
     }
 
     fn lock(&self, exclusive: bool) -> Result<Lock> {
+        Ok(self
+            .lock_or_wait(exclusive, true)?
+            .expect("a waiting lock is always taken"))
+    }
+
+    /// The lock; with `wait` false, `None` when another process holds it.
+    fn lock_or_wait(&self, exclusive: bool, wait: bool) -> Result<Option<Lock>> {
         let lock_path = self.lock_path();
         if exclusive {
             if let Some(dir) = lock_path.parent() {
@@ -506,7 +537,7 @@ impl Store {
             Ok(f) => f,
             // A reader without a lock file (nothing was ever written, a read-only folder) reads
             // without it: writers replace the file atomically, so it is still never torn.
-            Err(_) if !exclusive => return Ok(Lock(None)),
+            Err(_) if !exclusive => return Ok(Some(Lock(None))),
             Err(e) => {
                 return Err(e).with_context(|| {
                     format!("cannot open the state lock file {}", lock_path.display())
@@ -522,6 +553,9 @@ impl Store {
             if e.kind() != fs2::lock_contended_error().kind() {
                 return Err(e).with_context(|| format!("cannot lock {}", lock_path.display()));
             }
+            if !wait {
+                return Ok(None);
+            }
             log::debug!(
                 "waiting for the state lock {} held by another plane-orch",
                 lock_path.display()
@@ -533,7 +567,7 @@ impl Store {
             };
             wait.with_context(|| format!("cannot lock {}", lock_path.display()))?;
         }
-        Ok(Lock(Some(file)))
+        Ok(Some(Lock(Some(file))))
     }
 
     /// The state and the bytes it was parsed from (`None` when the file does not exist).

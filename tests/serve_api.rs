@@ -244,7 +244,7 @@ fn an_id_that_decodes_to_a_path_is_refused_before_anything_happens() {
     let env = Env::for_serve("");
     let s = env.serve(&[], &[]);
     let answer = s.raw(
-        b"POST /api/approve/..%2F..%2Fetc HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        b"POST /api/approve/..%2F..%2Fetc HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
     );
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(
@@ -497,7 +497,7 @@ fn bodies_over_64_kib_are_413_and_bad_json_400() {
     s.post("/api/tickets", Some(&big))
         .assert_error(413, "too_large");
     // A chunked body declares no length: it is cut off while read.
-    let mut raw = b"POST /api/tickets HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    let mut raw = b"POST /api/tickets HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
     for _ in 0..70 {
         raw.extend_from_slice(b"400\r\n");
         raw.extend_from_slice(&[b'x'; 1024]);

@@ -22,8 +22,9 @@ fn with_a_token_the_api_needs_it_and_health_stays_open() {
     )
     .assert_error(401, "unauthorized");
     s.get("/metrics").assert_error(401, "unauthorized");
-    let encoded =
-        s.raw(b"GET /%61pi/pending-tickets HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let encoded = s.raw(
+        b"GET /%61pi/pending-tickets HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
     assert!(encoded.starts_with("HTTP/1.1 401"), "{encoded}");
     let before = env.state_bytes();
     s.request(
@@ -205,9 +206,9 @@ fn a_refused_request_with_a_chunked_body_leaves_the_connection_usable() {
     env.add("A-1", "one");
     let s = env.serve(&[], &[]);
     let answer = s.raw(
-        b"POST /api/approve/A-1 HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\n\
+        b"POST /api/approve/A-1 HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\n\
           Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n\
-          GET /api/tickets/A-1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+          GET /api/tickets/A-1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     );
     let statuses: Vec<&str> = answer
         .lines()

@@ -10,7 +10,8 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
@@ -52,6 +53,25 @@ pub struct StateCache {
     loading: Mutex<()>,
     loads: AtomicU64,
     answers: Mutex<(u64, Answers)>,
+    /// When the cached copy was last known to match the file, in nanoseconds since `epoch()`.
+    verified_nanos: AtomicU64,
+}
+
+/// What /health and /metrics know of the state without waiting for it.
+#[derive(Debug, Clone)]
+pub struct StateView {
+    /// The counts, or why the file cannot be read.
+    pub summary: std::result::Result<Summary, String>,
+    /// How long ago the counts were known to match the file (zero: now).
+    pub age: Duration,
+    /// Why the counts may be old, when they may.
+    pub stale: Option<String>,
+}
+
+/// A fixed instant to count from, so an instant fits an atomic.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 /// One parsed version of the state file.
@@ -130,8 +150,69 @@ impl StateCache {
         self.current(store, |c| c.summary)
     }
 
+    /// The summary without ever waiting: read again when the file changed and nobody holds
+    /// its lock, else the last one read, with how long ago it was known to be current. For
+    /// /health and /metrics, which must answer even while another process holds the lock.
+    #[must_use]
+    pub fn summary_now(&self, store: &Store) -> StateView {
+        match self.current_or_wait(store, |c| c.summary, false) {
+            Ok(Some(summary)) => StateView {
+                summary: Ok(summary),
+                age: Duration::ZERO,
+                stale: None,
+            },
+            Ok(None) => {
+                let last = self
+                    .slot
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .as_ref()
+                    .map(|c| c.summary);
+                StateView {
+                    summary: last.ok_or_else(|| {
+                        "the state file has not been read yet: another process holds its lock"
+                            .to_string()
+                    }),
+                    age: self.since_verified(),
+                    stale: Some(
+                        "the state file changed and is being read, or another process holds its lock"
+                            .into(),
+                    ),
+                }
+            }
+            Err(e) => StateView {
+                summary: Err(format!("{e:#}")),
+                age: Duration::ZERO,
+                stale: None,
+            },
+        }
+    }
+
+    fn since_verified(&self) -> Duration {
+        let at = Duration::from_nanos(self.verified_nanos.load(Ordering::Relaxed));
+        epoch().elapsed().saturating_sub(at)
+    }
+
+    fn mark_verified(&self) {
+        let nanos = u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.verified_nanos.store(nanos, Ordering::Relaxed);
+    }
+
     /// `pick` applied to the cached version of the file, read again first when it changed.
     fn current<T>(&self, store: &Store, pick: impl Fn(&Cached) -> T) -> Result<T> {
+        Ok(self
+            .current_or_wait(store, pick, true)?
+            .expect("a waiting read always answers"))
+    }
+
+    /// [`StateCache::current`]; with `wait` false, `None` instead of waiting for another
+    /// request's read or another process's lock.
+    fn current_or_wait<T>(
+        &self,
+        store: &Store,
+        pick: impl Fn(&Cached) -> T,
+        wait: bool,
+    ) -> Result<Option<T>> {
         let cached = |fp: &Option<Fingerprint>| {
             let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
             slot.as_ref().filter(|c| &c.fingerprint == fp).map(&pick)
@@ -140,22 +221,43 @@ impl StateCache {
         // under the older fingerprint and the next call reads it again. Never the reverse.
         let fp = fingerprint(store.path())?;
         if let Some(hit) = cached(&fp) {
-            return Ok(hit);
+            self.mark_verified();
+            return Ok(Some(hit));
         }
-        let _one = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        let _one = if wait {
+            self.loading.lock().unwrap_or_else(PoisonError::into_inner)
+        } else {
+            match self.loading.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+            }
+        };
         // Another request may have read this version while we waited.
         let fp = fingerprint(store.path())?;
         if let Some(hit) = cached(&fp) {
-            return Ok(hit);
+            self.mark_verified();
+            return Ok(Some(hit));
         }
         let mut summary = Summary::default();
-        let open = store.load_where_with(
-            |s| s != Status::Done,
-            |status, raw| {
-                summary.add(status, &serde_json::from_slice(raw).unwrap_or_default());
-                Ok(())
-            },
-        )?;
+        let count = |summary: &mut Summary, status, raw: &[u8]| {
+            summary.add(status, &serde_json::from_slice(raw).unwrap_or_default());
+            Ok(())
+        };
+        let open = if wait {
+            store.load_where_with(
+                |s| s != Status::Done,
+                |st, raw| count(&mut summary, st, raw),
+            )?
+        } else {
+            match store.try_load_where_with(
+                |s| s != Status::Done,
+                |st, raw| count(&mut summary, st, raw),
+            )? {
+                Some(open) => open,
+                None => return Ok(None),
+            }
+        };
         let mut state = State {
             version: VERSION,
             ..State::default()
@@ -182,7 +284,8 @@ impl StateCache {
         };
         let out = pick(&entry);
         *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(entry);
-        Ok(out)
+        self.mark_verified();
+        Ok(Some(out))
     }
 
     /// A serialized answer made from the state of `generation`, made by `make` the first

@@ -1,16 +1,22 @@
-//! The HTTP edge: CORS, the token, body limits, decoding the path, and writing the answer.
-//! Everything a request must pass before a route sees it is decided here, in this order:
-//! path decoding (400), preflight, foreign origin (403), token (401), declared size (413),
-//! body read (413), route.
+//! The HTTP edge: everything a request must pass before a route sees it, decided here in
+//! this order: framing (400), Host (421), path decoding (400), preflight, foreign origin
+//! (403), token (401), declared size (413), body read (413, 408), a free worker (503),
+//! route. Then the answer is written with its headers.
+//!
+//! hyper has parsed the request head already and refused what it cannot frame: a head over
+//! `MAX_HEAD` (431), two different `Content-Length`s, obs-fold or a malformed line (400), each
+//! with the connection closed.
 
-use std::io::{Cursor, Read};
-use std::sync::atomic::Ordering;
+use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::percent_decode_str;
 use subtle::ConstantTimeEq;
-use tiny_http::{Header, Response, StatusCode};
 
 use super::routes::{self, Body, Reply};
 use super::Ctx;
@@ -18,21 +24,23 @@ use super::Ctx;
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// The longest request line and headers accepted, together; longer ones get 431.
+pub const MAX_HEAD: usize = 32 * 1024;
+
 /// The largest webhook body accepted: Plane sends the whole work item, description included.
 const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
 
-/// The most bytes of an unwanted body read only to throw them away.
-const DISCARD_MAX: u64 = 1024 * 1024;
+/// How long a request's body may take to arrive, all of it.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// tiny_http reads bodies up to this size itself before handing the request over; larger or
-/// chunked ones are read from the socket by whoever handles the request.
-const BUFFERED_BY_TINY_HTTP: usize = 1024;
+/// How long a request waits for a free worker before it is answered 503.
+const QUEUE_WAIT: Duration = Duration::from_secs(2);
 
-fn header(rq: &tiny_http::Request, name: &'static str) -> Option<String> {
-    rq.headers()
-        .iter()
-        .find(|h| h.field.equiv(name))
-        .map(|h| h.value.as_str().to_string())
+/// The answer body hyper writes.
+pub type HttpBody = Full<Bytes>;
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 fn is_state_changing(method: &str) -> bool {
@@ -72,6 +80,29 @@ fn same_origin(origin: &str, host: Option<&str>, token_set: bool) -> bool {
     name.parse::<std::net::IpAddr>().is_ok() || name.eq_ignore_ascii_case("localhost")
 }
 
+/// Whether the request is answered on the network thread: these read only what is in
+/// memory and never wait, so they answer while every worker is busy.
+fn is_instant(method: &str, segments: &[String]) -> bool {
+    matches!(method, "GET" | "HEAD")
+        && matches!(
+            segments
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice(),
+            ["health"] | ["orchestrator", "health"] | ["metrics"]
+        )
+}
+
+/// Whether the request may have to reach Plane: those share a smaller pool, so a Plane that
+/// does not answer cannot take every worker.
+fn may_reach_plane(method: &str, segments: &[String]) -> bool {
+    method == "POST"
+        && segments.len() == 3
+        && segments[0] == "api"
+        && matches!(segments[1].as_str(), "approve" | "update-plane")
+}
+
 /// Compares the `Authorization` header with the token in constant time.
 pub(super) fn authorized(token: &str, authorization: Option<&str>) -> bool {
     let Some((scheme, given)) = authorization.and_then(|a| a.trim().split_once(' ')) else {
@@ -79,6 +110,64 @@ pub(super) fn authorized(token: &str, authorization: Option<&str>) -> bool {
     };
     scheme.eq_ignore_ascii_case("bearer")
         && bool::from(given.trim().as_bytes().ct_eq(token.as_bytes()))
+}
+
+/// Which `Host` values the server answers to.
+#[derive(Debug, Clone)]
+pub struct HostPolicy {
+    /// Names accepted (lower case, without port; IPv6 in brackets).
+    names: Vec<String>,
+    /// Any name is accepted (a non-loopback bind without `api.allowed_hosts`).
+    any: bool,
+}
+
+impl HostPolicy {
+    /// On a loopback bind: the loopback names and `extra`. On another: the bound address,
+    /// the loopback names and `extra`, or any name when `extra` is empty.
+    #[must_use]
+    pub fn for_bind(addr: std::net::SocketAddr, extra: &[String]) -> HostPolicy {
+        let mut names: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect();
+        let loopback = addr.ip().is_loopback();
+        if !loopback {
+            names.push(match addr.ip() {
+                std::net::IpAddr::V4(ip) => ip.to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            });
+        }
+        names.extend(extra.iter().cloned());
+        HostPolicy {
+            names,
+            any: !loopback && extra.is_empty(),
+        }
+    }
+
+    /// Whether `host` (a `Host` header or a URL's authority, port optional) is accepted.
+    #[must_use]
+    pub fn allows(&self, host: &str) -> bool {
+        if self.any {
+            return true;
+        }
+        let host = host.trim();
+        let name = if host.starts_with('[') {
+            host.find(']').map_or(host, |end| &host[..=end])
+        } else {
+            match host.rsplit_once(':') {
+                Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+                _ => host,
+            }
+        };
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        self.names.contains(&name)
+    }
+}
+
+impl Default for HostPolicy {
+    fn default() -> HostPolicy {
+        HostPolicy::for_bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), &[])
+    }
 }
 
 /// A query string's decoded `key=value` pairs, in order.
@@ -115,56 +204,139 @@ pub fn split_url(url: &str) -> Result<(Vec<String>, Query), Reply> {
     Ok((segments, query))
 }
 
-/// What the edge decided before any route runs.
-enum Gate {
-    /// Answer this, without reading the body.
-    Answer(Reply),
-    /// Go on to the route.
-    Pass,
+/// An answer and whether the connection is closed after it.
+struct Outcome {
+    reply: Reply,
+    close: bool,
 }
 
-fn gate(ctx: &Ctx, method: &str, segments: &[String], rq: &tiny_http::Request) -> Gate {
-    if method == "OPTIONS" {
-        return Gate::Answer(Reply {
-            status: 204,
-            body: Body::Empty,
-            allow: None,
-        });
+impl From<Reply> for Outcome {
+    fn from(reply: Reply) -> Outcome {
+        Outcome {
+            reply,
+            close: false,
+        }
     }
-    if let Some(origin) = header(rq, "Origin") {
+}
+
+fn closing(reply: Reply) -> Outcome {
+    Outcome { reply, close: true }
+}
+
+/// Refuses framing that two HTTP parsers could read two ways. hyper itself answers 400 and
+/// closes on two different `Content-Length`s, a `Transfer-Encoding` whose last coding is not
+/// chunked, obs-fold and malformed lines; and when a request has both `Content-Length` and
+/// `Transfer-Encoding` it reads the body as chunked and closes the connection after the
+/// answer, so nothing after that body is ever read as a request. What is left to refuse
+/// here: `Transfer-Encoding` sent more than once, or with any coding besides `chunked`.
+fn framing(headers: &HeaderMap) -> Option<Outcome> {
+    let mut codings = headers.get_all(hyper::header::TRANSFER_ENCODING).iter();
+    let first = codings.next()?;
+    let plain_chunked = first
+        .to_str()
+        .is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
+    if codings.next().is_some() || !plain_chunked {
+        return Some(closing(Reply::error(
+            400,
+            "invalid",
+            "the request's framing is ambiguous: send one Content-Length, or \
+             Transfer-Encoding: chunked alone",
+        )));
+    }
+    None
+}
+
+/// The 421 for a `Host` this server does not answer to (a DNS rebinding page, a typo).
+fn check_host(ctx: &Ctx, rq: &hyper::Request<Incoming>) -> Option<Outcome> {
+    let given = rq
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .into_iter()
+        .chain(header(rq.headers(), "host").map(str::to_string))
+        .chain(
+            rq.headers()
+                .get("host")
+                .filter(|v| v.to_str().is_err())
+                .map(|_| "(not text)".to_string()),
+        );
+    for host in given {
+        if !ctx.hosts.allows(&host) {
+            return Some(
+                Reply::error(
+                    421,
+                    "misdirected",
+                    &format!(
+                        "this server does not answer to the host {host:?}: use localhost or \
+                         127.0.0.1, or add the name to api.allowed_hosts"
+                    ),
+                )
+                .into(),
+            );
+        }
+    }
+    if rq.headers().get_all("host").iter().count() > 1 {
+        return Some(closing(Reply::error(
+            400,
+            "invalid",
+            "the request has more than one Host",
+        )));
+    }
+    None
+}
+
+fn gate(ctx: &Ctx, method: &str, segments: &[String], headers: &HeaderMap) -> Option<Outcome> {
+    if method == "OPTIONS" {
+        return Some(
+            Reply {
+                status: 204,
+                body: Body::Empty,
+                allow: None,
+                headers: Vec::new(),
+            }
+            .into(),
+        );
+    }
+    if let Some(origin) = header(headers, "origin") {
         if is_state_changing(method)
-            && !ctx.origin_allowed(&origin)
-            && !same_origin(&origin, header(rq, "Host").as_deref(), ctx.token.is_some())
+            && !ctx.origin_allowed(origin)
+            && !same_origin(origin, header(headers, "host"), ctx.token.is_some())
         {
-            return Gate::Answer(Reply::error(
-                403,
-                "forbidden",
-                &format!(
-                    "requests from the web page at {origin} may not change tickets: \
-                     add it to api.cors_origins if it is your dashboard"
-                ),
-            ));
+            return Some(
+                Reply::error(
+                    403,
+                    "forbidden",
+                    &format!(
+                        "requests from the web page at {origin} may not change tickets: \
+                         add it to api.cors_origins if it is your dashboard"
+                    ),
+                )
+                .into(),
+            );
         }
     }
     // Plane cannot send the API token: its webhooks are checked by their signature instead.
     let webhook = is_webhook(ctx, segments);
     if let Some(token) = &ctx.token {
-        if needs_token(segments)
-            && !webhook
-            && !authorized(token, header(rq, "Authorization").as_deref())
+        if needs_token(segments) && !webhook && !authorized(token, header(headers, "authorization"))
         {
-            return Gate::Answer(Reply::error(
-                401,
-                "unauthorized",
-                "this API needs \"Authorization: Bearer <token>\" with the token set in the \
-                 server's environment",
-            ));
+            return Some(
+                Reply::error(
+                    401,
+                    "unauthorized",
+                    "this API needs \"Authorization: Bearer <token>\" with the token set in the \
+                     server's environment",
+                )
+                .into(),
+            );
         }
     }
-    if rq.body_length().is_some_and(|n| n > body_limit(webhook)) {
-        return Gate::Answer(too_large(body_limit(webhook)));
+    let declared = header(headers, "content-length").and_then(|n| n.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > body_limit(webhook) as u64) {
+        // Not read: closing is cheaper than draining it.
+        return Some(closing(too_large(body_limit(webhook))));
     }
-    Gate::Pass
+    None
 }
 
 fn is_webhook(ctx: &Ctx, segments: &[String]) -> bool {
@@ -187,210 +359,235 @@ fn too_large(limit: usize) -> Reply {
     )
 }
 
-/// Whether reading (or discarding) the body means waiting on the client's socket.
-fn body_is_streamed(rq: &tiny_http::Request) -> bool {
-    match rq.body_length() {
-        Some(0) => false,
-        Some(n) => n > BUFFERED_BY_TINY_HTTP || header(rq, "Expect").is_some(),
-        None => header(rq, "Transfer-Encoding").is_some(),
+fn busy() -> Reply {
+    Reply::error(
+        503,
+        "busy",
+        "the server is busy with other requests: try again in a moment",
+    )
+    .with_header("Retry-After", "1")
+}
+
+/// Reads the body, at most `max` bytes and within `BODY_TIMEOUT`.
+async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Outcome> {
+    match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, max).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(closing(too_large(max))),
+        Ok(Err(e)) => Err(closing(Reply::error(
+            400,
+            "invalid",
+            &format!("cannot read the request body: {e}"),
+        ))),
+        Err(_) => Err(closing(Reply::error(
+            408,
+            "timeout",
+            &format!(
+                "the request body did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            ),
+        ))),
     }
 }
 
-/// Counts a request finished on its own thread as done, even if it panicked.
-struct Inflight<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl Drop for Inflight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
+/// Waits up to `QUEUE_WAIT` for a permit of `pool`.
+async fn permit(pool: &Arc<tokio::sync::Semaphore>) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    tokio::time::timeout(QUEUE_WAIT, Arc::clone(pool).acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
 }
 
-/// Handles one request from a worker. A request whose body still has to come over the
-/// network is finished on its own thread, so a slow uploader never holds a worker.
-pub(super) fn handle(ctx: &Arc<Ctx>, rq: tiny_http::Request) {
-    if body_is_streamed(&rq) {
-        log::debug!(
-            "{} {}: reading its body on a thread of its own",
-            rq.method(),
-            rq.url()
-        );
-        ctx.inflight.fetch_add(1, Ordering::SeqCst);
-        let shared = Arc::clone(ctx);
-        let spawned = std::thread::Builder::new()
-            .name("plane-orch-upload".into())
-            .spawn(move || {
-                let _done = Inflight(&shared.inflight);
-                finish(&shared, rq);
-            });
-        if let Err(e) = spawned {
-            // The request went down with the closure: tiny_http answers a dropped one 500.
-            ctx.inflight.fetch_sub(1, Ordering::SeqCst);
-            log::error!("cannot start a thread for a request: {e}");
-        }
-    } else {
-        finish(ctx, rq);
-    }
+/// The request's headers as the routes see them: lower-case names, values as text.
+fn route_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
-fn finish(ctx: &Ctx, mut rq: tiny_http::Request) {
+/// Answers one request.
+pub(super) async fn handle(
+    ctx: Arc<Ctx>,
+    rq: hyper::Request<Incoming>,
+) -> Result<hyper::Response<HttpBody>, Infallible> {
     let started = Instant::now();
     let method = rq.method().as_str().to_ascii_uppercase();
-    let url = rq.url().to_string();
-    let reply = match split_url(&url) {
-        Err(reply) => reply,
-        Ok((segments, query)) => match gate(ctx, &method, &segments, &rq) {
-            Gate::Answer(reply) => {
-                discard_body(&mut rq);
-                reply
-            }
-            Gate::Pass => match read_body(&mut rq, body_limit(is_webhook(ctx, &segments))) {
-                Err(reply) => reply,
-                Ok(body) => {
-                    let headers: Vec<(String, String)> = rq
-                        .headers()
-                        .iter()
-                        .map(|h| (h.field.as_str().to_string(), h.value.as_str().to_string()))
-                        .collect();
-                    routes::route(
-                        ctx,
-                        &routes::Request {
-                            method: &method,
-                            segments: &segments,
-                            query: &query,
-                            headers: &headers,
-                            body: &body,
-                        },
-                    )
-                }
-            },
-        },
-    };
-    let status = reply.status;
-    let origin = header(&rq, "Origin").filter(|o| ctx.origin_allowed(o));
-    let response = build(reply, origin.as_deref(), method == "OPTIONS");
-    if let Err(e) = rq.respond(response) {
-        log::debug!("{method} {url}: cannot send the answer: {e}");
-    }
+    let url = rq
+        .uri()
+        .path_and_query()
+        .map_or("/", hyper::http::uri::PathAndQuery::as_str)
+        .to_string();
+    let origin = header(rq.headers(), "origin")
+        .filter(|o| ctx.origin_allowed(o))
+        .map(str::to_string);
+    let outcome = decide(&ctx, &method, &url, rq).await;
+    let status = outcome.reply.status;
+    let response = build(outcome, origin.as_deref(), method == "OPTIONS");
     ctx.metrics.request(status);
     log::debug!(
         "{method} {url} -> {status} in {:.1} ms",
         started.elapsed().as_secs_f64() * 1000.0
     );
+    Ok(response)
 }
 
-/// Reads and drops what is left of a body that will not be used, at most `DISCARD_MAX`
-/// bytes. The connection is kept alive for the client's next request, which starts right
-/// after this body: a chunked body left unread would be taken for that request. (A body with
-/// a `Content-Length` is drained by tiny_http itself; one still longer than this limit
-/// leaves the connection unusable, and tiny_http closes it at the next request.)
-fn discard_body(rq: &mut tiny_http::Request) {
-    let _ = std::io::copy(&mut rq.as_reader().take(DISCARD_MAX), &mut std::io::sink());
-}
-
-/// Reads the body, at most `max` bytes (a chunked or lying client is cut off too).
-fn read_body(rq: &mut tiny_http::Request, max: usize) -> Result<Vec<u8>, Reply> {
-    let mut body = Vec::new();
-    let limit = u64::try_from(max).unwrap_or(u64::MAX) + 1;
-    rq.as_reader()
-        .take(limit)
-        .read_to_end(&mut body)
-        .map_err(|e| {
-            Reply::error(
-                400,
-                "invalid",
-                &format!("cannot read the request body: {e}"),
-            )
-        })?;
-    if body.len() > max {
-        discard_body(rq);
-        return Err(too_large(max));
+async fn decide(ctx: &Arc<Ctx>, method: &str, url: &str, rq: hyper::Request<Incoming>) -> Outcome {
+    if let Some(refused) = framing(rq.headers()).or_else(|| check_host(ctx, &rq)) {
+        return refused;
     }
-    Ok(body)
-}
-
-fn hdr(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes())
-        .expect("header names and values are ASCII")
-}
-
-/// An answer's bytes, shared with the answer cache or compiled in, rather than copied.
-enum SharedBytes {
-    Shared(Arc<Vec<u8>>),
-    Static(&'static [u8]),
-}
-
-impl AsRef<[u8]> for SharedBytes {
-    fn as_ref(&self) -> &[u8] {
-        match self {
-            SharedBytes::Shared(b) => b,
-            SharedBytes::Static(b) => b,
+    let (segments, query) = match split_url(url) {
+        Ok(parts) => parts,
+        Err(reply) => return reply.into(),
+    };
+    if let Some(refused) = gate(ctx, method, &segments, rq.headers()) {
+        return refused;
+    }
+    let headers = route_headers(rq.headers());
+    if is_instant(method, &segments) {
+        return routes::route(
+            ctx,
+            &routes::Request {
+                method,
+                segments: &segments,
+                query: &query,
+                headers: &headers,
+                body: &[],
+            },
+        )
+        .into();
+    }
+    let body = rq.into_body();
+    if !hyper::body::Body::is_end_stream(&body) {
+        // On the network thread: a slow uploader holds no worker.
+        log::debug!("{method} {url}: reading its body");
+    }
+    let body = match read_body(body, body_limit(is_webhook(ctx, &segments))).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    // A Plane request takes a permit of its own pool first, then a worker.
+    let _plane = if may_reach_plane(method, &segments) {
+        match permit(&ctx.plane_slots).await {
+            Some(p) => Some(p),
+            None => return busy().into(),
+        }
+    } else {
+        None
+    };
+    let Some(_worker) = permit(&ctx.workers).await else {
+        return busy().into();
+    };
+    let (shared, method_owned) = (Arc::clone(ctx), method.to_string());
+    let work = tokio::task::spawn_blocking(move || {
+        routes::route(
+            &shared,
+            &routes::Request {
+                method: &method_owned,
+                segments: &segments,
+                query: &query,
+                headers: &headers,
+                body: &body,
+            },
+        )
+    });
+    match work.await {
+        Ok(reply) => reply.into(),
+        Err(e) => {
+            log::error!("{method} {url}: the handler failed: {e}");
+            Reply::error(
+                500,
+                "internal",
+                "the request failed inside the server: see its log",
+            )
+            .into()
         }
     }
 }
 
-fn build(reply: Reply, origin: Option<&str>, preflight: bool) -> Response<Cursor<SharedBytes>> {
-    let mut static_cache = None;
+/// An answer's bytes, shared with the answer cache or compiled in, rather than copied.
+struct SharedBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+fn set(response: &mut hyper::Response<HttpBody>, name: &str, value: &str) {
+    match (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
+        (Ok(n), Ok(v)) => {
+            response.headers_mut().insert(n, v);
+        }
+        _ => log::warn!("header {name:?} was not sent: not a valid header"),
+    }
+}
+
+fn build(outcome: Outcome, origin: Option<&str>, preflight: bool) -> hyper::Response<HttpBody> {
+    let Outcome { reply, close } = outcome;
     let (bytes, content_type) = match reply.body {
         Body::Json(v) => {
             let mut b = serde_json::to_vec(&v).unwrap_or_else(|_| b"{}".to_vec());
             b.push(b'\n');
-            (SharedBytes::Shared(Arc::new(b)), Some("application/json"))
+            (Bytes::from(b), Some("application/json"))
         }
-        Body::Raw(b) => (SharedBytes::Shared(b), Some("application/json")),
-        Body::Text(t, ct) => (SharedBytes::Shared(Arc::new(t.into_bytes())), Some(ct)),
-        Body::Static {
-            bytes,
-            content_type,
-            cache,
-        } => {
-            static_cache = Some(cache);
-            (SharedBytes::Static(bytes), Some(content_type))
-        }
-        Body::Empty => (SharedBytes::Static(&[]), None),
+        Body::Raw(b) => (Bytes::from_owner(SharedBytes(b)), Some("application/json")),
+        Body::Text(t, ct) => (Bytes::from(t), Some(ct)),
+        Body::Bytes(b, ct) => (
+            match b {
+                std::borrow::Cow::Borrowed(s) => Bytes::from_static(s),
+                std::borrow::Cow::Owned(v) => Bytes::from(v),
+            },
+            Some(ct),
+        ),
+        Body::Empty => (Bytes::new(), None),
     };
-    let len = bytes.as_ref().len();
-    let mut response = Response::new(
-        StatusCode(reply.status),
-        Vec::new(),
-        Cursor::new(bytes),
-        Some(len),
-        None,
-    );
+    let mut response = hyper::Response::new(Full::new(bytes));
+    *response.status_mut() = hyper::StatusCode::from_u16(reply.status)
+        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     if let Some(ct) = content_type {
-        response.add_header(hdr("Content-Type", ct));
+        set(&mut response, "Content-Type", ct);
     }
-    if let Some(cache) = static_cache {
-        response.add_header(hdr("Cache-Control", cache));
-        response.add_header(hdr("Content-Security-Policy", super::ui::CSP));
-        response.add_header(hdr("X-Content-Type-Options", "nosniff"));
-        response.add_header(hdr("X-Frame-Options", "DENY"));
-        response.add_header(hdr("Referrer-Policy", "no-referrer"));
-    } else {
-        response.add_header(hdr("Cache-Control", "no-store"));
-    }
-    response.add_header(hdr("Vary", "Origin"));
+    set(&mut response, "Cache-Control", "no-store");
+    set(&mut response, "Vary", "Origin");
+    set(&mut response, "X-Content-Type-Options", "nosniff");
     if let Some(allow) = reply.allow {
-        response.add_header(hdr("Allow", allow));
+        set(&mut response, "Allow", allow);
     }
     if reply.status == 401 {
-        response.add_header(hdr("WWW-Authenticate", "Bearer"));
+        set(&mut response, "WWW-Authenticate", "Bearer");
     }
     if let Some(origin) = origin {
         // Only origins from api.cors_origins reach here, so echoing one is safe.
         if origin.bytes().all(|b| b.is_ascii_graphic()) {
-            response.add_header(hdr("Access-Control-Allow-Origin", origin));
+            set(&mut response, "Access-Control-Allow-Origin", origin);
             if preflight {
-                response.add_header(hdr(
+                set(
+                    &mut response,
                     "Access-Control-Allow-Methods",
                     "GET, POST, DELETE, OPTIONS",
-                ));
-                response.add_header(hdr(
+                );
+                set(
+                    &mut response,
                     "Access-Control-Allow-Headers",
                     "Content-Type, Authorization",
-                ));
-                response.add_header(hdr("Access-Control-Max-Age", "600"));
+                );
+                set(&mut response, "Access-Control-Max-Age", "600");
             }
         }
+    }
+    for (name, value) in &reply.headers {
+        set(&mut response, name, value);
+    }
+    if close {
+        set(&mut response, "Connection", "close");
     }
     response
 }
@@ -472,5 +669,43 @@ mod tests {
         assert!(!needs("/ui/app.js"));
         assert!(needs("/ui/a/b"));
         assert!(needs("/api/tickets/A-1/screen"));
+    }
+
+    #[test]
+    fn only_loopback_names_pass_on_a_loopback_bind() {
+        let p = HostPolicy::for_bind("127.0.0.1:5002".parse().unwrap(), &[]);
+        for ok in [
+            "localhost",
+            "LOCALHOST:5002",
+            "127.0.0.1",
+            "127.0.0.1:9",
+            "[::1]",
+            "[::1]:5002",
+            "localhost.",
+        ] {
+            assert!(p.allows(ok), "{ok}");
+        }
+        for bad in [
+            "attacker.example",
+            "attacker.example:5002",
+            "127.0.0.2",
+            "localhost.attacker.example",
+            "",
+            "[::2]",
+        ] {
+            assert!(!p.allows(bad), "{bad}");
+        }
+        let p = HostPolicy::for_bind("127.0.0.1:5002".parse().unwrap(), &["box.lan".into()]);
+        assert!(p.allows("box.lan:5002"));
+    }
+
+    #[test]
+    fn other_binds_take_the_listed_hosts_or_any() {
+        let any = HostPolicy::for_bind("0.0.0.0:5002".parse().unwrap(), &[]);
+        assert!(any.allows("whatever.example"));
+        let listed = HostPolicy::for_bind("10.0.0.5:5002".parse().unwrap(), &["orch.lan".into()]);
+        assert!(listed.allows("orch.lan:5002"));
+        assert!(listed.allows("10.0.0.5:5002"));
+        assert!(!listed.allows("attacker.example"));
     }
 }

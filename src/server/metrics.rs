@@ -9,8 +9,8 @@ use super::cache::Summary;
 use crate::ticket::Status;
 
 /// The HTTP statuses the server answers with; anything else is counted as `other`.
-const STATUSES: [u16; 13] = [
-    200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 500, 502, 503,
+const STATUSES: [u16; 16] = [
+    200, 201, 204, 400, 401, 403, 404, 405, 408, 409, 411, 413, 421, 500, 502, 503,
 ];
 
 /// A counter per outcome label.
@@ -50,6 +50,8 @@ pub struct Metrics {
     poll_errors: AtomicU64,
     poll_micros_total: AtomicU64,
     poll_micros_last: AtomicU64,
+    /// Connections refused because the server was at its limit.
+    pub connections_shed: AtomicU64,
 }
 
 fn get(a: &AtomicU64) -> u64 {
@@ -83,7 +85,7 @@ impl Metrics {
 
     /// The whole exposition; `state` is `None` when the state file cannot be read.
     #[must_use]
-    pub fn render(&self, state: Option<&Summary>, state_loads: u64) -> String {
+    pub fn render(&self, state: Option<&Summary>, state_loads: u64, state_age: Duration) -> String {
         let mut out = String::new();
         // Each sample is (what follows the family's name: a suffix and/or labels, its value).
         let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
@@ -134,6 +136,18 @@ impl Metrics {
             "counter",
             "Times the server read and parsed the state file (it caches it while unchanged).",
             &[(String::new(), state_loads.to_string())],
+        );
+        family(
+            "state_age_seconds",
+            "gauge",
+            "How long ago the counts were known to match the state file (0: at this scrape).",
+            &[(String::new(), state_age.as_secs_f64().to_string())],
+        );
+        family(
+            "connections_shed_total",
+            "counter",
+            "Connections refused with 503 because the server was at api.max_connections.",
+            &[(String::new(), get(&self.connections_shed).to_string())],
         );
         let mut requests: Vec<_> = STATUSES
             .iter()

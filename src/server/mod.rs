@@ -1,22 +1,28 @@
-//! `serve`: the HTTP API for dashboards and scripts.
+//! `serve`: the HTTP API for dashboards and scripts, on hyper (HTTP/1 only).
 //!
-//! tiny_http accepts connections and parses requests on its own threads; a fixed pool of
-//! workers takes finished requests from its queue, so a client that connects and says
-//! nothing holds no worker. The routes (`routes`) are plain functions of a request; the edge
-//! (`http`) does CORS, the token and body limits; `cache` keeps the parsed state between
-//! requests; `metrics` counts.
+//! A small tokio runtime accepts connections and parses requests; hyper limits the request
+//! head (`http::MAX_HEAD`, 431), drops a connection that sends no complete head within
+//! `HEAD_TIMEOUT` (idle keep-alive ones too), and refuses malformed framing with the
+//! connection closed. The edge (`http`) checks framing, Host, CORS, the token and the body,
+//! then runs the route on tokio's blocking pool, at most `WORKERS` at once (`PLANE_WORKERS`
+//! for requests that may reach Plane); /health and /metrics answer from memory on the network
+//! thread. The routes (`routes`) are plain functions of a request, framework-agnostic and
+//! tested directly; `cache` keeps the parsed state between requests; `liveness` keeps the
+//! session backend's last answer, refreshed by a thread of its own; `metrics` counts;
+//! `listener` accepts and sheds connections.
 
 mod cache;
 mod http;
+mod listener;
+mod liveness;
 mod metrics;
 mod routes;
 mod ui;
 mod webhook;
 
-use std::collections::HashSet;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -30,22 +36,23 @@ use crate::plane::client::Patience;
 use crate::plane::Client;
 use crate::workflow::{self, PollOptions, ProjectFailure, ProjectViews};
 
-pub use cache::StateCache;
-pub use http::{split_url, MAX_BODY};
+pub use cache::{StateCache, StateView};
+pub use http::{split_url, HostPolicy, MAX_BODY, MAX_HEAD};
+pub use liveness::{Liveness, Snapshot};
 pub use metrics::Metrics;
 pub use routes::{route, Body, Reply, Request};
 pub use webhook::{sign as sign_webhook, Nudge, Webhooks};
 
-/// Workers answering requests.
+/// Routes running at once on the blocking pool.
 const WORKERS: usize = 8;
-/// How often an idle worker looks up to see whether the server is stopping.
+/// Of those, how many may be waiting on Plane: a Plane that does not answer takes at most half.
+const PLANE_WORKERS: usize = WORKERS / 2;
+/// How often the background threads look up to see whether the server is stopping.
 const TICK: Duration = Duration::from_millis(100);
-/// How long the session backend's health is trusted before it is checked again.
-const PROBE_TTL: Duration = Duration::from_secs(5);
-/// How long the list of live sessions is trusted.
-const LIVE_TTL: Duration = Duration::from_secs(2);
-/// How long a stopping server waits for uploads still arriving.
+/// How long a stopping server waits for the requests in flight.
 const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+/// How long serve waits at start for the first answer of the session backend.
+const FIRST_CHECK: Duration = Duration::from_secs(1);
 
 /// How `serve` runs.
 #[derive(Debug, Clone, Default)]
@@ -71,7 +78,7 @@ pub struct PollStatus {
 }
 
 /// The names of the sessions running now.
-pub type LiveSessions = Arc<HashSet<String>>;
+pub type LiveSessions = Arc<std::collections::HashSet<String>>;
 
 /// What every request handler shares. (No `Debug`: it holds the API token.)
 pub struct Ctx {
@@ -80,28 +87,33 @@ pub struct Ctx {
     pub token: Option<String>,
     pub metrics: Metrics,
     pub cache: StateCache,
+    /// The session backend's last answer.
+    pub liveness: Liveness,
+    /// Which `Host` values are answered.
+    pub hosts: HostPolicy,
     /// Plane's webhooks, when `plane.webhook_secret_env` holds a secret.
     pub webhooks: Option<Webhooks>,
     last_poll: Mutex<Option<PollStatus>>,
-    sessions_probe: Mutex<Option<(Instant, bool)>>,
-    live: Mutex<Option<(Instant, Option<LiveSessions>)>>,
-    /// Requests being finished on their own thread (slow uploads).
-    inflight: AtomicUsize,
+    workers: Arc<tokio::sync::Semaphore>,
+    plane_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Ctx {
+    /// A context for a server on loopback.
     #[must_use]
     pub fn new(app: App, token: Option<String>) -> Ctx {
+        let hosts = HostPolicy::for_bind(app.config.api.bind, &app.config.api.allowed_hosts);
         Ctx {
             app,
             token,
             metrics: Metrics::default(),
             cache: StateCache::default(),
+            liveness: Liveness::default(),
+            hosts,
             webhooks: None,
             last_poll: Mutex::new(None),
-            sessions_probe: Mutex::new(None),
-            live: Mutex::new(None),
-            inflight: AtomicUsize::new(0),
+            workers: Arc::new(tokio::sync::Semaphore::new(WORKERS)),
+            plane_slots: Arc::new(tokio::sync::Semaphore::new(PLANE_WORKERS)),
         }
     }
 
@@ -135,50 +147,17 @@ impl Ctx {
             .unwrap_or_else(PoisonError::into_inner) = Some(status);
     }
 
-    /// Whether the session backend answers; checked at most every few seconds, because a
-    /// dashboard asks for /health all the time.
-    #[must_use]
-    pub fn sessions_available(&self) -> bool {
-        let mut probe = self
-            .sessions_probe
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, ok)) = *probe {
-            if at.elapsed() < PROBE_TTL {
-                return ok;
-            }
-        }
-        let ok = probe_sessions(&self.app);
-        *probe = Some((Instant::now(), ok));
-        ok
-    }
-
-    /// The names of the sessions running now, for `session.alive`; `None` when unknown.
-    /// Kept for a moment, as every list answer asks; `fresh` asks the backend now (after a
-    /// change such as approve, where a session just started).
+    /// The names of the sessions running, for `session.alive`; `None` when unknown. The
+    /// backend's last answer, never waited for; `fresh` asks it now (after approve, where a
+    /// session just started: that request is on a worker and calls the backend anyway).
     #[must_use]
     pub fn live_sessions(&self, fresh: bool) -> Option<LiveSessions> {
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, names)) = &*live {
-            if !fresh && at.elapsed() < LIVE_TTL {
-                return names.clone();
-            }
+        if fresh {
+            self.liveness.refresh(&self.app.config).live
+        } else {
+            self.liveness.snapshot().live
         }
-        let names = fetch_live_sessions(&self.app).map(Arc::new);
-        *live = Some((Instant::now(), names.clone()));
-        names
     }
-}
-
-/// Asks the session backend which sessions run; when it cannot be asked, `alive` stays null.
-fn fetch_live_sessions(app: &App) -> Option<HashSet<String>> {
-    crate::session::live_sessions(&app.config)
-        .inspect_err(|e| log::debug!("session liveness unknown: {e:#}"))
-        .ok()
-}
-
-fn probe_sessions(app: &App) -> bool {
-    crate::session::probe(&app.config).is_ok()
 }
 
 /// The token from `env`, when it is set and not blank.
@@ -207,7 +186,8 @@ fn bind(addr: SocketAddr) -> Result<TcpListener> {
 /// Runs the API until SIGINT or SIGTERM, then finishes the requests in flight and returns.
 ///
 /// # Errors
-/// A non-loopback address without a token (invalid, exit 2); the address cannot be bound.
+/// A non-loopback address without a token (invalid, exit 2); the address cannot be bound;
+/// the listener stopped accepting connections (so a supervisor restarts the server).
 pub fn serve(app: App, opts: &ServeOptions) -> Result<()> {
     let addr = opts.bind.unwrap_or(app.config.api.bind);
     let token_env = app.config.api.token_env.clone();
@@ -221,19 +201,10 @@ pub fn serve(app: App, opts: &ServeOptions) -> Result<()> {
         .into());
     }
     let listener = bind(addr)?;
-    // tiny_http writes an answer's head and body separately; with Nagle's algorithm the body
-    // then waits for the client's delayed ACK (40 ms on Linux). Accepted sockets inherit the
-    // listener's TCP_NODELAY on Linux.
-    if let Err(e) = socket2::SockRef::from(&listener).set_tcp_nodelay(true) {
-        log::debug!("cannot set TCP_NODELAY on {addr}: {e}");
-    }
     let local = listener
         .local_addr()
         .with_context(|| format!("cannot read the address bound for {addr}"))?;
-    let server = Arc::new(
-        tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| anyhow!("cannot serve on {local}: {e}"))?,
-    );
+    let max_connections = listener::connection_limit(app.config.api.max_connections);
 
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -248,35 +219,20 @@ pub fn serve(app: App, opts: &ServeOptions) -> Result<()> {
     // Someone waits for each answer: a request that must reach Plane makes one attempt
     // within a short deadline (the background poller keeps its retries).
     let patience = Patience::interactive(&app.config.plane);
-    let ctx = Arc::new(Ctx::new(app.with_plane_patience(patience), token).with_webhooks(webhooks));
-    {
-        let mut out = io::stdout().lock();
-        writeln!(out, "listening on http://{local}").context("cannot write to stdout")?;
-        out.flush().context("cannot write to stdout")?;
-    }
-    log::info!(
-        "serving the API on http://{local} ({} token, {WORKERS} workers{}{})",
-        if ctx.token.is_some() {
-            "with a"
-        } else {
-            "without a"
-        },
-        if opts.poll { ", polling" } else { "" },
-        match &ctx.webhooks {
-            Some(w) => format!(", Plane webhooks at {}", w.path),
-            None => String::new(),
-        }
-    );
-
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|i| {
-            let (server, ctx, stop) = (Arc::clone(&server), Arc::clone(&ctx), Arc::clone(&stop));
-            thread::Builder::new()
-                .name(format!("plane-orch-worker-{i}"))
-                .spawn(move || work(&server, &ctx, &stop))
-                .context("cannot start the worker threads")
-        })
-        .collect::<Result<_>>()?;
+    let mut ctx = Ctx::new(app.with_plane_patience(patience), token).with_webhooks(webhooks);
+    ctx.hosts = HostPolicy::for_bind(local, &ctx.app.config.api.allowed_hosts);
+    let ctx = Arc::new(ctx);
+    let checker = {
+        let (ctx, stop) = (Arc::clone(&ctx), Arc::clone(&stop));
+        let (first, checked) = std::sync::mpsc::channel();
+        let handle = thread::Builder::new()
+            .name("plane-orch-sessions".into())
+            .spawn(move || check_sessions(&ctx, &stop, &first))
+            .context("cannot start the session check thread")?;
+        // Lists show `alive` from the first request on, unless the backend is slow to answer.
+        let _ = checked.recv_timeout(FIRST_CHECK);
+        handle
+    };
     // Webhooks need the poller even without --poll: it fetches the items they name.
     let poller = if opts.poll || ctx.webhooks.is_some() {
         let (ctx, stop, full) = (Arc::clone(&ctx), Arc::clone(&stop), opts.poll);
@@ -292,49 +248,64 @@ pub fn serve(app: App, opts: &ServeOptions) -> Result<()> {
 
     let sender = crate::notify::spawn_sender(&ctx.app, Arc::clone(&stop))?;
 
-    while !stop.load(Ordering::SeqCst) {
-        thread::sleep(TICK);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(WORKERS * 2)
+        .thread_name("plane-orch-http")
+        .enable_all()
+        .build()
+        .context("cannot start the server's threads")?;
+    {
+        let mut out = io::stdout().lock();
+        // A closed stdout (the supervisor does not read it) is no reason not to serve.
+        let _ = writeln!(out, "listening on http://{local}").and_then(|()| out.flush());
     }
-    log::info!("stopping: finishing the requests in flight");
-    for w in workers {
-        let _ = w.join();
-    }
-    let waiting_since = Instant::now();
-    while ctx.inflight.load(Ordering::SeqCst) > 0 && waiting_since.elapsed() < DRAIN_LIMIT {
-        thread::sleep(Duration::from_millis(20));
-    }
+    log::info!(
+        "serving the API on http://{local} ({} token, {WORKERS} workers, at most \
+         {max_connections} connections{}{})",
+        if ctx.token.is_some() {
+            "with a"
+        } else {
+            "without a"
+        },
+        if opts.poll { ", polling" } else { "" },
+        match &ctx.webhooks {
+            Some(w) => format!(", Plane webhooks at {}", w.path),
+            None => String::new(),
+        }
+    );
+    let result = runtime.block_on(listener::run(
+        listener,
+        Arc::clone(&ctx),
+        Arc::clone(&stop),
+        max_connections,
+        DRAIN_LIMIT,
+    ));
+    stop.store(true, Ordering::SeqCst);
+    runtime.shutdown_timeout(Duration::from_secs(1));
     for t in poller.into_iter().chain(sender) {
         let _ = t.join();
     }
-    log::info!("stopped");
-    Ok(())
-}
-
-/// Answers one request; a panic in a handler costs that request a 500 (tiny_http answers a
-/// dropped request so), not the worker.
-fn answer(ctx: &Arc<Ctx>, rq: tiny_http::Request) {
-    let what = format!("{} {}", rq.method(), rq.url());
-    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| http::handle(ctx, rq))).is_err() {
-        log::error!("{what}: the handler panicked; answered 500");
+    // Not joined: a check stuck on a hung backend ends with the process, at its deadline.
+    drop(checker);
+    match &result {
+        Ok(()) => log::info!("stopped"),
+        Err(e) => log::error!("{e:#}"),
     }
+    result
 }
 
-fn work(server: &tiny_http::Server, ctx: &Arc<Ctx>, stop: &AtomicBool) {
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            // Requests tiny_http had already read are answered before leaving.
-            while let Ok(Some(rq)) = server.try_recv() {
-                answer(ctx, rq);
-            }
-            return;
+/// Keeps the session backend's answer fresh until the server stops.
+fn check_sessions(ctx: &Ctx, stop: &AtomicBool, first: &std::sync::mpsc::Sender<()>) {
+    ctx.liveness.refresh(&ctx.app.config);
+    let _ = first.send(());
+    while !stop.load(Ordering::SeqCst) {
+        let started = Instant::now();
+        while started.elapsed() < liveness::REFRESH && !stop.load(Ordering::SeqCst) {
+            thread::sleep(TICK);
         }
-        match server.recv_timeout(TICK) {
-            Ok(Some(rq)) => answer(ctx, rq),
-            Ok(None) => {}
-            Err(e) => {
-                log::error!("the server stopped accepting connections: {e}");
-                thread::sleep(TICK);
-            }
+        if !stop.load(Ordering::SeqCst) {
+            ctx.liveness.refresh(&ctx.app.config);
         }
     }
 }

@@ -1,5 +1,11 @@
 //! Every endpoint of the HTTP API: `route` matches a method and the decoded path segments and
 //! calls one handler per endpoint. Nothing here touches a socket, so it is tested directly.
+//!
+//! A route sees the request's headers (`Request::header`, names in any case) and its raw
+//! body, and can add headers to its answer (`Reply::with_header`); the edge (`http`) adds
+//! the common ones (content type, CORS, `Cache-Control`) after. Every route but /health and
+//! /metrics runs on a worker thread and may block; those two run on the network thread and
+//! must never wait on anything (see `is_instant` in `http`).
 
 use std::collections::HashSet;
 
@@ -46,32 +52,42 @@ pub enum Body {
     Raw(std::sync::Arc<Vec<u8>>),
     /// Text with its content type.
     Text(String, &'static str),
-    /// A file of the dashboard compiled into the binary: its bytes, content type and
-    /// `Cache-Control`. Answers carrying one also carry the page's Content-Security-Policy.
-    Static {
-        bytes: &'static [u8],
-        content_type: &'static str,
-        cache: &'static str,
-    },
+    /// Bytes with their content type (a static asset, or something made for this answer).
+    Bytes(std::borrow::Cow<'static, [u8]>, &'static str),
     Empty,
 }
 
-/// An answer: status, body and the `Allow` header of a 405.
+/// An answer: status, body, the `Allow` header of a 405 and any headers of its own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub status: u16,
     pub body: Body,
     pub allow: Option<&'static str>,
+    /// Headers the route sets (they replace the edge's own of the same name).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
     #[must_use]
     pub fn json(status: u16, value: Value) -> Reply {
+        Reply::new(status, Body::Json(value))
+    }
+
+    #[must_use]
+    pub fn new(status: u16, body: Body) -> Reply {
         Reply {
             status,
-            body: Body::Json(value),
+            body,
             allow: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// The answer with one more header, e.g. `Content-Security-Policy`.
+    #[must_use]
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
     }
 
     /// An error answer: `detail` for the old dashboard, `error` for everything newer.
@@ -100,7 +116,7 @@ impl Reply {
             Body::Json(v) => v.clone(),
             Body::Raw(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
             Body::Text(t, _) => Value::String(t.clone()),
-            Body::Static { bytes, .. } => Value::String(String::from_utf8_lossy(bytes).into()),
+            Body::Bytes(b, _) => serde_json::from_slice(b).unwrap_or(Value::Null),
             Body::Empty => Value::Null,
         }
     }
@@ -234,24 +250,29 @@ fn webhook(ctx: &Ctx, req: &Request<'_>) -> Reply {
     }
 }
 
-/// The health answer. Without the token (when one is set) it says only `healthy` or
-/// `degraded`: paths, Plane's error texts and counts are for those holding the token.
+/// The health answer, from memory only: the state as last read (read again here only when
+/// it changed and nobody holds its lock) and the session backend as last checked, each with
+/// its age. Without the token (when one is set) it says only `healthy` or `degraded`: paths,
+/// Plane's error texts and counts are for those holding the token.
 fn health(ctx: &Ctx, req: &Request<'_>) -> Reply {
     let authorized = ctx
         .token
         .as_ref()
         .is_none_or(|t| super::http::authorized(t, req.header("Authorization")));
-    let state = ctx.cache.summary(&ctx.app.store);
-    let count = |s: Status| state.as_ref().map_or(0, |summary| summary.count(s));
-    let available = ctx.sessions_available();
+    let state = ctx.cache.summary_now(&ctx.app.store);
+    let summary = state.summary.as_ref().ok();
+    let count = |s: Status| summary.map_or(0, |summary| summary.count(s));
+    let sessions = ctx.liveness.snapshot();
+    let available = sessions.available == Some(true);
     let last = ctx.last_poll();
-    let healthy = state.is_ok() && available;
+    let healthy = summary.is_some() && available;
     if !authorized {
         return Reply::json(
             200,
             json!({"status": if healthy { "healthy" } else { "degraded" }}),
         );
     }
+    let secs = |d: std::time::Duration| (d.as_secs_f64() * 10.0).round() / 10.0;
     Reply::json(
         200,
         json!({
@@ -265,8 +286,10 @@ fn health(ctx: &Ctx, req: &Request<'_>) -> Reply {
             "timestamp": crate::ticket::now(),
             "state": {
                 "path": ctx.app.store.path().display().to_string(),
-                "ok": state.is_ok(),
-                "error": state.as_ref().err().map(|e| format!("{e:#}")),
+                "ok": summary.is_some(),
+                "error": state.summary.as_ref().err(),
+                "age_secs": secs(state.age),
+                "stale": state.stale,
             },
             "plane": {
                 "configured": ctx.app.config.plane.is_configured(),
@@ -283,6 +306,8 @@ fn health(ctx: &Ctx, req: &Request<'_>) -> Reply {
             "sessions": {
                 "backend": ctx.app.config.sessions.backend.as_str(),
                 "available": available,
+                "checked_secs_ago": sessions.age().map(secs),
+                "error": sessions.error,
             },
             "notify": crate::notify::last_summary(),
         }),
@@ -290,13 +315,14 @@ fn health(ctx: &Ctx, req: &Request<'_>) -> Reply {
 }
 
 fn metrics(ctx: &Ctx) -> Reply {
-    let summary = ctx.cache.summary(&ctx.app.store).ok();
-    let text = ctx.metrics.render(summary.as_ref(), ctx.cache.loads());
-    Reply {
-        status: 200,
-        body: Body::Text(text, "text/plain; version=0.0.4; charset=utf-8"),
-        allow: None,
-    }
+    let state = ctx.cache.summary_now(&ctx.app.store);
+    let text = ctx
+        .metrics
+        .render(state.summary.as_ref().ok(), ctx.cache.loads(), state.age);
+    Reply::new(
+        200,
+        Body::Text(text, "text/plain; version=0.0.4; charset=utf-8"),
+    )
 }
 
 /// Tickets with `status` (`None`: all but done; `all`: every one), oldest first per status.
@@ -333,11 +359,7 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
             })
         });
     match answer {
-        Ok(bytes) => Reply {
-            status: 200,
-            body: Body::Raw(bytes),
-            allow: None,
-        },
+        Ok(bytes) => Reply::new(200, Body::Raw(bytes)),
         Err(e) => Reply::from_err(&e),
     }
 }
@@ -365,11 +387,7 @@ fn list_with_done(ctx: &Ctx, status: Option<Status>) -> Reply {
         list_bytes(tickets.iter().collect(), live.as_deref())
     })();
     match answer {
-        Ok(bytes) => Reply {
-            status: 200,
-            body: Body::Raw(std::sync::Arc::new(bytes)),
-            allow: None,
-        },
+        Ok(bytes) => Reply::new(200, Body::Raw(std::sync::Arc::new(bytes))),
         Err(e) => Reply::from_err(&e),
     }
 }
@@ -484,7 +502,7 @@ fn complete(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             .summary
             .ok_or_else(|| error::invalid(r#"the body has no "summary": say what was done"#))?;
         let t = workflow::complete(&ctx.app, id, &summary, SummarySource::Api)?;
-        to_value(&api_ticket(&t, ctx.live_sessions(true).as_deref()))
+        to_value(&api_ticket(&t, ctx.live_sessions(false).as_deref()))
     })();
     ctx.metrics.completions.count(&r);
     result(200, r)
@@ -514,7 +532,7 @@ fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             "comment_posted": out.comment_posted,
             "state_updated": out.state_updated,
             "item_deleted": out.item_deleted,
-            "ticket": to_value(&api_ticket(&out.ticket, ctx.live_sessions(true).as_deref()))?,
+            "ticket": to_value(&api_ticket(&out.ticket, ctx.live_sessions(false).as_deref()))?,
         }))
     })();
     ctx.metrics.plane_updates.count(&r);

@@ -45,9 +45,14 @@ pub fn command_line(config: &Config, spec: &SessionSpec) -> Result<String> {
     Ok(line)
 }
 
+/// How long one call to the service may take, connecting included: it answers in
+/// milliseconds, and one that does not is down or stuck.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
+        .timeout_connect(Some(Duration::from_secs(2)))
+        .timeout_global(Some(DEADLINE))
         .http_status_as_error(false)
         .build()
         .into()

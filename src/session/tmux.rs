@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use anyhow::Result;
 
@@ -11,17 +12,23 @@ use crate::error::Error;
 
 use super::{secret_vars, session_command, session_env, SessionSpec};
 
+/// How long one tmux call may take. tmux answers in milliseconds; one that takes longer is
+/// stuck (a hung server, a full disk), and waiting longer would only hold the caller.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+
+/// Runs tmux with the deadline; the errors say what to do.
+fn exec(cmd: &mut Command) -> Result<Output> {
+    crate::process::run(cmd.env_remove("TMUX"), DEADLINE).map_err(|e| {
+        let hint = match e {
+            crate::process::RunError::Spawn(_) => "install tmux or put it on PATH",
+            _ => "check that the tmux server is not stuck (`tmux list-sessions`)",
+        };
+        Error::Session(format!("cannot run tmux ({e}): {hint}")).into()
+    })
+}
+
 fn run(args: &[&str]) -> Result<Output> {
-    Command::new("tmux")
-        .args(args)
-        .env_remove("TMUX")
-        .output()
-        .map_err(|e| {
-            Error::Session(format!(
-                "cannot run tmux ({e}): install tmux or put it on PATH"
-            ))
-            .into()
-        })
+    exec(Command::new("tmux").args(args))
 }
 
 fn stderr_of(out: &Output) -> String {
@@ -34,8 +41,7 @@ fn stderr_of(out: &Output) -> String {
 /// `Error::Session` with tmux's own message (a session of that name exists, tmux missing).
 pub fn start(config: &Config, spec: &SessionSpec) -> Result<()> {
     let mut cmd = Command::new("tmux");
-    cmd.env_remove("TMUX")
-        .args(["new-session", "-d", "-s", &spec.name, "-c"])
+    cmd.args(["new-session", "-d", "-s", &spec.name, "-c"])
         .arg(&spec.workdir);
     // A tmux server started by this call inherits our environment: keep the secrets out of it.
     for name in secret_vars(config) {
@@ -45,11 +51,7 @@ pub fn start(config: &Config, spec: &SessionSpec) -> Result<()> {
         cmd.arg("-e").arg(format!("{key}={value}"));
     }
     cmd.arg("--").args(session_command(config, spec));
-    let out = cmd.output().map_err(|e| {
-        Error::Session(format!(
-            "cannot run tmux ({e}): install tmux or put it on PATH"
-        ))
-    })?;
+    let out = exec(&mut cmd)?;
     if !out.status.success() {
         let err = stderr_of(&out);
         let hint = if err.contains("duplicate session") {

@@ -42,12 +42,20 @@ fn git(repo: &Path) -> Command {
     cmd
 }
 
+/// How long one git call may take: making a worktree checks out every file of the
+/// repository, which takes a while on a large one, but a git that runs longer is stuck (a
+/// lock held by another git, a credential prompt, a hung filesystem).
+const GIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
 fn run_git(cmd: &mut Command, what: &str) -> Result<std::process::Output> {
-    cmd.output().map_err(|e| {
-        Error::Session(format!(
-            "cannot run git to {what} ({e}): install git or put it on PATH"
-        ))
-        .into()
+    // Never a prompt: there is nobody to answer it.
+    cmd.env("GIT_TERMINAL_PROMPT", "0");
+    crate::process::run(cmd, GIT_DEADLINE).map_err(|e| {
+        let hint = match e {
+            crate::process::RunError::Spawn(_) => "install git or put it on PATH",
+            _ => "look for a stuck git process or a stale .git/index.lock",
+        };
+        Error::Session(format!("cannot run git to {what} ({e}): {hint}")).into()
     })
 }
 

@@ -99,6 +99,28 @@ impl Env {
     /// Starts `serve --bind 127.0.0.1:0` plus `args`, with `envs` set, and waits for its
     /// `listening on` line.
     pub fn serve(&self, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        self.start_serve(self.serve_command(args, envs))
+    }
+
+    /// [`Env::serve`] with the open-file limit (soft and hard) set to `nofile` first.
+    pub fn serve_with_fd_limit(&self, nofile: u32) -> Server {
+        let inner = self.serve_command(&[], &[]);
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .current_dir(self.path());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        self.start_serve(cmd)
+    }
+
+    fn start_serve(&self, mut cmd: Command) -> Server {
         let log = self.path().join(format!(
             "serve-{}.stderr",
             std::time::SystemTime::now()
@@ -106,7 +128,6 @@ impl Env {
                 .unwrap()
                 .as_nanos()
         ));
-        let mut cmd = self.serve_command(args, envs);
         cmd.stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("stderr file"));
         let mut child = cmd.spawn().expect("spawn plane-orch serve");
