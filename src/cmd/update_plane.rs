@@ -21,6 +21,7 @@ impl Run for UpdatePlaneArgs {
                 "status": if self.dry_run { "dry_run" } else { "updated" },
                 "ticket_id": out.ticket.id,
                 "comment_posted": out.comment_posted,
+                "comment_edited": out.comment_edited,
                 "state_updated": out.state_updated,
                 "plan": out.plan,
                 "ticket": ApiTicket::new(&out.ticket, None),
@@ -41,10 +42,12 @@ impl Run for UpdatePlaneArgs {
         } else {
             "state left alone"
         };
-        println!(
-            "{} is done: summary posted to Plane, {state}",
-            out.ticket.id
-        );
+        let comment = if out.comment_edited {
+            "the comment in Plane now holds the corrected summary"
+        } else {
+            "summary posted to Plane"
+        };
+        println!("{} is done: {comment}, {state}", out.ticket.id);
         Ok(())
     }
 }

@@ -435,6 +435,7 @@ fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             "status": "updated",
             "ticket_id": out.ticket.id.to_string(),
             "comment_posted": true,
+            "comment_edited": out.comment_edited,
             "state_updated": out.state_updated,
             "ticket": to_value(&api_ticket(&out.ticket, ctx.live_sessions(true).as_deref()))?,
         }))
