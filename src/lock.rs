@@ -11,8 +11,7 @@
 //! names the file it locked, and starts over if not, so a removed file is never a second lock.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt as _, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -28,6 +27,9 @@ pub struct Holder {
     /// The program and its subcommand, e.g. `plane-orch serve`.
     pub command: String,
     pub since: DateTime<Utc>,
+    /// What the holder is doing, in words ("being updated in Plane"), when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doing: Option<String>,
 }
 
 impl Holder {
@@ -39,6 +41,7 @@ impl Holder {
             host: hostname(),
             command: command_name(),
             since: crate::ticket::now(),
+            doing: None,
         }
     }
 
@@ -78,7 +81,12 @@ fn command_name() -> String {
                 .map_or(p.clone(), |n| n.to_string_lossy().into_owned())
         })
         .unwrap_or_else(|| "plane-orch".into());
-    match args.find(|a| !a.starts_with('-')) {
+    let mut skip = false;
+    let sub = args.find(|a| {
+        let value_of_option = std::mem::replace(&mut skip, a == "--config" || a == "-c");
+        !value_of_option && !a.starts_with('-')
+    });
+    match sub {
         Some(sub)
             if sub.len() <= 20 && sub.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') =>
         {
@@ -93,10 +101,16 @@ fn command_name() -> String {
 pub struct Lock {
     file: File,
     path: PathBuf,
+    exclusive: bool,
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
+        // An empty file tells the next one to look that its holder is still writing its line,
+        // never that a holder gone long ago still holds it.
+        if self.exclusive {
+            let _ = self.file.set_len(0);
+        }
         let _ = FileExt::unlock(&self.file);
     }
 }
@@ -115,7 +129,7 @@ impl Lock {
     /// # Errors
     /// The file cannot be created, opened or locked.
     pub fn exclusive(path: &Path, what: &str) -> Result<Lock> {
-        match Lock::take(path, Mode::Exclusive, false, what)? {
+        match Lock::take(path, Mode::Exclusive, false, what, None)? {
             Some(lock) => Ok(lock),
             None => unreachable!("a waiting take always returns the lock"),
         }
@@ -126,7 +140,15 @@ impl Lock {
     /// # Errors
     /// The file cannot be created, opened or locked.
     pub fn try_exclusive(path: &Path, what: &str) -> Result<Option<Lock>> {
-        Lock::take(path, Mode::Exclusive, true, what)
+        Lock::take(path, Mode::Exclusive, true, what, None)
+    }
+
+    /// [`Lock::try_exclusive`], the holder line saying what it is `doing` ("being approved").
+    ///
+    /// # Errors
+    /// As [`Lock::try_exclusive`].
+    pub fn try_exclusive_doing(path: &Path, what: &str, doing: &str) -> Result<Option<Lock>> {
+        Lock::take(path, Mode::Exclusive, true, what, Some(doing))
     }
 
     /// A shared lock, waited for; `Ok(None)` when the file does not exist (readers never
@@ -135,7 +157,7 @@ impl Lock {
     /// # Errors
     /// The file cannot be opened or locked.
     pub fn shared(path: &Path, what: &str) -> Result<Option<Lock>> {
-        Lock::take(path, Mode::Shared, false, what)
+        Lock::take(path, Mode::Shared, false, what, None)
     }
 
     /// Whoever holds (or last held) the lock at `path`, as it wrote itself down.
@@ -170,7 +192,13 @@ impl Lock {
         let _ = fs::remove_file(&self.path);
     }
 
-    fn take(path: &Path, mode: Mode, only_try: bool, what: &str) -> Result<Option<Lock>> {
+    fn take(
+        path: &Path,
+        mode: Mode,
+        only_try: bool,
+        what: &str,
+        doing: Option<&str>,
+    ) -> Result<Option<Lock>> {
         loop {
             let exclusive = mode == Mode::Exclusive;
             if exclusive {
@@ -231,38 +259,49 @@ impl Lock {
             let mut lock = Lock {
                 file,
                 path: path.to_path_buf(),
+                exclusive,
             };
             if exclusive {
-                lock.write_holder();
+                lock.write_holder(doing);
             }
             return Ok(Some(lock));
         }
     }
 
     /// Best effort: the holder line only feeds messages.
-    fn write_holder(&mut self) {
-        let Ok(mut line) = serde_json::to_vec(&Holder::me()) else {
+    fn write_holder(&mut self, doing: Option<&str>) {
+        let mut me = Holder::me();
+        me.doing = doing.map(str::to_string);
+        let Ok(mut line) = serde_json::to_vec(&me) else {
             return;
         };
         line.push(b'\n');
-        let mut old = Vec::new();
-        let _ = self.file.read_to_end(&mut old);
-        if old.starts_with(&line) {
-            return;
-        }
-        let _ = self.file.set_len(0);
-        let _ = self.file.rewind();
-        let _ = self.file.write_all(&line);
+        // Written over in place, never emptied first: a reader sees this line or the last.
+        let _ = self.file.write_all_at(&line, 0);
+        let _ = self.file.set_len(line.len() as u64);
     }
 }
 
-/// A conflict naming who holds the lock at `path`: "`subject` by pid 4711 (plane-orch serve)
-/// since 12:03:05".
+/// A conflict naming who holds the lock at `path`: "`subject` `doing` by pid 4711
+/// (plane-orch serve) since 12:03:05", `doing` as the holder wrote it (else `fallback`).
 #[must_use]
-pub fn held_by(path: &Path, subject: &str) -> anyhow::Error {
-    let by = Lock::holder(path).map_or_else(
-        || "by another plane-orch".to_string(),
-        |h| format!("by {}", h.describe()),
-    );
-    crate::error::conflict(format!("{subject} {by}: try again once it has finished"))
+pub fn held_by(path: &Path, subject: &str, fallback: &str) -> anyhow::Error {
+    // The holder writes its line just after taking the lock: give it a moment.
+    let mut holder = Lock::holder(path);
+    for _ in 0..50 {
+        if holder.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        holder = Lock::holder(path);
+    }
+    let msg = match holder {
+        Some(h) => format!(
+            "{subject} is {} by {}",
+            h.doing.as_deref().unwrap_or(fallback),
+            h.describe()
+        ),
+        None => format!("{subject} is {fallback} by another plane-orch"),
+    };
+    crate::error::conflict(format!("{msg}: try again once it has finished"))
 }

@@ -171,7 +171,7 @@ fn after_approval(app: &App, ticket: Ticket) -> Ticket {
 }
 
 fn approve_without_session(app: &App, id: &TicketId) -> Result<Ticket> {
-    let lease = op::lease(app, id)?;
+    let lease = op::lease(app, id, OpKind::Approve.doing())?;
     let follow_up = state_move_op(app);
     let ticket = app.store.update_ticket(id, |ticket| {
         let at = now();

@@ -74,25 +74,17 @@ pub fn status(app: &App, ticket: &Ticket) -> Option<String> {
     })
 }
 
-/// Takes the ticket's lease, or says who holds it.
+/// Takes the ticket's lease for `doing` (words for conflicts: "being approved"), or says who
+/// holds it.
 ///
 /// # Errors
 /// Conflict when another process holds it; the lock file cannot be made.
-pub fn lease(app: &App, id: &TicketId) -> Result<Lock> {
+pub fn lease(app: &App, id: &TicketId, doing: &str) -> Result<Lock> {
     let path = lease_path(app, id);
-    if let Some(lock) = Lock::try_exclusive(&path, "the ticket's lease")? {
-        return Ok(lock);
+    match Lock::try_exclusive_doing(&path, "the ticket's lease", doing)? {
+        Some(lock) => Ok(lock),
+        None => Err(held_by(&path, id.as_str(), "being changed")),
     }
-    // The holder's op names what it is doing; its lease file names who it is.
-    let op = app.store.find(id).ok().flatten().and_then(|t| t.op);
-    Err(match op {
-        Some(op) if Lock::holder(&path).is_none_or(|h| h.pid == op.by.pid) => conflict(format!(
-            "{id} is {} by {}: try again once it has finished",
-            op.kind.doing(),
-            op.by.describe()
-        )),
-        _ => held_by(&path, &format!("{id} is being changed")),
-    })
 }
 
 /// An operation under way on one ticket; its lease is held until it is dropped.
@@ -119,7 +111,7 @@ impl<'a> Running<'a> {
         kind: OpKind,
         check: impl FnOnce(&mut State) -> Result<()>,
     ) -> Result<(Running<'a>, Ticket)> {
-        let lease = lease(app, id)?;
+        let lease = lease(app, id, kind.doing())?;
         let (resumed, ticket) = app.store.update(|state| {
             let left = state.get(id)?.op.clone();
             if let Some(left) = &left {

@@ -39,7 +39,11 @@ pub(crate) fn resolve_state(
 /// logged as a warning, and the op stays for the next poll to retry. A ticket with no Plane
 /// work item, or a setting that was removed meanwhile, just has the op cleared.
 pub(crate) fn resume_state_move(app: &App, id: &TicketId) {
-    let Ok(Some(lease)) = Lock::try_exclusive(&lease_path(app, id), "the ticket's lease") else {
+    let Ok(Some(lease)) = Lock::try_exclusive_doing(
+        &lease_path(app, id),
+        "the ticket's lease",
+        OpKind::MoveState.doing(),
+    ) else {
         return;
     };
     let Ok(Some(ticket)) = app.store.find(id) else {

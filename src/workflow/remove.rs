@@ -26,7 +26,7 @@ pub struct RemoveOptions {
 pub fn remove(app: &App, id: &TicketId, opts: RemoveOptions) -> Result<Ticket> {
     if !opts.kill_session {
         // One write: nothing to record on the way.
-        let lease = op::lease(app, id)?;
+        let lease = op::lease(app, id, OpKind::Remove.doing())?;
         let ticket = app.store.update(|state| drop_ticket(state, id))?;
         lease.remove();
         log::info!("{id}: removed from the queue (was {})", ticket.status);
