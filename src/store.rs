@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -293,15 +293,16 @@ impl Store {
         self.path.with_extension("archive.jsonl")
     }
 
-    /// The archived tickets, oldest first. A line that does not parse (the torn end of an
-    /// append cut short) is skipped with a warning.
+    /// The archived tickets, oldest first. A line that does not decode (the torn end of an
+    /// append cut short, bytes that are not UTF-8) is skipped with a warning naming the file
+    /// and line; the records around it are read.
     ///
     /// # Errors
     /// The archive exists but cannot be read.
     pub fn load_archive(&self) -> Result<Vec<Ticket>> {
         let path = self.archive_path();
-        let file = match File::open(&path) {
-            Ok(f) => f,
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => {
                 return Err(e)
@@ -309,13 +310,11 @@ impl Store {
             }
         };
         let mut out = Vec::new();
-        for (n, line) in io::BufReader::new(file).lines().enumerate() {
-            let line =
-                line.with_context(|| format!("cannot read the archive {}", path.display()))?;
-            if line.trim().is_empty() {
+        for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            if line.trim_ascii().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<Ticket>(&line) {
+            match serde_json::from_slice::<Ticket>(line) {
                 Ok(t) => out.push(t),
                 Err(e) => log::warn!("{}:{}: skipped: {e}", path.display(), n + 1),
             }
