@@ -175,6 +175,12 @@ fn update_plane_killed_while_its_comment_is_saved_is_finished_once_by_the_next_r
         "{show}"
     );
     assert!(w.ok(&["list"]).contains("(update_plane unfinished)"));
+    let doctor = w.run(&["doctor"]);
+    let doctor = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        doctor.contains("CSLOG-1 interrupted: update_plane before any step"),
+        "{doctor}"
+    );
 
     let out = w.ok(&["update-plane", "CSLOG-1"]);
     assert!(out.contains("CSLOG-1 is done"), "{out}");

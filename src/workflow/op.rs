@@ -25,7 +25,7 @@
 //! and a resumed run checks `op.resumed_has("link_added")` (or the value it recorded) before
 //! doing it again. The closure sets the ticket fields that mirror the step in the same write.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -38,14 +38,23 @@ use crate::ticket::{now, Op, OpKind, OpStep, Status, Ticket, TicketId};
 /// The lease file of a ticket.
 #[must_use]
 pub fn lease_path(app: &App, id: &TicketId) -> PathBuf {
-    locks_dir(app).join(format!("{id}.lock"))
+    lease_path_of(app.store.path(), id)
+}
+
+/// The lease file of a ticket of the state file at `state`.
+#[must_use]
+pub fn lease_path_of(state: &Path, id: &TicketId) -> PathBuf {
+    locks_dir_of(state).join(format!("{id}.lock"))
 }
 
 /// The folder of lease files and the session-start lock.
 #[must_use]
 pub fn locks_dir(app: &App) -> PathBuf {
-    app.store
-        .path()
+    locks_dir_of(app.store.path())
+}
+
+fn locks_dir_of(state: &Path) -> PathBuf {
+    state
         .parent()
         .map_or_else(|| PathBuf::from("locks"), |p| p.join("locks"))
 }
@@ -66,8 +75,14 @@ pub fn session_start_lock(app: &App) -> Result<Lock> {
 /// `op`; `None` without one.
 #[must_use]
 pub fn status(app: &App, ticket: &Ticket) -> Option<String> {
+    status_of(app.store.path(), ticket)
+}
+
+/// [`status`] for a ticket of the state file at `state`.
+#[must_use]
+pub fn status_of(state: &Path, ticket: &Ticket) -> Option<String> {
     let op = ticket.op.as_ref()?;
-    Some(if Lock::is_held(&lease_path(app, &ticket.id)) {
+    Some(if Lock::is_held(&lease_path_of(state, &ticket.id)) {
         format!("in progress: {} by {}", op.kind.doing(), op.by.describe())
     } else {
         format!("interrupted: {}", op.describe())
