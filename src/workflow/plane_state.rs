@@ -116,16 +116,28 @@ fn clear(app: &App, id: &TicketId, also: impl FnOnce(&mut crate::ticket::Ticket)
 }
 
 /// Every state move left to do (failed, or never tried because its process died), tried
-/// once each; returns the ids tried.
+/// once each; returns the ids tried. Found without decoding the queue: only a ticket's own
+/// `op` can hold this byte run (inside a JSON string every `"` is escaped).
 pub(crate) fn resume_state_moves(app: &App) -> Vec<TicketId> {
-    let Ok(tickets) = app.store.load_where(|s| s != Status::Done) else {
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: TicketId,
+    }
+    const KEY: &[u8] = b"\"op\":{\"kind\":\"move_state\"";
+    let mut ids = Vec::new();
+    let scanned = app.store.load_where_with(
+        |_| false,
+        |status, raw| {
+            if status != Status::Done && memchr::memmem::find(raw, KEY).is_some() {
+                ids.push(serde_json::from_slice::<IdOnly>(raw)?.id);
+            }
+            Ok(())
+        },
+    );
+    if let Err(e) = scanned {
+        log::warn!("cannot look for Plane state moves left to do: {e:#}");
         return Vec::new();
-    };
-    let ids: Vec<TicketId> = tickets
-        .into_iter()
-        .filter(|t| t.op.as_ref().is_some_and(|o| o.kind == OpKind::MoveState))
-        .map(|t| t.id)
-        .collect();
+    }
     for id in &ids {
         resume_state_move(app, id);
     }
