@@ -30,11 +30,12 @@ pub fn approve(app: &App, id: &TicketId, opts: ApproveOptions) -> Result<Ticket>
     app.store
         .find(id)?
         .ok_or_else(|| Error::NotFound(id.to_string()))?;
-    // Session starts take turns, so the cap counted below holds. Taken before the ticket's
-    // lease, which is only ever tried: no two callers can wait on each other.
+    // A second approve of the ticket is refused at once; session starts take turns, so the
+    // cap counted below holds. Leases are only ever tried: no two callers wait on each other.
+    let lease = op::lease(app, id, OpKind::Approve.doing())?;
     let _starting = op::session_start_lock(app)?;
     let limit = app.config.automation.max_active_sessions;
-    let (op, _) = Running::begin(app, id, OpKind::Approve, |state| {
+    let (op, _) = Running::begin_leased(app, id, OpKind::Approve, lease, |state| {
         let running = state
             .tickets
             .values()

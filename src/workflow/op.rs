@@ -127,6 +127,21 @@ impl<'a> Running<'a> {
         check: impl FnOnce(&mut State) -> Result<()>,
     ) -> Result<(Running<'a>, Ticket)> {
         let lease = lease(app, id, kind.doing())?;
+        Running::begin_leased(app, id, kind, lease, check)
+    }
+
+    /// [`Running::begin`] with the lease already taken (by [`lease`]): to take another lock
+    /// after it, such as the session-start lock, and before the checks.
+    ///
+    /// # Errors
+    /// As [`Running::begin`].
+    pub fn begin_leased(
+        app: &'a App,
+        id: &TicketId,
+        kind: OpKind,
+        lease: Lock,
+        check: impl FnOnce(&mut State) -> Result<()>,
+    ) -> Result<(Running<'a>, Ticket)> {
         let (resumed, ticket) = app.store.update(|state| {
             let left = state.get(id)?.op.clone();
             if let Some(left) = &left {

@@ -20,8 +20,9 @@ pub fn restart(app: &App, id: &TicketId) -> Result<Ticket> {
     app.store
         .find(id)?
         .ok_or_else(|| Error::NotFound(id.to_string()))?;
+    let lease = op::lease(app, id, OpKind::Restart.doing())?;
     let _starting = op::session_start_lock(app)?;
-    let (op, ticket) = Running::begin(app, id, OpKind::Restart, |state| {
+    let (op, ticket) = Running::begin_leased(app, id, OpKind::Restart, lease, |state| {
         let ticket = state.get(id)?;
         if ticket.status != Status::Active {
             return Err(conflict(format!(
