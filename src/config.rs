@@ -69,6 +69,14 @@ pub struct PlaneConfig {
     pub on_approve: Option<String>,
     pub on_update: Option<String>,
     pub timeout: Duration,
+    /// Requests a minute the key may make, shared by every plane-orch process using it.
+    pub rate_limit_per_minute: u32,
+    /// The shared rate budget's file, beside the state file.
+    pub rate_file: PathBuf,
+    /// The env var holding the secret Plane signs webhooks with; webhooks are off without it.
+    pub webhook_secret_env: String,
+    /// Where `serve` takes Plane's webhooks (a path starting with `/`).
+    pub webhook_path: String,
 }
 
 impl PlaneConfig {
@@ -79,6 +87,15 @@ impl PlaneConfig {
             .ok()
             .filter(|k| !k.trim().is_empty())
             .or_else(|| self.api_key_in_file.clone())
+    }
+
+    /// The webhook secret from `webhook_secret_env`, when set and not blank.
+    #[must_use]
+    pub fn webhook_secret(&self) -> Option<String> {
+        std::env::var(&self.webhook_secret_env)
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
     }
 
     /// Whether there is enough to talk to Plane: a workspace and a key.
@@ -175,6 +192,9 @@ struct RawPlane {
     trigger: RawTrigger,
     transitions: RawTransitions,
     timeout_secs: Option<u64>,
+    rate_limit_per_minute: Option<u32>,
+    webhook_secret_env: Option<String>,
+    webhook_path: Option<String>,
     /// Old orchestrator: `https://host/api/v1`.
     api_url: Option<String>,
     /// Old orchestrator: the key itself, in the file.
@@ -276,16 +296,51 @@ struct RawApi {
 
 // ---- finding and reading the file ------------------------------------------------------
 
-/// Where the config file is: `--config`, else `$PLANE_ORCH_CONFIG`, else `./config.yaml`.
+/// Where the config file is: `--config`, else `$PLANE_ORCH_CONFIG`, else `./config.yaml`, else
+/// the one `plane-orch init` writes (`$XDG_CONFIG_HOME/plane-orch/config.yaml`). When none of
+/// the last two exists, `./config.yaml` (whose error then says what to do).
 #[must_use]
 pub fn locate(flag: Option<&Path>) -> PathBuf {
     if let Some(path) = flag {
         return path.to_path_buf();
     }
-    match std::env::var_os(CONFIG_ENV) {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from("config.yaml"),
+    if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
     }
+    let here = PathBuf::from("config.yaml");
+    if here.exists() {
+        return here;
+    }
+    user_config_path().filter(|p| p.exists()).unwrap_or(here)
+}
+
+/// A base folder of the XDG spec: `$VAR` when it is an absolute path, else `~/<fallback>`.
+fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
+    match std::env::var_os(var).map(PathBuf::from) {
+        Some(p) if p.is_absolute() => Some(p),
+        _ => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(fallback)),
+    }
+}
+
+/// `$XDG_CONFIG_HOME/plane-orch` (default `~/.config/plane-orch`): where `init` writes.
+#[must_use]
+pub fn user_config_dir() -> Option<PathBuf> {
+    xdg_dir("XDG_CONFIG_HOME", ".config").map(|d| d.join("plane-orch"))
+}
+
+/// `$XDG_DATA_HOME/plane-orch` (default `~/.local/share/plane-orch`): where the data of the
+/// config `init` writes goes.
+#[must_use]
+pub fn user_data_dir() -> Option<PathBuf> {
+    xdg_dir("XDG_DATA_HOME", ".local/share").map(|d| d.join("plane-orch"))
+}
+
+/// The config file `init` writes by default.
+#[must_use]
+pub fn user_config_path() -> Option<PathBuf> {
+    user_config_dir().map(|d| d.join("config.yaml"))
 }
 
 /// Reads and validates the config file at `path`.
@@ -296,7 +351,8 @@ pub fn load(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::NotFound {
             format!(
-                "pass --config PATH, set {CONFIG_ENV}, or run from the folder holding config.yaml"
+                "run `plane-orch init` to write one of your own, pass --config PATH, set \
+                 {CONFIG_ENV}, or run from the folder holding config.yaml"
             )
         } else {
             "check the file's permissions".to_string()
@@ -375,6 +431,11 @@ fn http_url(key: &str, value: &str) -> Result<String, String> {
     }
 }
 
+/// The origin of a URL that ends in Plane's API path `/api/v1`, which plane-orch adds itself.
+fn strip_api_path(url: &str) -> Option<&str> {
+    url.strip_suffix("/api/v1").filter(|o| !o.ends_with(':'))
+}
+
 fn positive(key: &str, value: u64) -> Result<u64, String> {
     if value == 0 {
         Err(format!("{key}: must be at least 1"))
@@ -434,10 +495,22 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         (Some(_), Some(_)) => {
             return Err("plane.base_url and plane.api_url are the same setting: keep one".into())
         }
-        (Some(b), None) => http_url("plane.base_url", &b)?,
+        (Some(b), None) => {
+            let url = http_url("plane.base_url", &b)?;
+            match strip_api_path(&url) {
+                Some(origin) => {
+                    warnings.push(format!(
+                        "plane.base_url {url:?} ends in /api/v1, which plane-orch adds itself: \
+                         using {origin:?}; set plane.base_url to Plane's origin"
+                    ));
+                    origin.to_string()
+                }
+                None => url,
+            }
+        }
         (None, Some(api)) => {
             let url = http_url("plane.api_url", &api)?;
-            url.strip_suffix("/api/v1").unwrap_or(&url).to_string()
+            strip_api_path(&url).unwrap_or(&url).to_string()
         }
         (None, None) => "https://api.plane.so".to_string(),
     };
@@ -500,6 +573,39 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         "plane.timeout_secs",
         p.timeout_secs.unwrap_or(15),
     )?);
+    let rate_limit_per_minute = u32::try_from(positive(
+        "plane.rate_limit_per_minute",
+        u64::from(p.rate_limit_per_minute.unwrap_or(60)),
+    )?)
+    .unwrap_or(60);
+    let webhook_secret_env = p
+        .webhook_secret_env
+        .unwrap_or_else(|| "PLANE_WEBHOOK_SECRET".into());
+    if webhook_secret_env.is_empty()
+        || !webhook_secret_env
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_')
+    {
+        return Err(format!(
+            "plane.webhook_secret_env: {webhook_secret_env:?} is not an environment variable name"
+        ));
+    }
+    let webhook_path = p
+        .webhook_path
+        .unwrap_or_else(|| "/webhooks/plane".into())
+        .trim()
+        .trim_end_matches('/')
+        .to_string();
+    if !webhook_path.starts_with('/')
+        || webhook_path.len() < 2
+        || webhook_path.starts_with("/api/")
+        || webhook_path.contains(['?', '#', '%', ' '])
+    {
+        return Err(format!(
+            "plane.webhook_path: {webhook_path:?} is not a path such as /webhooks/plane (it must \
+             start with / and not be under /api/)"
+        ));
+    }
 
     // Poll
     let interval_secs = match (poll.interval_secs, p.poll_interval) {
@@ -681,6 +787,10 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         ));
     }
 
+    let state_path = resolve(
+        dir,
+        st.path.as_deref().unwrap_or("data/pending-tickets.json"),
+    );
     Ok(Config {
         path: path.to_path_buf(),
         plane: PlaneConfig {
@@ -696,6 +806,14 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
             on_approve,
             on_update,
             timeout,
+            rate_limit_per_minute,
+            rate_file: {
+                let mut name = state_path.file_name().unwrap_or_default().to_os_string();
+                name.push(".plane-rate");
+                state_path.with_file_name(name)
+            },
+            webhook_secret_env,
+            webhook_path,
         },
         poll: PollConfig {
             interval: Duration::from_secs(interval_secs),
@@ -731,10 +849,7 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
             pattern,
         },
         state: StateConfig {
-            path: resolve(
-                dir,
-                st.path.as_deref().unwrap_or("data/pending-tickets.json"),
-            ),
+            path: state_path,
             keep_done_days: st.keep_done_days.unwrap_or(30),
         },
         log: LogConfig {

@@ -64,7 +64,7 @@ pub(crate) fn resume_state_move(app: &App, id: &TicketId) {
         let _ = clear(app, id, |_| {});
         return;
     };
-    let result = Client::new(&app.config.plane).and_then(|client| {
+    let result = app.plane_client().and_then(|client| {
         let state_id = resolve_state(&client, &project, &target, "plane.transitions.on_approve")?;
         client.set_state(&project, &issue, &state_id)
     });

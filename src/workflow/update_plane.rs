@@ -22,7 +22,12 @@ pub struct UpdatePlaneOptions {
     pub dry_run: bool,
     /// Replaces the recorded summary when non-empty (an event keeps the old).
     pub summary: Option<String>,
+    /// Mark the ticket done without asking Plane anything (recorded in its `done` event).
+    pub no_plane: bool,
 }
+
+/// The `done` event's detail of a ticket marked done with `--no-plane`.
+pub const NOT_POSTED: &str = "marked done without posting to Plane (update-plane --no-plane)";
 
 /// What update-plane did.
 #[derive(Debug, Clone)]
@@ -34,6 +39,9 @@ pub struct UpdatePlaneOutcome {
     pub comment_edited: bool,
     /// The state was moved to `on_update` (now or earlier).
     pub state_updated: bool,
+    /// Plane no longer has the work item (deleted there): the ticket was finished as done
+    /// with that recorded, as there is nothing left to update.
+    pub item_deleted: bool,
     /// What --dry-run would do.
     pub plan: Vec<String>,
 }
@@ -129,6 +137,28 @@ pub fn update_plane(
             comment_posted: false,
             comment_edited: false,
             state_updated: false,
+            item_deleted: false,
+            ticket,
+        });
+    }
+    if opts.no_plane {
+        let lease = super::op::lease(app, id, OpKind::UpdatePlane.doing())?;
+        let ticket = app.store.update(|state| {
+            let t = state.get_mut(id)?;
+            must_be_completed(t)?;
+            replace(t);
+            has_summary(t)?;
+            t.op = None;
+            t.transition(Status::Done, now(), Some(NOT_POSTED.into()))?;
+            Ok(t.clone())
+        })?;
+        lease.remove();
+        return Ok(UpdatePlaneOutcome {
+            comment_posted: ticket.plane_sync.comment_posted_at.is_some(),
+            comment_edited: false,
+            state_updated: ticket.plane_sync.state_updated_at.is_some(),
+            item_deleted: false,
+            plan: Vec::new(),
             ticket,
         });
     }
@@ -138,7 +168,9 @@ pub fn update_plane(
         replace(t);
         has_summary(t)
     })?;
-    let result = Client::new(&app.config.plane).and_then(|client| write_back(&op, &client, ticket));
+    let result = app
+        .plane_client()
+        .and_then(|client| write_back(&op, &client, ticket));
     match result {
         Ok((_, edited)) => {
             let ticket = op.finish(|t| {
@@ -149,10 +181,12 @@ pub fn update_plane(
                 comment_posted: ticket.plane_sync.comment_posted_at.is_some(),
                 comment_edited: edited,
                 state_updated: ticket.plane_sync.state_updated_at.is_some(),
+                item_deleted: false,
                 plan: Vec::new(),
                 ticket,
             })
         }
+        Err(err) if crate::error::is_item_deleted(&err) => finish_deleted(op, id, &err),
         Err(err) => {
             let msg = format!("{err:#}");
             // The op stays: a POST that timed out may still have landed, and the next run
@@ -294,6 +328,35 @@ fn write_back(op: &Running<'_>, client: &Client, mut ticket: Ticket) -> Result<(
 
 fn app_on_update(op: &Running<'_>) -> Option<String> {
     op.app().config.plane.on_update.clone()
+}
+
+/// The work item is gone from Plane: retrying can never succeed, so the ticket is finished as
+/// done with the deletion recorded (and whatever reached Plane before it).
+fn finish_deleted(
+    op: Running<'_>,
+    id: &TicketId,
+    err: &anyhow::Error,
+) -> Result<UpdatePlaneOutcome> {
+    let why = format!("{err:#}");
+    log::warn!("{id}: {why}; finishing it as done");
+    let ticket = op.finish(|t| {
+        let at = now();
+        t.record(at, "plane_item_deleted", Some(why.clone()));
+        t.transition(
+            Status::Done,
+            at,
+            Some("the work item was deleted in Plane: nothing left to update".into()),
+        )?;
+        Ok(t.clone())
+    })?;
+    Ok(UpdatePlaneOutcome {
+        comment_posted: ticket.plane_sync.comment_posted_at.is_some(),
+        comment_edited: false,
+        state_updated: ticket.plane_sync.state_updated_at.is_some(),
+        item_deleted: true,
+        plan: Vec::new(),
+        ticket,
+    })
 }
 
 /// What a real run would do, for --dry-run: nothing is sent to find out.
