@@ -932,8 +932,12 @@ fn main() {
     let mut out = PathBuf::from("BENCHMARKS.md");
     let mut bin = PathBuf::from("target/release/plane-orch");
     let mut keep = false;
+    let mut before: Option<PathBuf> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--compare-with" => {
+                before = Some(args.next().map(PathBuf::from).expect("--compare-with BIN"));
+            }
             "--quick" => {
                 runs = 5;
                 quick = true;
@@ -945,7 +949,7 @@ fn main() {
             other => {
                 panic!(
                     "unknown argument {other}: use --quick, --runs N, --out FILE, --bin PATH, \
-                     --keep"
+                     --keep, --compare-with OLD_BIN"
                 )
             }
         }
@@ -953,6 +957,10 @@ fn main() {
     let started = Instant::now();
     let load_at_start = loadavg();
     let bin = std::fs::canonicalize(&bin).expect("the release binary: run scripts/bench");
+    if let Some(before) = before {
+        compare_transitions(&before, &bin, runs);
+        return;
+    }
     let mut b = Bench {
         bin,
         dir: tempfile::tempdir().expect("temp dir"),
@@ -1105,4 +1113,61 @@ fn main() {
         eprintln!("data kept in {}", b.dir.keep().display());
     }
     eprintln!("wrote {}", out.display());
+}
+
+/// `--compare-with OLD_BIN`: the one-transition cases only, on two copies of the 10,000-ticket
+/// store, the two binaries taking turns run by run so both meet the same machine load.
+fn compare_transitions(before: &Path, after: &Path, runs: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let make = |name: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).expect("dir");
+        std::fs::write(d.join("config.yaml"), "state:\n  keep_done_days: 3650\n").expect("config");
+        write_store(&d.join("data/pending-tickets.json"), 10_000, 1_000);
+        d
+    };
+    let (old_dir, new_dir) = (make("before"), make("after"));
+    let cmd = |bin: &Path, d: &Path, args: &[&str]| {
+        let mut c = Command::new(bin);
+        c.arg("--config")
+            .arg(d.join("config.yaml"))
+            .args(args)
+            .env_remove("RUST_LOG")
+            .env("TMUX_TMPDIR", d);
+        c
+    };
+    let mut table = String::from("| case | before median | after median |\n|---|---|---|\n");
+    for (case, args) in [
+        (
+            "approve --no-session (10,000)",
+            ["approve", "{id}", "--no-session"],
+        ),
+        ("complete (10,000)", ["complete", "{id}", "bench summary"]),
+    ] {
+        let (mut old, mut new) = (Vec::new(), Vec::new());
+        // One warm-up each (page cache), then turns.
+        for i in 0..=runs {
+            let id = format!("BENCH-{i}");
+            let a: Vec<&str> = args
+                .iter()
+                .map(|a| if *a == "{id}" { id.as_str() } else { a })
+                .collect();
+            let t_old = measure(&mut cmd(before, &old_dir, &a));
+            let t_new = measure(&mut cmd(after, &new_dir, &a));
+            if i > 0 {
+                old.push(t_old);
+                new.push(t_new);
+            }
+        }
+        old.sort();
+        new.sort();
+        let line = format!(
+            "| {case} | {} | {} |\n",
+            ms(old[old.len() / 2]),
+            ms(new[new.len() / 2])
+        );
+        eprint!("{line}");
+        table.push_str(&line);
+    }
+    println!("{table}");
 }

@@ -562,6 +562,23 @@ fn state_file(config: &Config) -> Check {
                     format!("{n} {s}")
                 })
                 .collect();
+            let interrupted: Vec<String> = state
+                .tickets
+                .values()
+                .filter_map(|t| {
+                    crate::workflow::op::status_of(path, t)
+                        .filter(|s| s.starts_with("interrupted"))
+                        .map(|s| format!("{} {s}", t.id))
+                })
+                .collect();
+            if !interrupted.is_empty() {
+                return Check::warn(
+                    "state file",
+                    format!("{}: {}", path.display(), interrupted.join("; ")),
+                    "run the same command on each ticket again to finish it (poll retries \
+                     Plane state moves by itself), or remove the ticket",
+                );
+            }
             Check::ok(
                 "state file",
                 format!("{}: {}", path.display(), counts.join(", ")),

@@ -10,6 +10,7 @@ pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod html;
+pub mod lock;
 pub mod logging;
 pub mod notify;
 pub mod plane;

@@ -199,7 +199,9 @@ pub fn record_failure(err: &anyhow::Error) {
 fn open_append(path: &Path) -> std::io::Result<fs::File> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
+        // Owner only, whatever the umask: the data folder holds strangers' ticket text.
+        std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
+            .create(dir)?;
     }
     match OpenOptions::new()
         .create_new(true)

@@ -4,17 +4,28 @@
 //! take a shared lock. A new version is written to a temp file in the same folder, fsynced and
 //! renamed over the old one, and the folder is fsynced, so a reader sees the old file or the new
 //! one, never a mix, and a crash at any moment leaves a whole file behind.
+//!
+//! A file is replaced only when it decodes completely as the state: every ticket valid, each
+//! id once. A damaged file is refused by every write, and it and `.bak` are left as they are.
+//! The one-ticket fast path ([`Store::update_ticket`]) skips decoding the other tickets only
+//! when the file is provably the one a plane-orch writer left (its device, inode, size, mtime
+//! and ctime, recorded in `<state>.verified` after each write, still match: any edit, copy or
+//! replacement changes the ctime, which no program can set back); otherwise it decodes all.
+//!
+//! Each write increments the file's `generation`, written on its last line, so a reader can
+//! tell one version from the next by reading a few bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
-use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 
+use crate::lock::Lock;
 use crate::ticket::{Status, Ticket, TicketId};
 
 /// The state file format this binary reads and writes.
@@ -24,7 +35,7 @@ pub const VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {
     pub version: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_tickets")]
     pub tickets: BTreeMap<TicketId, Ticket>,
     /// Plane issues removed from the queue, by UUID, with when: poll does not re-queue them
     /// until it has seen them leave every trigger and enter one again.
@@ -33,6 +44,9 @@ pub struct State {
     /// Done tickets moved to the archive: polling never queues these ids again.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub archived: BTreeSet<TicketId>,
+    /// Incremented by every write of the file (0 in a file from before it was kept).
+    #[serde(default)]
+    pub generation: u64,
 }
 
 impl Default for State {
@@ -42,6 +56,7 @@ impl Default for State {
             tickets: BTreeMap::new(),
             dismissed: BTreeMap::new(),
             archived: BTreeSet::new(),
+            generation: 0,
         }
     }
 }
@@ -74,6 +89,40 @@ impl State {
     }
 }
 
+/// The tickets of a state file, refusing what a map would silently accept: an id twice (one
+/// copy would be dropped at the next write), or a ticket filed under another id.
+fn unique_tickets<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<BTreeMap<TicketId, Ticket>, D::Error> {
+    struct Tickets;
+    impl<'de> serde::de::Visitor<'de> for Tickets {
+        type Value = BTreeMap<TicketId, Ticket>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map of ticket ids to tickets")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            use serde::de::Error as _;
+            let mut out = BTreeMap::new();
+            while let Some((id, ticket)) = map.next_entry::<TicketId, Ticket>()? {
+                if ticket.id != id {
+                    return Err(A::Error::custom(format!(
+                        "the ticket filed under {id} has the id {}",
+                        ticket.id
+                    )));
+                }
+                if out.insert(id.clone(), ticket).is_some() {
+                    return Err(A::Error::custom(format!("the ticket {id} is there twice")));
+                }
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Tickets)
+}
+
 /// The state file with each ticket left as raw JSON, for [`raw_tickets`].
 #[derive(Deserialize)]
 struct LazyState<'a> {
@@ -99,6 +148,11 @@ fn raw_tickets(bytes: &[u8]) -> Option<Vec<(&str, &[u8])>> {
     ticket_lines(bytes).or_else(|| {
         let lazy = serde_json::from_slice::<LazyState<'_>>(bytes).ok()?;
         (lazy.version <= VERSION).then_some(())?;
+        // A map keeps one of two equal keys: an id twice goes to the full decoder, which
+        // refuses it. Counting `":{"` openings would be fooled by text; counting keys is not.
+        if count_ticket_keys(bytes) != Some(lazy.tickets.len()) {
+            return None;
+        }
         // Ids hold no escapes, so they borrow; one that does fails here and is decoded whole.
         Some(
             lazy.tickets
@@ -107,6 +161,43 @@ fn raw_tickets(bytes: &[u8]) -> Option<Vec<(&str, &[u8])>> {
                 .collect(),
         )
     })
+}
+
+/// How many entries the `tickets` object of a state file has, counted by serde itself.
+fn count_ticket_keys(bytes: &[u8]) -> Option<usize> {
+    #[derive(Deserialize)]
+    struct Count {
+        #[serde(default, deserialize_with = "count_entries")]
+        tickets: usize,
+    }
+    fn count_entries<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<usize, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = usize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<usize, A::Error> {
+                let mut n = 0;
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {
+                    n += 1;
+                }
+                Ok(n)
+            }
+        }
+        d.deserialize_map(V)
+    }
+    serde_json::from_slice::<Count>(bytes)
+        .ok()
+        .map(|c| c.tickets)
 }
 
 /// [`raw_tickets`] for the layout [`encode`] writes; `None` for anything else. Works on bytes:
@@ -131,6 +222,7 @@ fn ticket_lines(bytes: &[u8]) -> Option<Vec<(&str, &[u8])>> {
         return None;
     }
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     loop {
         let line = lines.next()?;
         if line == b"}," || line == b"}" {
@@ -141,7 +233,8 @@ fn ticket_lines(bytes: &[u8]) -> Option<Vec<(&str, &[u8])>> {
         let id = std::str::from_utf8(&rest[..colon]).ok()?;
         let raw = &rest[colon + 2..];
         let raw = raw.strip_suffix(b",").unwrap_or(raw);
-        if !(raw.starts_with(b"{") && raw.ends_with(b"}")) {
+        // An id twice is damage: the full decoder refuses it and says so.
+        if !(raw.starts_with(b"{") && raw.ends_with(b"}") && seen.insert(id)) {
             return None;
         }
         out.push((id, raw));
@@ -178,17 +271,6 @@ pub struct Store {
     keep_done: Option<chrono::TimeDelta>,
 }
 
-/// A held lock on the sidecar file; released when dropped.
-struct Lock(Option<File>);
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        if let Some(f) = &self.0 {
-            let _ = FileExt::unlock(f);
-        }
-    }
-}
-
 impl Store {
     #[must_use]
     pub fn new(path: impl Into<PathBuf>) -> Store {
@@ -211,15 +293,16 @@ impl Store {
         self.path.with_extension("archive.jsonl")
     }
 
-    /// The archived tickets, oldest first. A line that does not parse (the torn end of an
-    /// append cut short) is skipped with a warning.
+    /// The archived tickets, oldest first. A line that does not decode (the torn end of an
+    /// append cut short, bytes that are not UTF-8) is skipped with a warning naming the file
+    /// and line; the records around it are read.
     ///
     /// # Errors
     /// The archive exists but cannot be read.
     pub fn load_archive(&self) -> Result<Vec<Ticket>> {
         let path = self.archive_path();
-        let file = match File::open(&path) {
-            Ok(f) => f,
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => {
                 return Err(e)
@@ -227,13 +310,11 @@ impl Store {
             }
         };
         let mut out = Vec::new();
-        for (n, line) in io::BufReader::new(file).lines().enumerate() {
-            let line =
-                line.with_context(|| format!("cannot read the archive {}", path.display()))?;
-            if line.trim().is_empty() {
+        for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            if line.trim_ascii().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<Ticket>(&line) {
+            match serde_json::from_slice::<Ticket>(line) {
                 Ok(t) => out.push(t),
                 Err(e) => log::warn!("{}:{}: skipped: {e}", path.display(), n + 1),
             }
@@ -312,7 +393,7 @@ impl Store {
         wanted: impl Fn(Status) -> bool,
         other: impl FnMut(Status, &[u8]) -> Result<()>,
     ) -> Result<Option<Vec<Ticket>>> {
-        let Some(_lock) = self.lock_or_wait(false, false)? else {
+        let Some(_lock) = Lock::try_shared(&self.lock_path(), "the state lock")? else {
             return Ok(None);
         };
         self.read_where_with(wanted, other).map(Some)
@@ -412,10 +493,11 @@ impl Store {
     }
 
     /// Changes one ticket, like `update(|s| change(s.get_mut(id)?))`, but without decoding and
-    /// encoding every other ticket: in a file of the layout [`encode`] writes, the ticket's
-    /// line is replaced and every other byte kept. The whole file is still checked to be JSON
-    /// first, so a damaged file is never written over; a file of any other layout goes the
-    /// whole way. Done tickets are archived by the next whole update.
+    /// encoding every other ticket: in a file of the layout [`encode`] writes that is provably
+    /// the one the last writer left (see the module's doc), the ticket's line and the
+    /// generation are replaced and every other byte kept. Any other file goes the whole way,
+    /// so a damaged one is refused exactly as by [`Store::update`]. Done tickets are archived
+    /// by the next whole update.
     ///
     /// # Errors
     /// Unknown ticket (not found), whatever `change` returns, or as [`Store::update`].
@@ -428,25 +510,33 @@ impl Store {
         let Some(old) = self.read_bytes()? else {
             return Err(crate::error::Error::NotFound(id.to_string()).into());
         };
-        let line = ticket_lines(&old)
-            .filter(|_| serde_json::from_slice::<serde::de::IgnoredAny>(&old).is_ok())
-            .map(|lines| lines.into_iter().find(|(key, _)| *key == id.as_str()));
-        let raw = match line {
-            Some(Some((_, raw))) => raw,
-            Some(None) => return Err(crate::error::Error::NotFound(id.to_string()).into()),
-            None => return self.update_locked(Some(old), |s| change(s.get_mut(id)?)),
+        let fast = self.is_verified().then(|| ticket_lines(&old)).flatten();
+        let found = fast
+            .as_ref()
+            .map(|lines| lines.iter().find(|(key, _)| *key == id.as_str()));
+        let (raw, tail) = match (found, tail_generation(&old)) {
+            (Some(Some((_, raw))), Some(tail)) => (*raw, tail),
+            (Some(None), Some(_)) => {
+                return Err(crate::error::Error::NotFound(id.to_string()).into())
+            }
+            _ => return self.update_locked(Some(old), |s| change(s.get_mut(id)?)),
         };
         let mut ticket: Ticket = serde_json::from_slice(raw).map_err(|e| self.damaged(&e))?;
         let out = change(&mut ticket)?;
+        if &ticket.id != id {
+            anyhow::bail!("a change may not give {id} another id");
+        }
         let new_raw = serde_json::to_vec(&ticket).context("cannot encode the ticket")?;
         if new_raw != raw {
             // `raw` lies inside `old`: where it starts and ends there.
             let start = raw.as_ptr() as usize - old.as_ptr() as usize;
             let end = start + raw.len();
+            let (generation, at) = tail;
             let mut bytes = Vec::with_capacity(old.len() + new_raw.len());
             bytes.extend_from_slice(&old[..start]);
             bytes.extend_from_slice(&new_raw);
-            bytes.extend_from_slice(&old[end..]);
+            bytes.extend_from_slice(&old[end..at]);
+            put_generation(&mut bytes, generation + 1);
             self.write_unlocked(&bytes, true)?;
         }
         Ok(out)
@@ -463,20 +553,31 @@ impl Store {
             None => State::default(),
         };
         let out = change(&mut state)?;
-        self.archive_old_done(&mut state)?;
-        let new_bytes = encode(&state, old_bytes.as_ref().map_or(0, Vec::len))?;
+        let archived = self.archive_old_done(&mut state)?;
+        let mut new_bytes = encode(&state, old_bytes.as_ref().map_or(0, Vec::len))?;
         if old_bytes.as_deref() != Some(new_bytes.as_slice()) {
-            self.write_unlocked(&new_bytes, old_bytes.is_some())?;
+            let at = tail_generation(&new_bytes).map_or(new_bytes.len(), |(_, at)| at);
+            new_bytes.truncate(at);
+            put_generation(&mut new_bytes, state.generation + 1);
+            if let Err(e) = self.write_unlocked(&new_bytes, old_bytes.is_some()) {
+                // The tickets stay in the state file: their archive lines go too.
+                if let Some(len) = archived {
+                    self.truncate_archive(len);
+                }
+                return Err(e);
+            }
         }
         Ok(out)
     }
 
     /// Appends done tickets past `keep_done` to the archive (synced) before the state file
     /// that drops them is written: a crash in between leaves a ticket in both, never in
-    /// neither, and readers prefer the state file's copy.
-    fn archive_old_done(&self, state: &mut State) -> Result<()> {
+    /// neither, and readers prefer the state file's copy. An append that fails (a full disk)
+    /// is cut back off, so the archive is as it was and the tickets stay in the state file.
+    /// Returns the archive's length before the append, when one was made.
+    fn archive_old_done(&self, state: &mut State) -> Result<Option<u64>> {
         let Some(keep) = self.keep_done else {
-            return Ok(());
+            return Ok(None);
         };
         let cutoff = crate::ticket::now() - keep;
         let old: Vec<TicketId> = state
@@ -487,7 +588,7 @@ impl Store {
             .map(|t| t.id.clone())
             .collect();
         if old.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let mut lines = Vec::new();
         for id in &old {
@@ -499,75 +600,116 @@ impl Store {
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&path)
             .with_context(|| format!("cannot open the archive {}", path.display()))?;
-        file.write_all(&lines)
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("cannot append to the archive {}", path.display()))?;
+        let len = file
+            .metadata()
+            .with_context(|| format!("cannot read the archive {}", path.display()))?
+            .len();
+        // A line torn by an earlier failure that could not be cut off: start on a new line,
+        // so the records after it stay readable.
+        if len > 0 && !archive_ends_with_newline(&file, len) {
+            lines.insert(0, b'\n');
+        }
+        if let Err(e) = file.write_all(&lines).and_then(|()| file.sync_all()) {
+            let _ = file.set_len(len);
+            let _ = file.sync_all();
+            log::warn!(
+                "cannot append to the archive {}: {e}; its done tickets stay in the state file",
+                path.display()
+            );
+            return Ok(None);
+        }
         for id in old {
             state.tickets.remove(&id);
             state.archived.insert(id);
         }
-        Ok(())
+        Ok(Some(len))
     }
 
-    fn lock(&self, exclusive: bool) -> Result<Lock> {
-        Ok(self
-            .lock_or_wait(exclusive, true)?
-            .expect("a waiting lock is always taken"))
+    /// Cuts the archive back to `len` bytes (undoing an append whose state write failed).
+    fn truncate_archive(&self, len: u64) {
+        let path = self.archive_path();
+        let cut = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(len).and_then(|()| f.sync_all()));
+        if let Err(e) = cut {
+            log::warn!("cannot cut back the archive {}: {e}", path.display());
+        }
     }
 
-    /// The lock; with `wait` false, `None` when another process holds it.
-    fn lock_or_wait(&self, exclusive: bool, wait: bool) -> Result<Option<Lock>> {
-        let lock_path = self.lock_path();
+    fn lock(&self, exclusive: bool) -> Result<Option<Lock>> {
         if exclusive {
-            if let Some(dir) = lock_path.parent() {
-                fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
-            }
-        }
-        // Readers never create the lock file: reading leaves nothing behind.
-        let file = match OpenOptions::new()
-            .read(true)
-            .write(exclusive)
-            .create(exclusive)
-            .truncate(false)
-            .open(&lock_path)
-        {
-            Ok(f) => f,
-            // A reader without a lock file (nothing was ever written, a read-only folder) reads
-            // without it: writers replace the file atomically, so it is still never torn.
-            Err(_) if !exclusive => return Ok(Some(Lock(None))),
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!("cannot open the state lock file {}", lock_path.display())
-                })
-            }
-        };
-        let attempt = if exclusive {
-            FileExt::try_lock_exclusive(&file)
+            Lock::exclusive(&self.lock_path(), "the state lock").map(Some)
         } else {
-            FileExt::try_lock_shared(&file)
-        };
-        if let Err(e) = attempt {
-            if e.kind() != fs2::lock_contended_error().kind() {
-                return Err(e).with_context(|| format!("cannot lock {}", lock_path.display()));
-            }
-            if !wait {
-                return Ok(None);
-            }
-            log::debug!(
-                "waiting for the state lock {} held by another plane-orch",
-                lock_path.display()
-            );
-            let wait = if exclusive {
-                FileExt::lock_exclusive(&file)
-            } else {
-                FileExt::lock_shared(&file)
-            };
-            wait.with_context(|| format!("cannot lock {}", lock_path.display()))?;
+            // A reader without a lock file (nothing was ever written, a read-only folder)
+            // reads without it: writers replace the file atomically, so it is never torn.
+            Ok(Lock::shared(&self.lock_path(), "the state lock").unwrap_or(None))
         }
-        Ok(Some(Lock(Some(file))))
+    }
+
+    /// Where the fingerprint of the last file a writer left is kept.
+    #[must_use]
+    pub fn verified_path(&self) -> PathBuf {
+        sibling(&self.path, ".verified")
+    }
+
+    /// Whether the state file is the very file the last writer left (so it decodes).
+    fn is_verified(&self) -> bool {
+        let Ok(recorded) = fs::read_to_string(self.verified_path()) else {
+            return false;
+        };
+        fingerprint(&self.path).is_some_and(|now| now == recorded.trim_end())
+    }
+
+    /// Records the state file as one a writer left. Best effort and not synced: a lost or
+    /// stale record only sends the next fast write the whole way.
+    fn mark_verified(&self) {
+        let path = self.verified_path();
+        match fingerprint(&self.path) {
+            Some(fp) => {
+                let _ = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .and_then(|mut f| f.write_all(fp.as_bytes()));
+            }
+            None => {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+
+    /// The generation of the state file as it is now, read from its last bytes; `None` when
+    /// there is no file or it does not end the way a writer ends it (then nothing can be
+    /// told from it without reading it all).
+    ///
+    /// # Errors
+    /// The file exists but cannot be read.
+    pub fn generation(&self) -> Result<Option<(u64, u64)>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read the state file {}", self.path.display()))
+            }
+        };
+        let mut read = || -> io::Result<(Vec<u8>, u64)> {
+            let len = file.metadata()?.len();
+            file.seek(SeekFrom::Start(len.saturating_sub(64)))?;
+            let mut tail = Vec::with_capacity(64);
+            file.read_to_end(&mut tail)?;
+            Ok((tail, len))
+        };
+        let (tail, len) = read()
+            .with_context(|| format!("cannot read the state file {}", self.path.display()))?;
+        Ok(tail_generation(&tail).map(|(g, _)| (g, len)))
     }
 
     /// The state and the bytes it was parsed from (`None` when the file does not exist).
@@ -617,8 +759,7 @@ impl Store {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or_else(|| Path::new("."));
-        fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
+        create_private_dir(dir)?;
         if had_old {
             // The previous good state stays reachable as .bak: a hard link costs no copy, and the
             // old inode survives the rename below.
@@ -628,9 +769,11 @@ impl Store {
                 let _ = fs::copy(&self.path, &bak);
             }
         }
-        remove_stale_temp_files(dir);
+        let prefix = self.temp_prefix();
+        remove_stale_temp_files(dir, &prefix);
+        // tempfile makes it 0600 whatever the umask: the state holds ticket text.
         let mut tmp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
+            .prefix(&prefix)
             .suffix(".tmp")
             .tempfile_in(dir)
             .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
@@ -644,24 +787,95 @@ impl Store {
         File::open(dir)
             .and_then(|d| d.sync_all())
             .with_context(|| format!("cannot sync the state folder {}", dir.display()))?;
+        self.mark_verified();
         Ok(())
+    }
+
+    /// The start of this state file's temp files' names: `.<file name>.`, so two stores in
+    /// one folder never take each other's for stale.
+    fn temp_prefix(&self) -> String {
+        format!(
+            ".{}.",
+            self.path.file_name().unwrap_or_default().to_string_lossy()
+        )
     }
 }
 
-/// Temp files of the state file start with this; only the lock holder makes one.
-const TEMP_PREFIX: &str = ".pending-tickets.";
+/// Creates a folder of plane-orch's data (and any missing parent) readable by its owner only,
+/// whatever the umask: it holds ticket text from strangers and session details.
+///
+/// # Errors
+/// The folder cannot be created.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the folder {}", dir.display()))
+}
+
+/// The identity of the file at `path` as one line: device, inode, size, mtime, ctime.
+fn fingerprint(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).ok()?;
+    Some(format!(
+        "{} {} {} {}.{} {}.{}",
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
+    ))
+}
+
+fn archive_ends_with_newline(file: &File, len: u64) -> bool {
+    use std::os::unix::fs::FileExt as _;
+    let mut last = [0u8];
+    file.read_exact_at(&mut last, len - 1).is_ok() && last[0] == b'\n'
+}
+
+/// The last line of the layout [`encode`] writes, and where its `"generation"` key starts.
+const GENERATION_KEY: &[u8] = b"\"generation\":";
+
+/// The generation on the last line of `bytes` and the offset of the `,\n` before it; `None`
+/// when the file does not end that way. That byte run can only be a key of the outermost
+/// object: inside a JSON string every `"` is escaped.
+fn tail_generation(bytes: &[u8]) -> Option<(u64, usize)> {
+    let body = bytes.strip_suffix(b"\n}\n")?;
+    let key = memchr::memmem::rfind(body, GENERATION_KEY)?;
+    let digits = &body[key + GENERATION_KEY.len()..];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let at = key.checked_sub(2).filter(|&at| &body[at..key] == b",\n")?;
+    Some((std::str::from_utf8(digits).ok()?.parse().ok()?, at))
+}
+
+/// Ends `bytes` (cut where [`tail_generation`] says) with the generation line.
+fn put_generation(bytes: &mut Vec<u8>, generation: u64) {
+    bytes.extend_from_slice(b",\n");
+    bytes.extend_from_slice(GENERATION_KEY);
+    bytes.extend_from_slice(generation.to_string().as_bytes());
+    bytes.extend_from_slice(b"\n}\n");
+}
 
 /// A writer killed between creating its temp file and renaming it leaves the file behind.
-/// Under the exclusive lock no other writer's temp file can be in flight, so any found is
-/// stale.
-fn remove_stale_temp_files(dir: &Path) {
+/// Under the exclusive lock no other writer of this state file can have one in flight, so any
+/// of its temp files found is stale. Other state files' temp files are not ours to judge.
+fn remove_stale_temp_files(dir: &Path, prefix: &str) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(TEMP_PREFIX) && name.ends_with(".tmp") {
+        if name.starts_with(prefix) && name.ends_with(".tmp") {
             let _ = fs::remove_file(entry.path());
         }
     }
@@ -688,7 +902,7 @@ fn encode(state: &State, size_hint: usize) -> Result<Vec<u8>> {
         out.extend_from_slice(b",\n\"archived\":");
         put(&mut out, &state.archived)?;
     }
-    out.extend_from_slice(b"\n}\n");
+    put_generation(&mut out, state.generation);
     Ok(out)
 }
 
@@ -708,7 +922,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or_else(|| Path::new("."));
-    fs::create_dir_all(dir)?;
+    if !dir.is_dir() {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
     let name = path.file_name().map_or_else(
         || ".plane-orch.".to_string(),
         |n| format!(".{}.", n.to_string_lossy()),
@@ -755,7 +975,8 @@ mod tests {
         assert_eq!(back, state);
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.lines().any(|l| l.starts_with("\"A-1\":{")), "{text}");
-        assert_eq!(text.lines().count(), 8, "{text}");
+        assert_eq!(text.lines().count(), 9, "{text}");
+        assert!(text.ends_with(",\n\"generation\":0\n}\n"), "{text}");
         let empty = String::from_utf8(encode(&State::default(), 0).unwrap()).unwrap();
         assert_eq!(
             serde_json::from_str::<State>(&empty).unwrap(),
@@ -846,7 +1067,9 @@ mod tests {
             .zip(after.split(|b| *b == b'\n'))
             .filter(|(a, b)| a != b)
             .count();
-        assert_eq!(lines_changed, 1);
+        // The ticket's line and the generation's.
+        assert_eq!(lines_changed, 2);
+        assert_eq!(state.generation, 4);
 
         // No change: no write.
         let mtime = fs::metadata(store.path()).unwrap().modified().unwrap();

@@ -227,6 +227,10 @@ pub struct PlaneSync {
     /// When the state was moved to `transitions.on_approve`.
     #[serde(default)]
     pub approve_state_set_at: Option<DateTime<Utc>>,
+    /// The summary was corrected after the comment was posted: Plane holds the old text
+    /// until the comment is edited.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub comment_outdated: bool,
 }
 
 /// A ticket as kept in the state file.
@@ -279,8 +283,102 @@ pub struct Ticket {
     pub run_id: Option<String>,
     #[serde(default)]
     pub plane_sync: PlaneSync,
+    /// The operation under way on the ticket (or left by a process that died), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<Op>,
     #[serde(default)]
     pub events: Vec<Event>,
+}
+
+/// What an operation does to a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    Approve,
+    Restart,
+    UpdatePlane,
+    MoveState,
+    Remove,
+}
+
+impl OpKind {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Approve => "approve",
+            OpKind::Restart => "restart",
+            OpKind::UpdatePlane => "update_plane",
+            OpKind::MoveState => "move_state",
+            OpKind::Remove => "remove",
+        }
+    }
+
+    /// "being approved", for conflicts.
+    #[must_use]
+    pub fn doing(self) -> &'static str {
+        match self {
+            OpKind::Approve => "being approved",
+            OpKind::Restart => "being restarted",
+            OpKind::UpdatePlane => "being updated in Plane",
+            OpKind::MoveState => "having its Plane state moved",
+            OpKind::Remove => "being removed",
+        }
+    }
+}
+
+impl fmt::Display for OpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One step of an operation that has landed (a network call made, a session started).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpStep {
+    pub step: String,
+    pub at: DateTime<Utc>,
+    /// What the step made: a comment id, a session name…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// An operation on a ticket that spans network calls or sessions: written when it begins,
+/// each landed step added as it lands, cleared when it finishes. One found while its lease is
+/// free was left by a process that died, and the next command resumes it from its steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Op {
+    pub kind: OpKind,
+    #[serde(flatten)]
+    pub by: crate::lock::Holder,
+    #[serde(default)]
+    pub steps: Vec<OpStep>,
+}
+
+impl Op {
+    /// The value of the last step named `step`, if it has landed (`Some(None)`: no value).
+    #[must_use]
+    pub fn step(&self, step: &str) -> Option<Option<&str>> {
+        self.steps
+            .iter()
+            .rev()
+            .find(|s| s.step == step)
+            .map(|s| s.value.as_deref())
+    }
+
+    /// Whether the step has landed.
+    #[must_use]
+    pub fn has(&self, step: &str) -> bool {
+        self.step(step).is_some()
+    }
+
+    /// "update_plane after comment_posted" (or "update_plane before any step").
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self.steps.last() {
+            Some(s) => format!("{} after {}", self.kind, s.step.replace('_', " ")),
+            None => format!("{} before any step", self.kind),
+        }
+    }
 }
 
 /// The fields a new ticket is made from.
@@ -381,6 +479,7 @@ impl Ticket {
             plane_closed_at: None,
             run_id: None,
             plane_sync: PlaneSync::default(),
+            op: None,
             events: Vec::new(),
         };
         let how = match ticket.trigger_type {

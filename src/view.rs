@@ -4,7 +4,7 @@
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 
-use crate::ticket::{Event, Snapshot, Status, Ticket, TriggerType};
+use crate::ticket::{Event, Op, Snapshot, Status, Ticket, TriggerType};
 
 /// A ticket in API answers: the orchestrator's ten keys first, then ours. It borrows from the
 /// ticket: a list of a thousand tickets is written without copying their text.
@@ -35,6 +35,9 @@ pub struct ApiTicket<'a> {
     pub last_error: Option<&'a str>,
     pub session_lost_at: Option<DateTime<Utc>>,
     pub plane_closed_at: Option<DateTime<Utc>>,
+    /// The operation under way on the ticket, or left by a process that died.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub op: Option<&'a Op>,
 }
 
 /// The session part of an `ApiTicket`.
@@ -107,6 +110,7 @@ impl<'a> ApiTicket<'a> {
             last_error: t.last_error.as_deref(),
             session_lost_at: t.session_lost_at,
             plane_closed_at: t.plane_closed_at,
+            op: t.op.as_ref(),
         }
     }
 }

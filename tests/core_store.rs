@@ -298,3 +298,269 @@ fn old_done_tickets_move_to_the_archive_and_stay_findable() {
     // The id stays taken.
     env.fails(4, &["add", "OLD-1", "--title", "again"]);
 }
+
+/// A state file with X-1 active and X-2 pending, written by plane-orch (so `.bak` and the
+/// fast path's record exist).
+fn two_tickets() -> Env {
+    let env = Env::new();
+    env.add("X-1", "first");
+    env.add("X-2", "second");
+    env.ok(&["approve", "X-1", "--no-session"]);
+    env
+}
+
+fn hook(env: &Env, which: &str, input: &str) -> std::process::Output {
+    env.cmd()
+        .env("PLANE_ORCH_TICKET", "X-1")
+        .args(["hook", which])
+        .write_stdin(input.to_string())
+        .output()
+        .unwrap()
+}
+
+/// Every write path, the hooks included, leaves a damaged file and its `.bak` as they are.
+fn assert_every_write_refuses(env: &Env, why: &str) {
+    let bak_path = env.path().join("data/pending-tickets.json.bak");
+    let file = env.state_bytes().unwrap();
+    let bak = std::fs::read(&bak_path).unwrap();
+    let writes: [&[&str]; 6] = [
+        &["add", "X-3", "--title", "t"],
+        &["approve", "X-2", "--no-session"],
+        &["complete", "X-1", "summary"],
+        &["remove", "X-2"],
+        &["restart", "X-1"],
+        &["list"],
+    ];
+    for args in writes {
+        let out = env.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{why}: {args:?} succeeded");
+        assert!(err.contains("damaged"), "{why}: {args:?}: {err}");
+        assert_eq!(env.state_bytes().unwrap(), file, "{why}: {args:?} wrote");
+        assert_eq!(
+            std::fs::read(&bak_path).unwrap(),
+            bak,
+            "{why}: {args:?} moved .bak"
+        );
+    }
+    let notify = serde_json::json!({"message": "needs you", "notification_type": "idle_prompt"});
+    let prompt = serde_json::json!({"session_id": "x", "prompt": "/complete it is done"});
+    for (which, input) in [("notify", notify), ("prompt-submit", prompt)] {
+        let out = hook(env, which, &input.to_string());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("damaged"), "{why}: hook {which}: {err}");
+        assert_eq!(
+            env.state_bytes().unwrap(),
+            file,
+            "{why}: hook {which} wrote"
+        );
+        assert_eq!(
+            std::fs::read(&bak_path).unwrap(),
+            bak,
+            "{why}: hook {which} moved .bak"
+        );
+    }
+}
+
+#[test]
+fn a_ticket_damaged_by_hand_is_refused_by_every_write_path_and_bak_is_kept() {
+    let env = two_tickets();
+    let text = String::from_utf8(env.state_bytes().unwrap()).unwrap();
+    // The same size, the same layout, written in place: only the decoder can tell.
+    let damaged = text.replacen("\"status\":\"pending\"", "\"status\":\"Pending\"", 1);
+    assert_ne!(damaged, text);
+    assert_eq!(damaged.len(), text.len());
+    std::fs::write(env.state_path(), &damaged).unwrap();
+    assert_every_write_refuses(&env, "a bad status");
+}
+
+#[test]
+fn a_state_file_holding_an_id_twice_is_refused_as_damaged() {
+    let env = two_tickets();
+    let text = String::from_utf8(env.state_bytes().unwrap()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("\"X-2\":"))
+        .unwrap()
+        .to_string();
+    let line = line.strip_suffix(',').unwrap_or(&line).to_string();
+    let doubled = text.replacen(&line, &format!("{line},\n{line}"), 1);
+    std::fs::write(env.state_path(), &doubled).unwrap();
+    assert_every_write_refuses(&env, "an id twice");
+    let err = env.fails(1, &["add", "X-4", "--title", "t"]);
+    assert!(err.contains("X-2 is there twice"), "{err}");
+    // Read the slow way too (another layout): still refused.
+    let pretty = doubled.replace("\n", "\n  ");
+    std::fs::write(env.state_path(), &pretty).unwrap();
+    let err = env.fails(1, &["list", "--json"]);
+    assert!(err.contains("damaged"), "{err}");
+}
+
+#[test]
+fn every_write_increments_the_generation() {
+    let env = two_tickets();
+    let first = env.state()["generation"].as_u64().unwrap();
+    env.ok(&["complete", "X-1", "done"]);
+    assert_eq!(env.state()["generation"].as_u64().unwrap(), first + 1);
+    env.add("X-5", "t");
+    assert_eq!(env.state()["generation"].as_u64().unwrap(), first + 2);
+}
+
+#[test]
+fn two_stores_in_one_folder_never_touch_each_others_temp_files() {
+    let a = Env::with_config("state:\n  path: data/a.json\n");
+    a.ok(&["add", "A-1", "--title", "t"]);
+    let data = a.path().join("data");
+    let theirs = data.join(".b.json.inflight.tmp");
+    let our_stale = data.join(".a.json.stale.tmp");
+    std::fs::write(&theirs, "another store's write in flight").unwrap();
+    std::fs::write(&our_stale, "left by a killed writer").unwrap();
+    a.ok(&["add", "A-2", "--title", "t"]);
+    assert!(
+        theirs.exists(),
+        "a write of a.json removed b.json's temp file"
+    );
+    assert!(!our_stale.exists(), "a.json's stale temp file was left");
+}
+
+#[test]
+fn the_state_folder_and_files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::with_config("state:\n  keep_done_days: 1\n");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("umask 022; exec \"$@\"")
+            .arg("sh")
+            .arg(common::bin_path())
+            .arg("--config")
+            .arg(env.config_path())
+            .args(args)
+            .current_dir(env.path())
+            .env_remove("PLANE_ORCH_CONFIG")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+    };
+    run(&["add", "P-1", "--title", "t"]);
+    run(&["add", "P-2", "--title", "t"]);
+    let mut state = env.state();
+    state["tickets"]["P-1"]["status"] = "done".into();
+    state["tickets"]["P-1"]["done_at"] = "2020-01-01T00:00:00Z".into();
+    std::fs::write(env.state_path(), serde_json::to_vec(&state).unwrap()).unwrap();
+    run(&["add", "P-3", "--title", "t"]);
+    let mode = |p: &str| {
+        std::fs::metadata(env.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("data"), 0o700);
+    for f in [
+        "data/pending-tickets.json",
+        "data/pending-tickets.json.bak",
+        "data/pending-tickets.archive.jsonl",
+    ] {
+        assert_eq!(mode(f), 0o600, "{f}");
+    }
+}
+
+const ARCHIVE: &str = "data/pending-tickets.archive.jsonl";
+
+/// OLD-1 and OLD-2, done long ago, archived; NEW-1 pending.
+fn archived_world() -> Env {
+    let env = Env::with_config("state:\n  keep_done_days: 30\n");
+    for id in ["OLD-1", "OLD-2", "NEW-1"] {
+        env.add(id, "t");
+    }
+    let mut state = env.state();
+    for id in ["OLD-1", "OLD-2"] {
+        state["tickets"][id]["status"] = "done".into();
+        state["tickets"][id]["done_at"] = "2020-01-01T00:00:00Z".into();
+    }
+    std::fs::write(env.state_path(), serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+    env.add("X-1", "archives");
+    env
+}
+
+#[test]
+fn an_archive_line_that_does_not_decode_is_skipped_and_the_others_stay_readable() {
+    let env = archived_world();
+    let path = env.path().join(ARCHIVE);
+    let text = std::fs::read(&path).unwrap();
+    let mut lines: Vec<&[u8]> = text
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    // A record cut inside a UTF-8 character, between the two good ones.
+    let torn: &[u8] = b"{\"id\":\"OLD-9\",\"title\":\"caf\xc3";
+    lines.insert(1, torn);
+    let mut bytes = lines.join(&b'\n');
+    bytes.push(b'\n');
+    std::fs::write(&path, &bytes).unwrap();
+    for id in ["OLD-1", "OLD-2"] {
+        let out = env.run(&["show", id, "--json"]);
+        assert!(out.status.success(), "{id}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("pending-tickets.archive.jsonl:2"), "{err}");
+    }
+    let all = json(&env.ok(&["list", "--status", "all", "--json"]));
+    assert_eq!(all.as_array().unwrap().len(), 4, "{all}");
+}
+
+#[test]
+fn a_full_disk_during_archiving_loses_no_done_ticket() {
+    let env = Env::with_config("state:\n  keep_done_days: 30\n");
+    env.add("OLD-1", "t");
+    env.add("NEW-1", "t");
+    // An archive already larger than the state file, so a file-size limit between the two
+    // lets the state be written but not the archive grow: a full disk for the append only.
+    let path = env.path().join(ARCHIVE);
+    let filler = format!("{}\n", " ".repeat(64 * 1024));
+    std::fs::write(&path, &filler).unwrap();
+    let mut state = env.state();
+    state["tickets"]["OLD-1"]["status"] = "done".into();
+    state["tickets"]["OLD-1"]["done_at"] = "2020-01-01T00:00:00Z".into();
+    std::fs::write(env.state_path(), serde_json::to_vec(&state).unwrap()).unwrap();
+    let limited = |args: &[&str]| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            // bash and dash count ulimit -f in 1024-byte blocks; SIGXFSZ ignored, so a write
+            // past the limit fails with EFBIG as on a full disk.
+            .arg("trap '' XFSZ; ulimit -f 65; exec \"$@\"")
+            .arg("sh")
+            .arg(common::bin_path())
+            .arg("--config")
+            .arg(env.config_path())
+            .args(args)
+            .current_dir(env.path())
+            .env_remove("PLANE_ORCH_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = limited(&["add", "X-1", "--title", "t"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot append to the archive"));
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        filler,
+        "the archive changed"
+    );
+    let state = env.state();
+    assert_eq!(
+        state["tickets"]["OLD-1"]["status"], "done",
+        "OLD-1 left the state file"
+    );
+    assert!(state["archived"].is_null(), "{}", state["archived"]);
+    assert!(env.ok(&["show", "OLD-1"]).contains("status:    done"));
+
+    // Space is back: the next write archives it, and it stays readable.
+    env.add("X-2", "t");
+    assert!(env.state()["tickets"]["OLD-1"].is_null());
+    let archived = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(archived.lines().filter(|l| l.contains("OLD-1")).count(), 1);
+    let shown = json(&env.ok(&["show", "OLD-1", "--json"]));
+    assert_eq!(shown["status"], "done");
+}

@@ -143,6 +143,10 @@ fn session_column(t: &Ticket, alive: Option<bool>) -> String {
     if t.last_error.is_some() {
         out.push_str(" (error)");
     }
+    // Under way or interrupted: `show` tells which.
+    if let Some(op) = &t.op {
+        let _ = write!(out, " ({} unfinished)", op.kind);
+    }
     out
 }
 

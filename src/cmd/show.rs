@@ -59,6 +59,9 @@ impl Run for ShowArgs {
         if let Some(e) = &ticket.last_error {
             println!("error:     {}", inert(e));
         }
+        if let Some(op) = crate::workflow::op::status(&app, ticket) {
+            println!("operation: {op}");
+        }
         if let Some(summary) = &ticket.summary {
             println!("summary:\n{}", indent(summary));
         }

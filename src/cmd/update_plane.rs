@@ -28,6 +28,7 @@ impl Run for UpdatePlaneArgs {
                 },
                 "ticket_id": out.ticket.id,
                 "comment_posted": out.comment_posted,
+                "comment_edited": out.comment_edited,
                 "state_updated": out.state_updated,
                 "item_deleted": out.item_deleted,
                 "plan": out.plan,
@@ -69,10 +70,12 @@ impl Run for UpdatePlaneArgs {
         } else {
             "state left alone"
         };
-        println!(
-            "{} is done: summary posted to Plane, {state}",
-            out.ticket.id
-        );
+        let comment = if out.comment_edited {
+            "the comment in Plane now holds the corrected summary"
+        } else {
+            "summary posted to Plane"
+        };
+        println!("{} is done: {comment}, {state}", out.ticket.id);
         Ok(())
     }
 }

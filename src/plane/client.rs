@@ -469,6 +469,54 @@ impl Client {
         })
     }
 
+    /// The comment on a work item that carries `external_id` (from plane-orch), if any: what a
+    /// resumed update-plane looks for before it posts.
+    ///
+    /// # Errors
+    /// `Error::Plane`.
+    pub fn comment_by_external_id(
+        &self,
+        project: &str,
+        issue: &str,
+        external_id: &str,
+    ) -> Result<Option<String>> {
+        let base = self.project_path(project);
+        let comments: Vec<Value> = self.list_all(
+            &|kind| format!("{base}{kind}/{issue}/comments/"),
+            true,
+            "",
+            &format!("the comments of work item {issue}"),
+            &|_, _| {},
+        )?;
+        Ok(comments
+            .iter()
+            .find(|c| c["external_id"] == external_id && c["external_source"] == "plane-orch")
+            .and_then(|c| c["id"].as_str().map(str::to_string)))
+    }
+
+    /// Replaces a comment's text (`PATCH …/comments/{id}/`).
+    ///
+    /// # Errors
+    /// `Error::Plane`.
+    pub fn patch_comment(
+        &self,
+        project: &str,
+        issue: &str,
+        comment: &str,
+        comment_html: &str,
+    ) -> Result<()> {
+        let base = self.project_path(project);
+        let body = serde_json::json!({ "comment_html": comment_html });
+        let reply = self.items_request(
+            Method::Patch,
+            &|kind| format!("{base}{kind}/{issue}/comments/{comment}/"),
+            Some(&body),
+        )?;
+        let path = format!("{base}work-items/{issue}/comments/{comment}/");
+        let _: Value = self.parse(reply, Method::Patch, &path, &format!("comment {comment}"))?;
+        Ok(())
+    }
+
     /// Moves a work item to a state.
     ///
     /// # Errors

@@ -6,41 +6,29 @@
 //! memory. Done tickets are counted and read from the file when asked for.
 
 use std::collections::HashMap;
-use std::io;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use chrono::{DateTime, Utc};
 
 use crate::store::{State, Store, VERSION};
 use crate::ticket::Status;
 
-/// What identifies one version of the state file. The store replaces the file by renaming a
-/// new one over it, so any write changes the inode; size and mtime catch an edit in place.
+/// What identifies one version of the state file: the generation every write increments,
+/// read from the file's last line, and its size (an edit by hand that keeps the generation
+/// almost always changes the size). `None` inside: the file has no generation line (laid out
+/// by hand), so nothing can be told without reading it, and it is read every time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fingerprint {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime_nanos: i128,
-}
+struct Fingerprint(Option<(u64, u64)>);
 
-fn fingerprint(path: &Path) -> Result<Option<Fingerprint>> {
-    match std::fs::metadata(path) {
-        Ok(m) => Ok(Some(Fingerprint {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime_nanos: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-        })),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read the state file {}", path.display())),
+fn fingerprint(store: &Store) -> Result<Option<Fingerprint>> {
+    if !store.path().exists() {
+        return Ok(None);
     }
+    Ok(Some(Fingerprint(store.generation()?)))
 }
 
 /// The last parsed state, the file version it came from (`None`: there was no file) and
@@ -215,11 +203,13 @@ impl StateCache {
     ) -> Result<Option<T>> {
         let cached = |fp: &Option<Fingerprint>| {
             let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-            slot.as_ref().filter(|c| &c.fingerprint == fp).map(&pick)
+            slot.as_ref()
+                .filter(|c| &c.fingerprint == fp && fp.is_none_or(|f| f.0.is_some()))
+                .map(&pick)
         };
         // Taken before reading: if the file changes in between, the newer state is cached
         // under the older fingerprint and the next call reads it again. Never the reverse.
-        let fp = fingerprint(store.path())?;
+        let fp = fingerprint(store)?;
         if let Some(hit) = cached(&fp) {
             self.mark_verified();
             return Ok(Some(hit));
@@ -234,7 +224,7 @@ impl StateCache {
             }
         };
         // Another request may have read this version while we waited.
-        let fp = fingerprint(store.path())?;
+        let fp = fingerprint(store)?;
         if let Some(hit) = cached(&fp) {
             self.mark_verified();
             return Ok(Some(hit));

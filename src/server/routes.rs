@@ -530,6 +530,7 @@ fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             "status": "updated",
             "ticket_id": out.ticket.id.to_string(),
             "comment_posted": out.comment_posted,
+            "comment_edited": out.comment_edited,
             "state_updated": out.state_updated,
             "item_deleted": out.item_deleted,
             "ticket": to_value(&api_ticket(&out.ticket, ctx.live_sessions(false).as_deref()))?,

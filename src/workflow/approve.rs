@@ -1,12 +1,12 @@
-use std::fs::{File, OpenOptions};
-use std::path::PathBuf;
-
 use anyhow::{Context, Result};
 
 use crate::app::App;
 use crate::error::{conflict, Error};
+use crate::lock::Holder;
 use crate::session::{self, claude, worktree, SessionSpec};
-use crate::ticket::{now, SessionInfo, Snapshot, Status, Ticket, TicketId};
+use crate::ticket::{now, Op, OpKind, SessionInfo, Snapshot, Status, Ticket, TicketId};
+
+use super::op::{self, Running};
 
 /// How to approve.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,13 +27,15 @@ pub fn approve(app: &App, id: &TicketId, opts: ApproveOptions) -> Result<Ticket>
     if opts.no_session {
         return approve_without_session(app, id);
     }
-    // Held until the ticket is recorded active: a second approve of the same ticket is a
-    // conflict at once, and approves of different tickets take turns, so the cap holds.
-    app.store.load()?.get(id)?;
-    let _claim = Claim::take(app, id)?;
-    let agent_session = uuid::Uuid::new_v4().to_string();
+    app.store
+        .find(id)?
+        .ok_or_else(|| Error::NotFound(id.to_string()))?;
+    // A second approve of the ticket is refused at once; session starts take turns, so the
+    // cap counted below holds. Leases are only ever tried: no two callers wait on each other.
+    let lease = op::lease(app, id, OpKind::Approve.doing())?;
+    let _starting = op::session_start_lock(app)?;
     let limit = app.config.automation.max_active_sessions;
-    app.store.update(|state| {
+    let (op, _) = Running::begin_leased(app, id, OpKind::Approve, lease, |state| {
         let running = state
             .tickets
             .values()
@@ -53,27 +55,41 @@ pub fn approve(app: &App, id: &TicketId, opts: ApproveOptions) -> Result<Ticket>
         ticket.approved_snapshot = Some(snapshot(ticket));
         Ok(())
     })?;
+    // A session an interrupted approve started cannot be told apart from a stranger using
+    // its name: it is stopped, and a fresh one started with a new conversation.
+    if let Some(left) = op
+        .resumed()
+        .and_then(|o| o.step("session_starting").flatten())
+    {
+        stop_left_session(app, id, left);
+    }
+    let agent_session = uuid::Uuid::new_v4().to_string();
+    let name = session::session_name(&app.config, id);
+    op.step(
+        "session_starting",
+        Some(&format!(
+            "{} {name} {agent_session}",
+            app.config.sessions.backend.as_str()
+        )),
+        |_| (),
+    )?;
 
-    let started = start_session(app, id, &agent_session, false);
-    let info = match started {
+    let info = match start_session(app, id, &agent_session, false) {
         Ok(info) => info,
         Err(err) => {
             let message = format!("{err:#}");
-            app.store.update(|state| {
-                if let Ok(ticket) = state.get_mut(id) {
-                    if ticket.status == Status::Pending {
-                        ticket.last_error = Some(message.clone());
-                        ticket.record(now(), "approve_failed", Some(message.clone()));
-                    }
+            op.fail(false, |ticket| {
+                if ticket.status == Status::Pending {
+                    ticket.last_error = Some(message.clone());
+                    ticket.record(now(), "approve_failed", Some(message.clone()));
                 }
-                Ok(())
             })?;
             return Err(err.context(format!("{id} stays pending; approve it again once fixed")));
         }
     };
 
-    let recorded = app.store.update(|state| {
-        let ticket = state.get_mut(id)?;
+    let follow_up = state_move_op(app);
+    let recorded = op.finish(|ticket| {
         let detail = format!(
             "session {} ({}) in {}",
             info.name, info.backend, info.workdir
@@ -83,6 +99,9 @@ pub fn approve(app: &App, id: &TicketId, opts: ApproveOptions) -> Result<Ticket>
         ticket.session = Some(info.clone());
         ticket.session_lost_at = None;
         ticket.waiting = None;
+        if ticket.issue_id.is_some() {
+            ticket.op.clone_from(&follow_up);
+        }
         Ok(ticket.clone())
     });
     match recorded {
@@ -101,28 +120,77 @@ pub fn approve(app: &App, id: &TicketId, opts: ApproveOptions) -> Result<Ticket>
     }
 }
 
+/// Ends the session an interrupted approve or restart recorded as starting
+/// (`"<backend> <name> <conversation>"`), if it runs.
+pub(super) fn stop_left_session(app: &App, id: &TicketId, recorded: &str) {
+    let mut parts = recorded.split(' ');
+    let (Some(backend), Some(name)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    if backend != app.config.sessions.backend.as_str() {
+        return;
+    }
+    if session::is_alive(&app.config, name).unwrap_or(false) {
+        log::info!("{id}: stopping the session {name} an interrupted run started");
+        let info = SessionInfo {
+            name: name.to_string(),
+            backend: backend.to_string(),
+            workdir: String::new(),
+            branch: None,
+            agent_session: parts.next().map(str::to_string),
+            started_at: None,
+        };
+        if let Err(e) = session::kill(&app.config, &info) {
+            log::warn!("cannot end the session {name}: {e:#}");
+        }
+    }
+}
+
+/// The state move to make once a ticket is approved (`transitions.on_approve`), as an op
+/// recorded with the approval itself: a crash right after still leaves it to poll.
+fn state_move_op(app: &App) -> Option<Op> {
+    app.config.plane.on_approve.as_ref().map(|_| Op {
+        kind: OpKind::MoveState,
+        by: Holder::me(),
+        steps: Vec::new(),
+    })
+}
+
 /// Moves the Plane state (`transitions.on_approve`) once the ticket is active, and returns the
-/// ticket as it is then: a failed move shows in its `last_error`, the approval stands.
+/// ticket as it is then: a failed move shows in its `last_error` and is retried by poll; the
+/// approval stands.
 fn after_approval(app: &App, ticket: Ticket) -> Ticket {
-    if app.config.plane.on_approve.is_none() {
+    if ticket
+        .op
+        .as_ref()
+        .is_none_or(|o| o.kind != OpKind::MoveState)
+    {
         return ticket;
     }
-    super::plane_state::move_state_on_approve(app, &ticket.id);
-    app.store
-        .load()
-        .ok()
-        .and_then(|s| s.tickets.get(&ticket.id).cloned())
-        .unwrap_or(ticket)
+    super::plane_state::resume_state_move(app, &ticket.id);
+    app.store.find(&ticket.id).ok().flatten().unwrap_or(ticket)
 }
 
 fn approve_without_session(app: &App, id: &TicketId) -> Result<Ticket> {
+    let lease = op::lease(app, id, OpKind::Approve.doing())?;
+    let follow_up = state_move_op(app);
     let ticket = app.store.update_ticket(id, |ticket| {
         let at = now();
         ticket.transition(Status::Active, at, Some("no session started".into()))?;
+        if let Some(left) = ticket.op.as_ref().filter(|o| o.kind != OpKind::MoveState) {
+            return Err(conflict(format!(
+                "{id} has an interrupted {}: finish it first, or remove the ticket",
+                left.describe()
+            )));
+        }
         ticket.approved_snapshot = Some(snapshot(ticket));
         ticket.run_id = Some(uuid::Uuid::new_v4().to_string());
+        if ticket.issue_id.is_some() {
+            ticket.op.clone_from(&follow_up);
+        }
         Ok(ticket.clone())
     })?;
+    drop(lease);
     log::info!("{id}: approved, now active (no session)");
     Ok(after_approval(app, ticket))
 }
@@ -176,51 +244,4 @@ pub(super) fn start_session(
         agent_session: Some(agent_session.to_string()),
         started_at: Some(now()),
     })
-}
-
-/// A claim on starting a ticket's session, held across the slow part of approve and restart.
-/// Two `flock`s, which the OS drops when the process ends, so a crash leaves no stale claim:
-/// one per ticket (tried: a second claimant is refused at once) and one for all tickets
-/// (waited on: session starts take turns, so `max_active_sessions` is never overshot).
-pub(super) struct Claim {
-    _ticket: File,
-    _all: File,
-}
-
-impl Claim {
-    pub(super) fn take(app: &App, id: &TicketId) -> Result<Claim> {
-        let dir = locks_dir(app);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create the lock folder {}", dir.display()))?;
-        let ticket = open_lock(&dir.join(format!("session-{id}.lock")))?;
-        if fs2::FileExt::try_lock_exclusive(&ticket).is_err() {
-            return Err(conflict(format!(
-                "{id} is being approved or restarted right now by another request"
-            )));
-        }
-        let all = open_lock(&dir.join("sessions.lock"))?;
-        fs2::FileExt::lock_exclusive(&all)
-            .with_context(|| format!("cannot lock {}", dir.join("sessions.lock").display()))?;
-        Ok(Claim {
-            _ticket: ticket,
-            _all: all,
-        })
-    }
-}
-
-fn locks_dir(app: &App) -> PathBuf {
-    app.store
-        .path()
-        .parent()
-        .map_or_else(|| PathBuf::from("locks"), |p| p.join("locks"))
-}
-
-fn open_lock(path: &std::path::Path) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))
 }

@@ -1,12 +1,13 @@
 //! The workflow: one function per transition, shared by the command line and the HTTP
 //! API. This is the only layer that combines the store with Plane or sessions, and it never
-//! holds the store's lock across a network call or a wait on a person: it takes the lock,
-//! decides, releases, acts, then takes it again and applies (re-checking the status).
+//! holds the store's lock across a network call or a wait on a person: a step that spans one
+//! runs as a recorded, lease-backed operation ([`op`]).
 
 mod add;
 mod approve;
 mod complete;
 mod lost;
+pub mod op;
 mod plane_state;
 mod poll;
 mod remove;

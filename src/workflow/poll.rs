@@ -5,7 +5,7 @@
 //! merged. A webhook's nudge polls just the work items it names ([`poll_items`]).
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
+
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -17,6 +17,7 @@ use crate::completion;
 use crate::config::PlaneConfig;
 use crate::error::{Error, Kind};
 use crate::html;
+use crate::lock::Lock;
 use crate::plane::types::{is_project_identifier, is_uuid, Label, State as PlaneState, WorkItem};
 use crate::plane::{self, Client};
 use crate::progress::Progress;
@@ -125,33 +126,8 @@ pub fn poll_lock_path(app: &App) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// A held poll lock; released when dropped (or when the process ends).
-struct PollLock(File);
-
-impl Drop for PollLock {
-    fn drop(&mut self) {
-        let _ = fs2::FileExt::unlock(&self.0);
-    }
-}
-
-fn try_poll_lock(app: &App) -> Result<Option<PollLock>> {
-    let path = poll_lock_path(app);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the state folder {}", dir.display()))?;
-    }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("cannot open the poll lock {}", path.display()))?;
-    match fs2::FileExt::try_lock_exclusive(&file) {
-        Ok(()) => Ok(Some(PollLock(file))),
-        Err(e) if e.kind() == fs2::lock_contended_error().kind() => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
-    }
+fn try_poll_lock(app: &App) -> Result<Option<Lock>> {
+    Lock::try_exclusive(&poll_lock_path(app), "the poll lock")
 }
 
 /// One poll tick: completion files, then Plane (when configured). A second poll while one
@@ -193,8 +169,10 @@ fn poll_plane(app: &App, opts: &PollOptions, views: &mut ProjectViews) -> Result
         match try_poll_lock(app)? {
             Some(lock) => Some(lock),
             None => {
+                let by = Lock::holder(&poll_lock_path(app))
+                    .map_or_else(|| "another plane-orch".into(), |h| h.describe());
                 log::info!(
-                    "another poll is running (it holds {}): this one does nothing",
+                    "another poll is running ({by} holds {}): this one does nothing",
                     poll_lock_path(app).display()
                 );
                 return Ok(PollReport {
@@ -253,6 +231,12 @@ fn poll_plane(app: &App, opts: &PollOptions, views: &mut ProjectViews) -> Result
                 "completed from completion files although Plane could not be read whole: {}",
                 report.completed_ids.join(", ")
             );
+        }
+        if !opts.dry_run {
+            // Approvals whose Plane state move failed, or whose process died before making it.
+            for id in super::plane_state::resume_state_moves(app) {
+                log::debug!("{id}: the Plane state move of its approval was tried again");
+            }
         }
     }
     // One line per tick, so a cron or --loop log shows every poll, quiet ones included.

@@ -2,7 +2,10 @@ use anyhow::Result;
 
 use crate::app::App;
 use crate::session;
-use crate::ticket::{now, Ticket, TicketId};
+use crate::store::State;
+use crate::ticket::{now, OpKind, Ticket, TicketId};
+
+use super::op::{self, Running};
 
 /// How to remove.
 #[derive(Debug, Clone, Copy, Default)]
@@ -12,30 +15,52 @@ pub struct RemoveOptions {
 }
 
 /// Drops a ticket from the queue, whatever its status. Its Plane issue is remembered as
-/// dismissed, so polling does not queue it again until it has been re-triggered. With
-/// `kill_session` its session is ended after the lock is released.
+/// dismissed, so polling does not queue it again until it has been re-triggered. Never while
+/// another operation runs on the ticket (conflict, naming it); an interrupted one is taken
+/// over. With `kill_session` its session is ended first, as a recorded operation: a remove
+/// interrupted after that is finished by the next.
 ///
 /// # Errors
-/// Unknown ticket (not found); the session could not be ended (the ticket is gone already).
+/// Unknown ticket (not found); another operation runs on it (conflict); the session could not
+/// be ended (the ticket stays).
 pub fn remove(app: &App, id: &TicketId, opts: RemoveOptions) -> Result<Ticket> {
-    let ticket = app.store.update(|state| {
+    if !opts.kill_session {
+        // One write: nothing to record on the way.
+        let lease = op::lease(app, id, OpKind::Remove.doing())?;
+        let ticket = app.store.update(|state| drop_ticket(state, id))?;
+        lease.remove();
+        log::info!("{id}: removed from the queue (was {})", ticket.status);
+        return Ok(ticket);
+    }
+    let (op, ticket) = Running::begin(app, id, OpKind::Remove, |state| {
         state.get(id)?;
-        let ticket = state.tickets.remove(id).expect("checked above");
-        if let Some(issue) = &ticket.issue_id {
-            state.dismissed.insert(issue.clone(), now());
-        }
-        Ok(ticket)
+        Ok(())
     })?;
-    log::info!("{id}: removed from the queue (was {})", ticket.status);
-    if opts.kill_session {
+    if opts.kill_session && !op.resumed_has("session_stopped") {
         if let Some(s) = &ticket.session {
-            session::kill(&app.config, s).map_err(|e| {
-                e.context(format!(
-                    "{id} was removed, but its session {} could not be ended",
+            if let Err(e) = session::kill(&app.config, s) {
+                op.fail(false, |_| {})?;
+                return Err(e.context(format!(
+                    "the session {} of {id} could not be ended: {id} stays in the queue",
                     s.name
-                ))
-            })?;
+                )));
+            }
+            op.step("session_stopped", Some(&s.name), |_| ())?;
         }
     }
+    let ticket = op.finish_state(|state| drop_ticket(state, id))?;
+    log::info!("{id}: removed from the queue (was {})", ticket.status);
+    Ok(ticket)
+}
+
+fn drop_ticket(state: &mut State, id: &TicketId) -> Result<Ticket> {
+    let mut ticket = state
+        .tickets
+        .remove(id)
+        .ok_or_else(|| crate::error::Error::NotFound(id.to_string()))?;
+    if let Some(issue) = &ticket.issue_id {
+        state.dismissed.insert(issue.clone(), now());
+    }
+    ticket.op = None;
     Ok(ticket)
 }

@@ -1,13 +1,16 @@
-//! completed → done: the summary goes to Plane as a comment, then the work item
-//! moves to `transitions.on_update`. Each step is recorded on the ticket as soon as it
-//! succeeds, so running it again after a failure never posts a second comment.
+//! completed → done: the summary goes to Plane as a comment, then the work item moves to
+//! `transitions.on_update`. It runs as one recorded operation ([`super::op`]): each step is
+//! recorded on the ticket as soon as it lands, so running it again after a failure or a crash
+//! never posts a second comment, and two callers at once never both post.
 
 use anyhow::Result;
 
 use crate::app::App;
-use crate::error::{conflict, invalid, Error};
+use crate::error::{invalid, Error};
 use crate::plane::{self, Client};
-use crate::ticket::{escape_html, now, text_to_html, Status, Ticket, TicketId};
+use crate::ticket::{escape_html, now, text_to_html, OpKind, Status, Ticket, TicketId};
+
+use super::op::Running;
 
 use super::complete::clean_summary;
 use super::plane_state::resolve_state;
@@ -32,6 +35,8 @@ pub struct UpdatePlaneOutcome {
     pub ticket: Ticket,
     /// The summary comment is in Plane (posted now or earlier).
     pub comment_posted: bool,
+    /// The comment was edited to hold a corrected summary.
+    pub comment_edited: bool,
     /// The state was moved to `on_update` (now or earlier).
     pub state_updated: bool,
     /// Plane no longer has the work item (deleted there): the ticket was finished as done
@@ -78,27 +83,29 @@ fn must_be_completed(ticket: &Ticket) -> Result<()> {
     Ok(())
 }
 
-/// Applies a recorded step under the lock, re-checking that the ticket is still completed.
-fn apply(app: &App, id: &TicketId, step: impl FnOnce(&mut Ticket)) -> Result<Ticket> {
-    app.store.update(|state| {
-        let t = state.get_mut(id)?;
-        if t.status != Status::Completed {
-            return Err(conflict(format!(
-                "{id} changed to {} while Plane was being updated: nothing more was done",
-                t.status
-            )));
-        }
-        step(t);
-        Ok(t.clone())
-    })
+fn has_summary(ticket: &Ticket) -> Result<()> {
+    if ticket
+        .summary
+        .as_deref()
+        .is_none_or(|s| s.trim().is_empty())
+    {
+        return Err(invalid(format!(
+            "{} has no summary to post: pass one (the API's \"summary\")",
+            ticket.id
+        )));
+    }
+    Ok(())
 }
 
-/// completed → done: post the summary, move the state, mark done.
+/// completed → done: post the summary (or edit the posted comment when the summary was
+/// corrected), move the state, mark done. One recorded operation: a second caller meanwhile
+/// is refused naming this one, and a run after a crash resumes from the recorded steps,
+/// looking for its comment in Plane before posting.
 ///
 /// # Errors
-/// Unknown ticket (not found); not completed (conflict); Plane not configured (config);
-/// Plane failed or has no such work item (`Error::Plane`, the ticket stays completed with
-/// `last_error` set).
+/// Unknown ticket (not found); not completed, or being updated by another process
+/// (conflict); Plane not configured (config); Plane failed or has no such work item
+/// (`Error::Plane`, the ticket stays completed with `last_error` set).
 pub fn update_plane(
     app: &App,
     id: &TicketId,
@@ -113,76 +120,94 @@ pub fn update_plane(
             if t.summary.as_ref() != Some(s) {
                 let old = t.summary.replace(s.clone());
                 t.record(now(), "summary_replaced", old);
+                // Plane holds the old text: the comment is edited, not posted again.
+                if t.plane_sync.comment_posted_at.is_some() {
+                    t.plane_sync.comment_outdated = true;
+                }
             }
         }
     };
-    let ticket = if opts.dry_run {
-        let mut t = app.store.load()?.get(id)?.clone();
-        must_be_completed(&t)?;
-        replace(&mut t);
-        t
-    } else {
-        app.store.update(|state| {
+    if opts.dry_run {
+        let mut ticket = app.store.load()?.get(id)?.clone();
+        must_be_completed(&ticket)?;
+        replace(&mut ticket);
+        has_summary(&ticket)?;
+        return Ok(UpdatePlaneOutcome {
+            plan: plan(app, &ticket),
+            comment_posted: false,
+            comment_edited: false,
+            state_updated: false,
+            item_deleted: false,
+            ticket,
+        });
+    }
+    if opts.no_plane {
+        let lease = super::op::lease(app, id, OpKind::UpdatePlane.doing())?;
+        let ticket = app.store.update(|state| {
             let t = state.get_mut(id)?;
             must_be_completed(t)?;
             replace(t);
-            Ok(t.clone())
-        })?
-    };
-    if ticket
-        .summary
-        .as_deref()
-        .is_none_or(|s| s.trim().is_empty())
-    {
-        return Err(invalid(format!(
-            "{id} has no summary to post: pass one (the API's \"summary\")"
-        )));
-    }
-    if opts.no_plane {
-        let ticket = app.store.update(|state| {
-            let t = state.get_mut(id)?;
+            has_summary(t)?;
+            t.op = None;
             t.transition(Status::Done, now(), Some(NOT_POSTED.into()))?;
             Ok(t.clone())
         })?;
+        lease.remove();
         return Ok(UpdatePlaneOutcome {
             comment_posted: ticket.plane_sync.comment_posted_at.is_some(),
+            comment_edited: false,
             state_updated: ticket.plane_sync.state_updated_at.is_some(),
             item_deleted: false,
             plan: Vec::new(),
             ticket,
         });
     }
-    if opts.dry_run {
-        return Ok(UpdatePlaneOutcome {
-            plan: plan(app, &ticket),
-            comment_posted: false,
-            state_updated: false,
-            item_deleted: false,
-            ticket,
-        });
-    }
-    let client = app.plane_client()?;
-    match write_back(app, &client, ticket) {
-        Ok(outcome) => Ok(outcome),
-        Err(err) if crate::error::is_item_deleted(&err) => finish_deleted(app, id, &err),
+    let (op, ticket) = Running::begin(app, id, OpKind::UpdatePlane, |state| {
+        let t = state.get_mut(id)?;
+        must_be_completed(t)?;
+        replace(t);
+        has_summary(t)
+    })?;
+    let result = app
+        .plane_client()
+        .and_then(|client| write_back(&op, &client, ticket));
+    match result {
+        Ok((_, edited)) => {
+            let ticket = op.finish(|t| {
+                t.transition(Status::Done, now(), Some("summary posted to Plane".into()))?;
+                Ok(t.clone())
+            })?;
+            Ok(UpdatePlaneOutcome {
+                comment_posted: ticket.plane_sync.comment_posted_at.is_some(),
+                comment_edited: edited,
+                state_updated: ticket.plane_sync.state_updated_at.is_some(),
+                item_deleted: false,
+                plan: Vec::new(),
+                ticket,
+            })
+        }
+        Err(err) if crate::error::is_item_deleted(&err) => finish_deleted(op, id, &err),
         Err(err) => {
             let msg = format!("{err:#}");
-            let _ = app.store.update(|state| {
-                if let Ok(t) = state.get_mut(id) {
-                    if t.status == Status::Completed {
-                        let at = now();
-                        t.last_error = Some(msg.clone());
-                        t.record(at, "plane_error", Some(msg.clone()));
-                    }
+            // The op stays: a POST that timed out may still have landed, and the next run
+            // looks for its comment before posting again.
+            let kept = op.fail(true, |t| {
+                if t.status == Status::Completed {
+                    t.last_error = Some(msg.clone());
+                    t.record(now(), "plane_error", Some(msg.clone()));
                 }
-                Ok(())
             });
+            if let Err(e) = kept {
+                log::warn!("{id}: cannot record the Plane error: {e:#}");
+            }
             Err(err)
         }
     }
 }
 
-fn write_back(app: &App, client: &Client, mut ticket: Ticket) -> Result<UpdatePlaneOutcome> {
+/// The steps against Plane, each recorded as soon as it lands; returns the ticket and
+/// whether the comment was edited.
+fn write_back(op: &Running<'_>, client: &Client, mut ticket: Ticket) -> Result<(Ticket, bool)> {
     let id = ticket.id.clone();
     // A ticket added by hand is found by its readable id.
     let (project, issue) = match (ticket.project_id.clone(), ticket.issue_id.clone()) {
@@ -209,7 +234,7 @@ fn write_back(app: &App, client: &Client, mut ticket: Ticket) -> Result<UpdatePl
                 .project
                 .clone()
                 .ok_or_else(|| Error::Plane(format!("Plane's answer for {id} names no project")))?;
-            ticket = apply(app, &id, |t| {
+            ticket = op.step("linked", Some(&item.id), |t| {
                 t.issue_id = Some(item.id.clone());
                 t.project_id = Some(project.clone());
                 t.record(
@@ -222,36 +247,73 @@ fn write_back(app: &App, client: &Client, mut ticket: Ticket) -> Result<UpdatePl
         }
     };
 
+    let key = external_id(&ticket);
     if ticket.plane_sync.comment_posted_at.is_none() {
-        let posted = client.post_comment(
-            &project,
-            &issue,
-            &comment_html(&ticket),
-            &external_id(&ticket),
-        )?;
-        ticket = apply(app, &id, |t| {
+        // After a crash the comment may be in Plane already: look before posting.
+        let found = if op.resumed().is_some() {
+            client.comment_by_external_id(&project, &issue, &key)?
+        } else {
+            None
+        };
+        let (comment_id, detail) = match found {
+            Some(c) => {
+                let detail =
+                    format!("comment {c} was in Plane already (posted before an interruption)");
+                (Some(c), detail)
+            }
+            None => {
+                let posted = client.post_comment(&project, &issue, &comment_html(&ticket), &key)?;
+                let detail = if posted.already {
+                    "Plane had the summary comment already (409): not posted again".to_string()
+                } else {
+                    format!(
+                        "summary posted as comment {}",
+                        posted.id.as_deref().unwrap_or("?")
+                    )
+                };
+                (posted.id, detail)
+            }
+        };
+        ticket = op.step("comment_posted", comment_id.as_deref(), |t| {
             let at = now();
             t.plane_sync.comment_posted_at = Some(at);
-            t.plane_sync.comment_id.clone_from(&posted.id);
-            let detail = if posted.already {
-                "Plane had the summary comment already (409): not posted again".to_string()
-            } else {
-                format!(
-                    "summary posted as comment {}",
-                    posted.id.as_deref().unwrap_or("?")
-                )
-            };
+            t.plane_sync.comment_id.clone_from(&comment_id);
+            // What was posted is the current summary.
+            t.plane_sync.comment_outdated = false;
             t.record(at, "plane_comment", Some(detail));
         })?;
     }
 
-    if let (Some(target), None) = (
-        app.config.plane.on_update.clone(),
-        ticket.plane_sync.state_updated_at,
-    ) {
+    let mut edited = false;
+    if ticket.plane_sync.comment_outdated {
+        let comment = match ticket.plane_sync.comment_id.clone() {
+            Some(c) => c,
+            None => client
+                .comment_by_external_id(&project, &issue, &key)?
+                .ok_or_else(|| {
+                    Error::Plane(format!(
+                        "the summary comment of {id} (external_id {key}) is not in Plane any \
+                         more: nothing to correct"
+                    ))
+                })?,
+        };
+        client.patch_comment(&project, &issue, &comment, &comment_html(&ticket))?;
+        ticket = op.step("comment_edited", Some(&comment), |t| {
+            t.plane_sync.comment_outdated = false;
+            t.plane_sync.comment_id = Some(comment.clone());
+            t.record(
+                now(),
+                "plane_comment_edited",
+                Some(format!("comment {comment} now holds the corrected summary")),
+            );
+        })?;
+        edited = true;
+    }
+
+    if let (Some(target), None) = (app_on_update(op), ticket.plane_sync.state_updated_at) {
         let state_id = resolve_state(client, &project, &target, "plane.transitions.on_update")?;
         client.set_state(&project, &issue, &state_id)?;
-        apply(app, &id, |t| {
+        ticket = op.step("state_moved", Some(&state_id), |t| {
             let at = now();
             t.plane_sync.state_updated_at = Some(at);
             t.record(
@@ -261,28 +323,23 @@ fn write_back(app: &App, client: &Client, mut ticket: Ticket) -> Result<UpdatePl
             );
         })?;
     }
+    Ok((ticket, edited))
+}
 
-    let ticket = app.store.update(|state| {
-        let t = state.get_mut(&id)?;
-        t.transition(Status::Done, now(), Some("summary posted to Plane".into()))?;
-        Ok(t.clone())
-    })?;
-    Ok(UpdatePlaneOutcome {
-        comment_posted: ticket.plane_sync.comment_posted_at.is_some(),
-        state_updated: ticket.plane_sync.state_updated_at.is_some(),
-        item_deleted: false,
-        plan: Vec::new(),
-        ticket,
-    })
+fn app_on_update(op: &Running<'_>) -> Option<String> {
+    op.app().config.plane.on_update.clone()
 }
 
 /// The work item is gone from Plane: retrying can never succeed, so the ticket is finished as
 /// done with the deletion recorded (and whatever reached Plane before it).
-fn finish_deleted(app: &App, id: &TicketId, err: &anyhow::Error) -> Result<UpdatePlaneOutcome> {
+fn finish_deleted(
+    op: Running<'_>,
+    id: &TicketId,
+    err: &anyhow::Error,
+) -> Result<UpdatePlaneOutcome> {
     let why = format!("{err:#}");
     log::warn!("{id}: {why}; finishing it as done");
-    let ticket = app.store.update(|state| {
-        let t = state.get_mut(id)?;
+    let ticket = op.finish(|t| {
         let at = now();
         t.record(at, "plane_item_deleted", Some(why.clone()));
         t.transition(
@@ -294,6 +351,7 @@ fn finish_deleted(app: &App, id: &TicketId, err: &anyhow::Error) -> Result<Updat
     })?;
     Ok(UpdatePlaneOutcome {
         comment_posted: ticket.plane_sync.comment_posted_at.is_some(),
+        comment_edited: false,
         state_updated: ticket.plane_sync.state_updated_at.is_some(),
         item_deleted: true,
         plan: Vec::new(),
@@ -315,6 +373,10 @@ fn plan(app: &App, ticket: &Ticket) -> Vec<String> {
         ));
     }
     match ticket.plane_sync.comment_posted_at {
+        Some(at) if ticket.plane_sync.comment_outdated => plan.push(format!(
+            "edit the comment posted at {} to hold the corrected summary",
+            at.to_rfc3339()
+        )),
         Some(at) => plan.push(format!(
             "skip the comment: it was posted at {}",
             at.to_rfc3339()

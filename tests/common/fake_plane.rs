@@ -232,6 +232,9 @@ pub struct Plane {
     pub slow_once: Vec<(String, Duration)>,
     /// Work-item lists whose pages never end.
     pub endless: Option<Endless>,
+    /// Like Plane: a new comment is checked for its `external_id`, then saved this much later,
+    /// so two posts at once both pass the check. Non-zero also answers requests in parallel.
+    pub comment_save_delay: Duration,
     /// Plane's per-key sliding-window limiter (see [`Limiter`]).
     pub limiter: Limiter,
     /// Work items deleted in Plane (by UUID): gone from lists and reads, 404 to a PATCH; a
@@ -339,9 +342,15 @@ impl FakePlane {
         let port = server.server_addr().to_ip().expect("ip").port();
         let state = Arc::new(Mutex::new(plane));
         let (s, st) = (Arc::clone(&server), Arc::clone(&state));
+        let parallel = !st.lock().unwrap().comment_save_delay.is_zero();
         let thread = std::thread::spawn(move || {
             while let Ok(req) = s.recv() {
-                handle(&st, req);
+                if parallel {
+                    let st = Arc::clone(&st);
+                    std::thread::spawn(move || handle(&st, req));
+                } else {
+                    handle(&st, req);
+                }
             }
         });
         FakePlane {
@@ -375,6 +384,8 @@ struct Answer {
     status: u16,
     body: String,
     headers: Vec<(String, String)>,
+    /// A comment that passed the check, saved after `comment_save_delay`.
+    save_later: Option<Value>,
 }
 
 fn answer(status: u16, body: Value) -> Answer {
@@ -382,6 +393,7 @@ fn answer(status: u16, body: Value) -> Answer {
         status,
         body: body.to_string(),
         headers: Vec::new(),
+        save_later: None,
     }
 }
 
@@ -417,7 +429,7 @@ fn handle(state: &Arc<Mutex<Plane>>, mut req: tiny_http::Request) {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("x-api-key"))
         .map(|(_, v)| v.clone());
-    let (a, remaining) = {
+    let (mut a, remaining) = {
         let mut plane = state.lock().unwrap();
         let authorized = key.as_deref() == Some(KEY);
         let admitted = if authorized && url.starts_with("/api/v1/") {
@@ -442,6 +454,19 @@ fn handle(state: &Arc<Mutex<Plane>>, mut req: tiny_http::Request) {
             ),
         }
     };
+    if let Some(c) = a.save_later.take() {
+        let delay = state.lock().unwrap().comment_save_delay;
+        std::thread::sleep(delay);
+        let mut plane = state.lock().unwrap();
+        // Numbered at save time, as a database would.
+        let mut c = c;
+        c["id"] = json!(format!(
+            "c0000000-0000-4000-8000-{:012x}",
+            plane.comments.len() + 1
+        ));
+        a.body = c.to_string();
+        plane.comments.push(c);
+    }
     let mut response = tiny_http::Response::from_string(a.body).with_status_code(a.status);
     let mut all = vec![("Content-Type".to_string(), "application/json".to_string())];
     if let (Some((left, window)), false) = (remaining, a.status == 429) {
@@ -537,6 +562,7 @@ fn route(plane: &mut Plane, method: &str, url: &str, key: Option<&str>, body: &s
             status: f.status,
             body: f.body,
             headers: f.headers,
+            save_later: None,
         };
     }
     let seg: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
@@ -648,8 +674,39 @@ fn route(plane: &mut Plane, method: &str, url: &str, key: Option<&str>, body: &s
                     c["external_source"] = post["external_source"].clone();
                     c["issue"] = json!(iid);
                     c["project"] = json!(pid);
+                    if !plane.comment_save_delay.is_zero() {
+                        let mut a = answer(201, json!(null));
+                        a.save_later = Some(c);
+                        return a;
+                    }
                     plane.comments.push(c.clone());
                     answer(201, c)
+                }
+                ("GET", [kind, iid, "comments"]) if kind_ok(kind) => {
+                    let mine: Vec<Value> = plane
+                        .comments
+                        .iter()
+                        .rev()
+                        .filter(|c| c["issue"] == *iid)
+                        .cloned()
+                        .collect();
+                    page(&mine, query)
+                }
+                ("PATCH", [kind, iid, "comments", cid]) if kind_ok(kind) => {
+                    let patch: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+                    match plane
+                        .comments
+                        .iter_mut()
+                        .find(|c| c["id"] == *cid && c["issue"] == *iid)
+                    {
+                        Some(c) => {
+                            if let Some(html) = patch.get("comment_html") {
+                                c["comment_html"] = html.clone();
+                            }
+                            answer(200, c.clone())
+                        }
+                        None => no_such(),
+                    }
                 }
                 _ => not_found(),
             }
