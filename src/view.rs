@@ -4,7 +4,7 @@
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 
-use crate::ticket::{Event, Snapshot, Status, Ticket, TriggerType};
+use crate::ticket::{BranchState, Event, Snapshot, Status, Ticket, TriggerType};
 
 /// A ticket in API answers: the orchestrator's ten keys first, then ours. It borrows from the
 /// ticket: a list of a thousand tickets is written without copying their text.
@@ -35,6 +35,8 @@ pub struct ApiTicket<'a> {
     pub last_error: Option<&'a str>,
     pub session_lost_at: Option<DateTime<Utc>>,
     pub plane_closed_at: Option<DateTime<Utc>>,
+    /// What the ticket's branch holds: commits, diffstat, uncommitted work; null without one.
+    pub branch: Option<&'a BranchState>,
 }
 
 /// The session part of an `ApiTicket`.
@@ -107,6 +109,7 @@ impl<'a> ApiTicket<'a> {
             last_error: t.last_error.as_deref(),
             session_lost_at: t.session_lost_at,
             plane_closed_at: t.plane_closed_at,
+            branch: t.branch.as_ref(),
         }
     }
 }

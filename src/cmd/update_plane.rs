@@ -14,6 +14,7 @@ impl Run for UpdatePlaneArgs {
         let opts = UpdatePlaneOptions {
             dry_run: self.dry_run,
             summary: None,
+            force: self.force,
         };
         let out = workflow::update_plane(&app, &self.id, &opts)?;
         if self.json {
@@ -23,6 +24,7 @@ impl Run for UpdatePlaneArgs {
                 "comment_posted": out.comment_posted,
                 "state_updated": out.state_updated,
                 "plan": out.plan,
+                "warnings": out.warnings,
                 "ticket": ApiTicket::new(&out.ticket, None),
             }));
         }
@@ -36,13 +38,24 @@ impl Run for UpdatePlaneArgs {
             }
             return Ok(());
         }
+        for w in &out.warnings {
+            eprintln!("warning: {w} (posted anyway: --force)");
+        }
         let state = if out.state_updated {
             "state moved"
         } else {
             "state left alone"
         };
+        let sync = &out.ticket.plane_sync;
+        let mut extra = String::new();
+        if sync.branch_pushed_at.is_some() {
+            extra.push_str(", branch pushed");
+        }
+        if sync.link_added_at.is_some() {
+            extra.push_str(", link added");
+        }
         println!(
-            "{} is done: summary posted to Plane, {state}",
+            "{} is done: summary posted to Plane{extra}, {state}",
             out.ticket.id
         );
         Ok(())

@@ -3,7 +3,7 @@
 pub mod client;
 pub mod types;
 
-pub use client::{not_configured, Client};
+pub use client::{not_configured, Client, Posted};
 
 use crate::error::Error;
 

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 
 use crate::app::App;
 use crate::error::{conflict, Error};
-use crate::session::{self, claude, worktree, SessionSpec};
+use crate::session::{self, claude, made, worktree, SessionSpec};
 use crate::ticket::{now, SessionInfo, Snapshot, Status, Ticket, TicketId};
 
 /// How to approve.
@@ -158,7 +158,16 @@ pub(super) fn start_session(
         .context("cannot write the /complete skill and hooks into automation.claude_dir")
         .map_err(as_session)?;
     if config.automation.trust_worktrees && workdir.branch.is_some() {
-        claude::trust(&workdir.path).map_err(as_session)?;
+        let made_entry = claude::trust(&workdir.path).map_err(as_session)?;
+        // Written down so `cleanup` removes the entry with the worktree, and only ours.
+        if made_entry {
+            let mut made = made::Made::new(id.clone());
+            made.made_trust = true;
+            made.worktree = Some(workdir.path.clone());
+            if let Err(e) = made::append(&made::path_for(&config.state.path), &made) {
+                log::warn!("{id}: cannot record its trust entry: {e:#}");
+            }
+        }
     }
     let spec = SessionSpec {
         name: session::session_name(config, id),
@@ -192,7 +201,7 @@ impl Claim {
         let dir = locks_dir(app);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create the lock folder {}", dir.display()))?;
-        let ticket = open_lock(&dir.join(format!("session-{id}.lock")))?;
+        let ticket = open_lock(&session_lock_path(app, id))?;
         if fs2::FileExt::try_lock_exclusive(&ticket).is_err() {
             return Err(conflict(format!(
                 "{id} is being approved or restarted right now by another request"
@@ -206,6 +215,11 @@ impl Claim {
             _all: all,
         })
     }
+}
+
+/// The lock file a ticket's claim is held on (removed by `cleanup`).
+pub(super) fn session_lock_path(app: &App, id: &TicketId) -> PathBuf {
+    locks_dir(app).join(format!("session-{id}.lock"))
 }
 
 fn locks_dir(app: &App) -> PathBuf {

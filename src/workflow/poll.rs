@@ -142,6 +142,10 @@ pub fn poll(app: &App, opts: &PollOptions) -> Result<PollReport> {
         }
     };
 
+    if app.config.cleanup.auto && !opts.dry_run {
+        auto_cleanup(app, &mut report);
+    }
+
     let cfg = &app.config.plane;
     if let Some(why) = plane::not_configured(cfg, true) {
         log::warn!("Plane is not configured ({why}): polling handled completion files only");
@@ -191,6 +195,29 @@ pub fn poll(app: &App, opts: &PollOptions) -> Result<PollReport> {
         }
     );
     Ok(report)
+}
+
+/// `cleanup.auto`: the tick cleans up after done and removed tickets; a failure is logged and
+/// the tick goes on.
+fn auto_cleanup(app: &App, report: &mut PollReport) {
+    let opts = super::CleanupOptions {
+        dry_run: false,
+        older_than_days: app.config.cleanup.older_than_days,
+        bundle_dir: app.config.cleanup.bundle_dir.clone(),
+    };
+    match super::cleanup(app, &opts) {
+        Ok(done) => {
+            for t in &done.tickets {
+                for r in &t.removed {
+                    report.act(format!("cleanup {}: removed {r}", t.ticket));
+                }
+                for k in &t.kept {
+                    log::info!("cleanup {}: kept {k}", t.ticket);
+                }
+            }
+        }
+        Err(e) => log::warn!("cleanup failed: {e:#}"),
+    }
 }
 
 // ---- completion files -----------------------------------------------------------------

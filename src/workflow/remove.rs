@@ -27,6 +27,7 @@ pub fn remove(app: &App, id: &TicketId, opts: RemoveOptions) -> Result<Ticket> {
         Ok(ticket)
     })?;
     log::info!("{id}: removed from the queue (was {})", ticket.status);
+    super::cleanup::note_removed(app, id);
     if opts.kill_session {
         if let Some(s) = &ticket.session {
             session::kill(&app.config, s).map_err(|e| {

@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::app::App;
 use crate::error::{conflict, invalid, Error};
 use crate::plane::{self, Client};
-use crate::ticket::{escape_html, now, text_to_html, Status, Ticket, TicketId};
+use crate::ticket::{now, Status, Ticket, TicketId};
 
 use super::complete::clean_summary;
 use super::plane_state::resolve_state;
@@ -19,6 +19,8 @@ pub struct UpdatePlaneOptions {
     pub dry_run: bool,
     /// Replaces the recorded summary when non-empty (an event keeps the old).
     pub summary: Option<String>,
+    /// Post even when the branch warnings say not to (no commits, commits on no remote).
+    pub force: bool,
 }
 
 /// What update-plane did.
@@ -31,6 +33,8 @@ pub struct UpdatePlaneOutcome {
     pub state_updated: bool,
     /// What --dry-run would do.
     pub plan: Vec<String>,
+    /// The branch warnings, posted past with `force` (or what would stop a real run).
+    pub warnings: Vec<String>,
 }
 
 /// The comment's idempotency key: unique per approval of the ticket, so a retry gets Plane's
@@ -47,19 +51,10 @@ pub fn external_id(ticket: &Ticket) -> String {
     format!("{}:{run}", ticket.id)
 }
 
-/// The comment's HTML: the summary's paragraphs, escaped, and where the work was done.
+/// The comment's HTML: the report for the reviewer (see `report`).
 #[must_use]
 pub fn comment_html(ticket: &Ticket) -> String {
-    let mut html = text_to_html(ticket.summary.as_deref().unwrap_or_default());
-    if let Some(s) = &ticket.session {
-        let mut place = Vec::new();
-        if let Some(branch) = &s.branch {
-            place.push(format!("branch <code>{}</code>", escape_html(branch)));
-        }
-        place.push(format!("session <code>{}</code>", escape_html(&s.name)));
-        html.push_str(&format!("<p>plane-orch: {}</p>", place.join(", ")));
-    }
-    html
+    super::report::comment_html(ticket)
 }
 
 fn must_be_completed(ticket: &Ticket) -> Result<()> {
@@ -130,17 +125,40 @@ pub fn update_plane(
             "{id} has no summary to post: pass one (the API's \"summary\")"
         )));
     }
+    // ---- the branch: looked at again, and warned about before anything is sent ----
+    let ticket = if opts.dry_run {
+        let mut t = ticket;
+        if let Some(b) = super::results::look(&app.config, &t) {
+            t.branch = Some(b);
+        }
+        t
+    } else {
+        super::results::refresh(app, ticket)?
+    };
+    let warnings = super::results::warnings(&app.config, &ticket);
+    if !warnings.is_empty() && !opts.force && !opts.dry_run {
+        return Err(conflict(format!(
+            "{id} was not posted to Plane: {}; pass --force (the API's \"force\": true) \
+             to post anyway",
+            warnings.join("; ")
+        )));
+    }
+    // ---- end of the branch part ----
     if opts.dry_run {
         return Ok(UpdatePlaneOutcome {
-            plan: plan(app, &ticket),
+            plan: plan(app, &ticket, &warnings),
             comment_posted: false,
             state_updated: false,
+            warnings,
             ticket,
         });
     }
     let client = Client::new(&app.config.plane)?;
     match write_back(app, &client, ticket) {
-        Ok(outcome) => Ok(outcome),
+        Ok(outcome) => Ok(UpdatePlaneOutcome {
+            warnings,
+            ..outcome
+        }),
         Err(err) => {
             let msg = format!("{err:#}");
             let _ = app.store.update(|state| {
@@ -198,6 +216,11 @@ fn write_back(app: &App, client: &Client, mut ticket: Ticket) -> Result<UpdatePl
         }
     };
 
+    // ---- push: before the comment, so the branch it names is there (a recorded step) ----
+    if app.config.automation.push && ticket.plane_sync.comment_posted_at.is_none() {
+        ticket = push_step(app, ticket)?;
+    }
+
     if ticket.plane_sync.comment_posted_at.is_none() {
         let posted = client.post_comment(
             &project,
@@ -219,6 +242,11 @@ fn write_back(app: &App, client: &Client, mut ticket: Ticket) -> Result<UpdatePl
             };
             t.record(at, "plane_comment", Some(detail));
         })?;
+    }
+
+    // ---- the review link, added to the work item once (a recorded step) ----
+    if ticket.plane_sync.link_added_at.is_none() {
+        ticket = link_step(app, client, &project, &issue, ticket)?;
     }
 
     if let (Some(target), None) = (
@@ -247,15 +275,89 @@ fn write_back(app: &App, client: &Client, mut ticket: Ticket) -> Result<UpdatePl
         comment_posted: ticket.plane_sync.comment_posted_at.is_some(),
         state_updated: ticket.plane_sync.state_updated_at.is_some(),
         plan: Vec::new(),
+        warnings: Vec::new(),
         ticket,
     })
 }
 
+/// Pushes the branch (never forced) unless its head was pushed already; a refusal stops
+/// update-plane before anything is posted.
+fn push_step(app: &App, ticket: Ticket) -> Result<Ticket> {
+    let Some(b) = ticket.branch.clone() else {
+        return Ok(ticket);
+    };
+    if b.head.is_some() && ticket.plane_sync.branch_pushed_head == b.head {
+        return Ok(ticket);
+    }
+    super::results::push(&app.config, &b.name)?;
+    let remote = app.config.automation.remote.clone();
+    apply(app, &ticket.id, |t| {
+        let at = now();
+        t.plane_sync.branch_pushed_at = Some(at);
+        t.plane_sync.branch_pushed_head.clone_from(&b.head);
+        if let Some(state) = &mut t.branch {
+            state.unpushed = Some(0);
+        }
+        t.record(
+            at,
+            "branch_pushed",
+            Some(format!("{} pushed to {remote}", b.name)),
+        );
+    })
+}
+
+/// Adds the review link to the work item. Plane is asked first whether it has the link: a
+/// run killed after Plane added it, before it was recorded, does not add it twice.
+fn link_step(
+    app: &App,
+    client: &Client,
+    project: &str,
+    issue: &str,
+    ticket: Ticket,
+) -> Result<Ticket> {
+    let Some((url, title)) = super::results::link(&app.config, &ticket) else {
+        return Ok(ticket);
+    };
+    let existing = client
+        .links(project, issue)?
+        .into_iter()
+        .find(|(_, u)| *u == url);
+    let posted = match existing {
+        Some((id, _)) => plane::Posted {
+            id: Some(id),
+            already: true,
+        },
+        None => client.add_link(project, issue, &url, &title)?,
+    };
+    apply(app, &ticket.id, |t| {
+        let at = now();
+        t.plane_sync.link_added_at = Some(at);
+        t.plane_sync.link_id.clone_from(&posted.id);
+        let detail = if posted.already {
+            format!("the work item links to {url} already: not added again")
+        } else {
+            format!("link to {url} added to the work item")
+        };
+        t.record(at, "plane_link", Some(detail));
+    })
+}
+
 /// What a real run would do, for --dry-run: nothing is sent to find out.
-fn plan(app: &App, ticket: &Ticket) -> Vec<String> {
+fn plan(app: &App, ticket: &Ticket, warnings: &[String]) -> Vec<String> {
     let cfg = &app.config.plane;
     let id = &ticket.id;
     let mut plan = Vec::new();
+    for w in warnings {
+        plan.push(format!("warning (stops the run unless --force): {w}"));
+    }
+    if let (true, Some(b)) = (app.config.automation.push, &ticket.branch) {
+        if ticket.plane_sync.comment_posted_at.is_none() {
+            plan.push(format!(
+                "push {} to {} (never forced)",
+                b.name, app.config.automation.remote
+            ));
+        }
+    }
     if let Some(why) = plane::not_configured(cfg, false) {
         plan.push(format!("cannot run: Plane is not configured ({why})"));
     }
@@ -275,6 +377,11 @@ fn plan(app: &App, ticket: &Ticket) -> Vec<String> {
                 external_id(ticket)
             ));
             plan.push(format!("comment_html: {}", comment_html(ticket)));
+        }
+    }
+    if ticket.plane_sync.link_added_at.is_none() {
+        if let Some((url, _)) = super::results::link(&app.config, ticket) {
+            plan.push(format!("add the link {url} to the work item (once)"));
         }
     }
     match (&cfg.on_update, ticket.plane_sync.state_updated_at) {
