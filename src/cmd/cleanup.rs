@@ -1,4 +1,4 @@
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::app::App;
 use crate::cli::{CleanupArgs, GlobalArgs};
@@ -14,10 +14,13 @@ impl Run for CleanupArgs {
             older_than_days: self
                 .older_than
                 .unwrap_or(app.config.cleanup.older_than_days),
-            bundle_dir: self
-                .bundle
-                .clone()
-                .or_else(|| app.config.cleanup.bundle_dir.clone()),
+            // Absolute: git writes the bundle from inside the repository.
+            bundle_dir: match &self.bundle {
+                Some(dir) => Some(std::path::absolute(dir).with_context(|| {
+                    format!("cannot resolve the bundle folder {}", dir.display())
+                })?),
+                None => app.config.cleanup.bundle_dir.clone(),
+            },
         };
         let report = workflow::cleanup(&app, &opts)?;
         if self.json {
@@ -31,12 +34,12 @@ impl Run for CleanupArgs {
         }
         for t in &report.tickets {
             println!("{} ({}):", t.ticket, t.was);
+            if let Some(b) = &t.bundle {
+                println!("  bundle   {}", b.display());
+            }
             let verb = if self.dry_run { "remove" } else { "removed" };
             for r in &t.removed {
                 println!("  {verb:<8} {r}");
-            }
-            if let Some(b) = &t.bundle {
-                println!("  bundle   {}", b.display());
             }
             for k in &t.kept {
                 println!("  kept     {k}");

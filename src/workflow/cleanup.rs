@@ -299,6 +299,12 @@ fn clean_made(app: &App, id: &TicketId, m: &Made, opts: &CleanupOptions, out: &m
         }
     }
 
+    if let (false, Some(b), Some(_)) = (m.made_branch, branch, &head) {
+        out.kept.push(format!(
+            "branch {b}: it was there before plane-orch used it: left alone"
+        ));
+    }
+
     if m.made_trust && all_gone {
         if let Some(path) = &m.worktree {
             if opts.dry_run {
