@@ -231,3 +231,39 @@ fn the_link_is_added_once_when_update_plane_is_killed_after_plane_added_it() {
     assert_eq!(t["status"], "done");
     assert_eq!(t["plane_sync"]["link_id"], w.links()[0]["id"]);
 }
+
+#[test]
+fn the_api_shows_the_branch_and_update_plane_warns_unless_forced() {
+    use common::fake_plane::{KEY, KEY_ENV};
+    let w = World::new("");
+    w.approved(7);
+    w.ok(&["complete", "CSLOG-7", "nothing changed"]);
+    let s = w.s.env.serve(&[], &[(KEY_ENV, KEY)]);
+    let t = s.get("/api/tickets/CSLOG-7").json();
+    assert_eq!(t["branch"]["name"], "claude/cslog-7", "{t}");
+    assert_eq!(t["branch"]["commit_count"], 0);
+    assert_eq!(t["branch"]["uncommitted"], 0);
+    // The old keys are all still there.
+    for key in ["id", "uuid", "summary", "session", "status"] {
+        assert!(t.get(key).is_some(), "{key} missing: {t}");
+    }
+
+    let refused = s.post("/api/update-plane/CSLOG-7", None);
+    refused.assert_error(409, "conflict");
+    assert!(
+        refused.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("has no commits"),
+        "{}",
+        refused.json()
+    );
+    assert!(w.comments().is_empty());
+
+    let forced = s.post("/api/update-plane/CSLOG-7", Some(r#"{"force": true}"#));
+    let v = forced.json();
+    assert_eq!(forced.status, 200, "{v}");
+    assert!(v["warnings"][0].as_str().unwrap().contains("no commits"), "{v}");
+    assert_eq!(v["ticket"]["status"], "done");
+    assert_eq!(w.comments().len(), 1);
+}
