@@ -263,7 +263,10 @@ fn the_api_shows_the_branch_and_update_plane_warns_unless_forced() {
     let forced = s.post("/api/update-plane/CSLOG-7", Some(r#"{"force": true}"#));
     let v = forced.json();
     assert_eq!(forced.status, 200, "{v}");
-    assert!(v["warnings"][0].as_str().unwrap().contains("no commits"), "{v}");
+    assert!(
+        v["warnings"][0].as_str().unwrap().contains("no commits"),
+        "{v}"
+    );
     assert_eq!(v["ticket"]["status"], "done");
     assert_eq!(w.comments().len(), 1);
 }
