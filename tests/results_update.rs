@@ -270,3 +270,24 @@ fn the_api_shows_the_branch_and_update_plane_warns_unless_forced() {
     assert_eq!(v["ticket"]["status"], "done");
     assert_eq!(w.comments().len(), 1);
 }
+
+#[test]
+fn a_retry_after_a_forced_post_needs_no_force_and_posts_nothing_twice() {
+    let w = World::with("", "  transitions:\n    on_update: Done\n");
+    w.approved(7);
+    w.ok(&["complete", "CSLOG-7", "nothing changed"]);
+    w.plane.with(|p| {
+        p.faults.push(Fault::new(
+            "PATCH",
+            "/work-items/",
+            500,
+            json!({"error": "down"}),
+        ));
+    });
+    w.fails(1, &["update-plane", "CSLOG-7", "--force"]);
+    assert_eq!(w.comments().len(), 1);
+    w.plane.with(|p| p.faults.clear());
+    w.ok(&["update-plane", "CSLOG-7"]);
+    assert_eq!(w.comments().len(), 1);
+    assert_eq!(w.ticket_status("CSLOG-7"), "done");
+}

@@ -135,7 +135,12 @@ pub fn update_plane(
     } else {
         super::results::refresh(app, ticket)?
     };
-    let warnings = super::results::warnings(&app.config, &ticket);
+    // Warnings come before posting: a retry after a forced post is not stopped again.
+    let warnings = if ticket.plane_sync.comment_posted_at.is_none() {
+        super::results::warnings(&app.config, &ticket)
+    } else {
+        Vec::new()
+    };
     if !warnings.is_empty() && !opts.force && !opts.dry_run {
         return Err(conflict(format!(
             "{id} was not posted to Plane: {}; pass --force (the API's \"force\": true) \
