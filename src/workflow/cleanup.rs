@@ -16,7 +16,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::app::App;
-use crate::config::Backend;
 use crate::git::Git;
 use crate::session::{self, claude, made, made::Made};
 use crate::ticket::{now, SessionInfo, Status, Ticket, TicketId};
@@ -193,7 +192,8 @@ fn stop_session(
     let Some(info) = info else {
         return;
     };
-    if info.backend != config.sessions.backend.as_str() && info.backend != Backend::Tmux.as_str() {
+    // Only the configured backend is asked which sessions run.
+    if info.backend != config.sessions.backend.as_str() {
         return;
     }
     let names = live.get_or_insert_with(|| session::live_sessions(config).unwrap_or_default());
