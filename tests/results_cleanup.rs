@@ -217,3 +217,28 @@ fn older_than_keeps_recent_tickets_and_auto_cleans_on_poll_ticks() {
     assert!(!wt.exists());
     assert!(w.local("claude/cslog-4").is_none());
 }
+
+#[test]
+fn copied_files_are_plane_orchs_only_while_unchanged() {
+    let w = World::new("  worktree_copy: [\".env\", \"local.cfg\"]\n");
+    // Untracked and not ignored in the repository: copied into each new worktree.
+    fs::write(w.s.repo.join("local.cfg"), "port=1\n").unwrap();
+    let same = w.approved(1);
+    let changed = w.approved(2);
+    assert_eq!(
+        fs::read_to_string(same.join("local.cfg")).unwrap(),
+        "port=1\n"
+    );
+    fs::write(changed.join("local.cfg"), "port=2 # mine now\n").unwrap();
+    w.ok(&["remove", "CSLOG-1", "--kill-session"]);
+    w.ok(&["remove", "CSLOG-2", "--kill-session"]);
+    let out = w.ok(&["cleanup"]);
+    assert!(!same.exists(), "{out}");
+    assert!(w.local("claude/cslog-1").is_none(), "{out}");
+    assert!(out.contains("untracked file(s): local.cfg"), "{out}");
+    assert_eq!(
+        fs::read_to_string(changed.join("local.cfg")).unwrap(),
+        "port=2 # mine now\n"
+    );
+    assert!(w.local("claude/cslog-2").is_some());
+}
