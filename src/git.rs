@@ -8,11 +8,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
 /// How many commit subjects a report lists before "and N more".
 pub const LISTED_COMMITS: usize = 10;
+
+/// How long a push may take before it is given up.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One repository (or worktree) to run git in.
 #[derive(Debug, Clone)]
@@ -74,6 +78,53 @@ impl Git {
             .env("GIT_ASKPASS", "true")
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// As [`Git::output`], but a git that has not finished after `limit` is killed: a remote
+    /// that hangs must not hang update-plane (or the API request running it).
+    fn output_within(&self, args: &[&str], limit: Duration) -> Result<Output> {
+        let mut child = self
+            .command()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run git in {}", self.dir.display()))?;
+        // Read both pipes while waiting, so a chatty git never blocks on a full pipe.
+        let mut stdout = child.stdout.take().context("git has no stdout")?;
+        let mut stderr = child.stderr.take().context("git has no stderr")?;
+        let out_reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut stdout, &mut buf);
+            buf
+        });
+        let err_reader = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut stderr, &mut buf);
+            buf
+        });
+        let end = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().context("cannot wait for git")? {
+                break status;
+            }
+            if Instant::now() >= end {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "git {} in {} did not finish within {}s: is the remote reachable?",
+                    args.first().copied().unwrap_or_default(),
+                    self.dir.display(),
+                    limit.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Ok(Output {
+            status,
+            stdout: out_reader.join().unwrap_or_default(),
+            stderr: err_reader.join().unwrap_or_default(),
+        })
     }
 
     fn output(&self, args: &[&str]) -> Result<Output> {
@@ -228,8 +279,8 @@ impl Git {
                 continue;
             }
             let (code, path) = rec.split_at(3);
-            if code.starts_with('R') || code.starts_with('C') {
-                recs.next(); // the old name of a rename
+            if code[..2].contains(['R', 'C']) {
+                recs.next(); // the old name of a rename or copy
             }
             if code == "?? " {
                 if !ours.iter().any(|o| o == path) {
@@ -265,7 +316,7 @@ impl Git {
         }
         // A refspec without '+' is never forced; full ref names leave nothing to guess.
         let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
-        let out = self.output(&["push", "--porcelain", "--no-verify", remote, &refspec])?;
+        let out = self.output_within(&["push", "--porcelain", remote, &refspec], PUSH_TIMEOUT)?;
         if out.status.success() {
             return Ok(());
         }
