@@ -15,8 +15,8 @@ use anyhow::{bail, Context, Result};
 /// How many commit subjects a report lists before "and N more".
 pub const LISTED_COMMITS: usize = 10;
 
-/// How long a push may take before it is given up.
-const PUSH_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a push may take before it is given up: two minutes, or this many seconds.
+const PUSH_TIMEOUT_ENV: &str = "PLANE_ORCH_PUSH_TIMEOUT_SECS";
 
 /// One repository (or worktree) to run git in.
 #[derive(Debug, Clone)]
@@ -316,7 +316,11 @@ impl Git {
         }
         // A refspec without '+' is never forced; full ref names leave nothing to guess.
         let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
-        let out = self.output_within(&["push", "--porcelain", remote, &refspec], PUSH_TIMEOUT)?;
+        let limit = std::env::var(PUSH_TIMEOUT_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(Duration::from_secs(120), Duration::from_secs);
+        let out = self.output_within(&["push", "--porcelain", remote, &refspec], limit)?;
         if out.status.success() {
             return Ok(());
         }

@@ -291,3 +291,29 @@ fn a_retry_after_a_forced_post_needs_no_force_and_posts_nothing_twice() {
     assert_eq!(w.comments().len(), 1);
     assert_eq!(w.ticket_status("CSLOG-7"), "done");
 }
+
+#[test]
+fn a_push_that_hangs_is_given_up_and_posts_nothing() {
+    let w = World::new("  push: true\n");
+    let wt = w.approved(7);
+    w.commit(&wt, "a.txt", "a\n", "Add a");
+    w.ok(&["complete", "CSLOG-7", "done"]);
+    // The remote's receive-pack never answers.
+    git(
+        &w.s.repo,
+        &["config", "remote.origin.receivepack", "sleep 5; false"],
+    );
+    let started = Instant::now();
+    let out = w
+        .cmd()
+        .env("PLANE_ORCH_PUSH_TIMEOUT_SECS", "1")
+        .args(["update-plane", "CSLOG-7"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did not finish within 1s"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(w.comments().is_empty());
+    assert_eq!(w.ticket_status("CSLOG-7"), "completed");
+}
