@@ -317,3 +317,36 @@ fn a_push_that_hangs_is_given_up_and_posts_nothing() {
     assert!(w.comments().is_empty());
     assert_eq!(w.ticket_status("CSLOG-7"), "completed");
 }
+
+#[test]
+fn dry_run_lists_the_push_the_link_and_the_warnings_and_sends_nothing() {
+    let w = World::new(&format!("  push: true\n{REVIEW}"));
+    let wt = w.approved(7);
+    w.commit(&wt, "a.txt", "a\n", "Add a");
+    w.ok(&["complete", "CSLOG-7", "done"]);
+    let before = w.s.env.state_bytes();
+    let out = w.ok(&["update-plane", "CSLOG-7", "--dry-run"]);
+    assert!(
+        out.contains("push claude/cslog-7 to origin (never forced)"),
+        "{out}"
+    );
+    assert!(out.contains("add the link https://git.example/"), "{out}");
+    assert!(!out.contains("warning"), "{out}");
+    assert_eq!(w.s.env.state_bytes(), before);
+    assert!(w.on_remote("claude/cslog-7").is_none());
+    assert!(w.plane.requests().iter().all(|r| r.method == "GET"));
+
+    // Push off: the unpushed commit is a warning in the plan.
+    let text = std::fs::read_to_string(w.s.env.config_path()).unwrap();
+    std::fs::write(
+        w.s.env.config_path(),
+        text.replace("push: true", "push: false"),
+    )
+    .unwrap();
+    let out = w.ok(&["update-plane", "CSLOG-7", "--dry-run"]);
+    assert!(
+        out.contains("warning (stops the run unless --force)"),
+        "{out}"
+    );
+    assert!(out.contains("on no remote"), "{out}");
+}
