@@ -8,6 +8,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use crate::app::App;
 use crate::config::Config;
 use crate::git::{Git, LISTED_COMMITS};
+use crate::plane::{self, Client};
 use crate::session::made::{self, Made};
 use crate::ticket::{now, BranchCommit, BranchState, Ticket, TicketId};
 
@@ -207,6 +208,70 @@ fn web_page_of(url: &str) -> Option<String> {
 /// The push was refused or failed, with git's words.
 pub fn push(config: &Config, branch: &str) -> Result<()> {
     Git::at(&config.automation.repo_path).push(&config.automation.remote, branch)
+}
+
+// ---- update-plane's recorded steps for the branch ----
+
+/// Pushes the branch (never forced) unless its head was pushed already; a refusal stops
+/// update-plane before anything is posted.
+pub(super) fn push_step(app: &App, ticket: Ticket) -> Result<Ticket> {
+    let Some(b) = ticket.branch.clone() else {
+        return Ok(ticket);
+    };
+    if b.head.is_some() && ticket.plane_sync.branch_pushed_head == b.head {
+        return Ok(ticket);
+    }
+    push(&app.config, &b.name)?;
+    let remote = app.config.automation.remote.clone();
+    super::update_plane::apply(app, &ticket.id, |t| {
+        let at = now();
+        t.plane_sync.branch_pushed_at = Some(at);
+        t.plane_sync.branch_pushed_head.clone_from(&b.head);
+        if let Some(state) = &mut t.branch {
+            state.unpushed = Some(0);
+        }
+        t.record(
+            at,
+            "branch_pushed",
+            Some(format!("{} pushed to {remote}", b.name)),
+        );
+    })
+}
+
+/// Adds the review link to the work item. Plane is asked first whether it has the link: a
+/// run killed after Plane added it, before it was recorded, does not add it twice.
+pub(super) fn link_step(
+    app: &App,
+    client: &Client,
+    project: &str,
+    issue: &str,
+    ticket: Ticket,
+) -> Result<Ticket> {
+    let Some((url, title)) = link(&app.config, &ticket) else {
+        return Ok(ticket);
+    };
+    let existing = client
+        .links(project, issue)?
+        .into_iter()
+        .find(|(_, u)| *u == url);
+    let posted = match existing {
+        Some((id, _)) => plane::Posted {
+            id: Some(id),
+            already: true,
+        },
+        None => client.add_link(project, issue, &url, &title)?,
+    };
+    super::update_plane::apply(app, &ticket.id, |t| {
+        let at = now();
+        t.plane_sync.link_added_at = Some(at);
+        t.plane_sync.link_id.clone_from(&posted.id);
+        let detail = if posted.already {
+            format!("the work item links to {url} already: not added again")
+        } else {
+            format!("link to {url} added to the work item")
+        };
+        t.record(at, "plane_link", Some(detail));
+    })
 }
 
 #[cfg(test)]

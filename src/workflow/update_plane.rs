@@ -66,7 +66,7 @@ fn must_be_completed(ticket: &Ticket) -> Result<()> {
 }
 
 /// Applies a recorded step under the lock, re-checking that the ticket is still completed.
-fn apply(app: &App, id: &TicketId, step: impl FnOnce(&mut Ticket)) -> Result<Ticket> {
+pub(super) fn apply(app: &App, id: &TicketId, step: impl FnOnce(&mut Ticket)) -> Result<Ticket> {
     app.store.update(|state| {
         let t = state.get_mut(id)?;
         if t.status != Status::Completed {
@@ -223,7 +223,7 @@ fn write_back(app: &App, client: &Client, mut ticket: Ticket) -> Result<UpdatePl
 
     // ---- push: before the comment, so the branch it names is there (a recorded step) ----
     if app.config.automation.push && ticket.plane_sync.comment_posted_at.is_none() {
-        ticket = push_step(app, ticket)?;
+        ticket = super::results::push_step(app, ticket)?;
     }
 
     if ticket.plane_sync.comment_posted_at.is_none() {
@@ -251,7 +251,7 @@ fn write_back(app: &App, client: &Client, mut ticket: Ticket) -> Result<UpdatePl
 
     // ---- the review link, added to the work item once (a recorded step) ----
     if ticket.plane_sync.link_added_at.is_none() {
-        ticket = link_step(app, client, &project, &issue, ticket)?;
+        ticket = super::results::link_step(app, client, &project, &issue, ticket)?;
     }
 
     if let (Some(target), None) = (
@@ -282,68 +282,6 @@ fn write_back(app: &App, client: &Client, mut ticket: Ticket) -> Result<UpdatePl
         plan: Vec::new(),
         warnings: Vec::new(),
         ticket,
-    })
-}
-
-/// Pushes the branch (never forced) unless its head was pushed already; a refusal stops
-/// update-plane before anything is posted.
-fn push_step(app: &App, ticket: Ticket) -> Result<Ticket> {
-    let Some(b) = ticket.branch.clone() else {
-        return Ok(ticket);
-    };
-    if b.head.is_some() && ticket.plane_sync.branch_pushed_head == b.head {
-        return Ok(ticket);
-    }
-    super::results::push(&app.config, &b.name)?;
-    let remote = app.config.automation.remote.clone();
-    apply(app, &ticket.id, |t| {
-        let at = now();
-        t.plane_sync.branch_pushed_at = Some(at);
-        t.plane_sync.branch_pushed_head.clone_from(&b.head);
-        if let Some(state) = &mut t.branch {
-            state.unpushed = Some(0);
-        }
-        t.record(
-            at,
-            "branch_pushed",
-            Some(format!("{} pushed to {remote}", b.name)),
-        );
-    })
-}
-
-/// Adds the review link to the work item. Plane is asked first whether it has the link: a
-/// run killed after Plane added it, before it was recorded, does not add it twice.
-fn link_step(
-    app: &App,
-    client: &Client,
-    project: &str,
-    issue: &str,
-    ticket: Ticket,
-) -> Result<Ticket> {
-    let Some((url, title)) = super::results::link(&app.config, &ticket) else {
-        return Ok(ticket);
-    };
-    let existing = client
-        .links(project, issue)?
-        .into_iter()
-        .find(|(_, u)| *u == url);
-    let posted = match existing {
-        Some((id, _)) => plane::Posted {
-            id: Some(id),
-            already: true,
-        },
-        None => client.add_link(project, issue, &url, &title)?,
-    };
-    apply(app, &ticket.id, |t| {
-        let at = now();
-        t.plane_sync.link_added_at = Some(at);
-        t.plane_sync.link_id.clone_from(&posted.id);
-        let detail = if posted.already {
-            format!("the work item links to {url} already: not added again")
-        } else {
-            format!("link to {url} added to the work item")
-        };
-        t.record(at, "plane_link", Some(detail));
     })
 }
 
