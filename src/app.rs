@@ -5,6 +5,8 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::config::{self, Config};
+use crate::plane::client::Patience;
+use crate::plane::Client;
 use crate::store::Store;
 
 /// The loaded configuration and the store it names.
@@ -12,6 +14,9 @@ use crate::store::Store;
 pub struct App {
     pub config: Config,
     pub store: Store,
+    /// How patient Plane requests made for this caller are: `None` for the command line and
+    /// polls (retries, waits); the HTTP API's request paths send once within a short deadline.
+    pub plane_patience: Option<Patience>,
 }
 
 impl App {
@@ -35,6 +40,29 @@ impl App {
     pub fn from_config(config: Config) -> App {
         let store =
             Store::new(config.state.path.clone()).keep_done_days(config.state.keep_done_days);
-        App { config, store }
+        App {
+            config,
+            store,
+            plane_patience: None,
+        }
+    }
+
+    /// The same app, its Plane requests made with `patience`.
+    #[must_use]
+    pub fn with_plane_patience(mut self, patience: Patience) -> App {
+        self.plane_patience = Some(patience);
+        self
+    }
+
+    /// A Plane client with this app's patience.
+    ///
+    /// # Errors
+    /// `Error::Config` when the workspace or the key is missing.
+    pub fn plane_client(&self) -> Result<Client> {
+        let cfg = &self.config.plane;
+        Client::with_patience(
+            cfg,
+            self.plane_patience.unwrap_or_else(|| Patience::of(cfg)),
+        )
     }
 }

@@ -22,7 +22,10 @@ pub use approve::{approve, ApproveOptions};
 pub use cleanup::{cleanup, human_bytes, CleanupOptions, CleanupReport, TicketCleanup};
 pub use complete::{complete, SummarySource};
 pub use lost::flag_lost_sessions;
-pub use poll::{poll, poll_lock_path, PollOptions, PollReport};
+pub use poll::{
+    poll, poll_items, poll_keeping, poll_lock_path, PollOptions, PollReport, ProjectFailure,
+    ProjectViews,
+};
 pub use remove::{remove, RemoveOptions};
 pub use restart::restart;
 pub use results::{look as look_at_branch, warnings as branch_warnings};
