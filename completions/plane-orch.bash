@@ -43,6 +43,9 @@ _plane__orch() {
             plane__orch,hook)
                 cmd="plane__orch__subcmd__hook"
                 ;;
+            plane__orch,init)
+                cmd="plane__orch__subcmd__init"
+                ;;
             plane__orch,list)
                 cmd="plane__orch__subcmd__list"
                 ;;
@@ -93,6 +96,9 @@ _plane__orch() {
                 ;;
             plane__orch__subcmd__help,hook)
                 cmd="plane__orch__subcmd__help__subcmd__hook"
+                ;;
+            plane__orch__subcmd__help,init)
+                cmd="plane__orch__subcmd__help__subcmd__init"
                 ;;
             plane__orch__subcmd__help,list)
                 cmd="plane__orch__subcmd__help__subcmd__list"
@@ -191,7 +197,7 @@ _plane__orch() {
 
     case "${cmd}" in
         plane__orch)
-            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove poll update-plane attach restart cleanup hook doctor completions serve notify help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove poll update-plane attach restart cleanup hook doctor init completions serve notify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -208,7 +214,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__add)
+        plane__orch__subcmd__add)
             opts="-t -d -v -q -h -V --title --description --url --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -246,7 +252,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__approve)
+        plane__orch__subcmd__approve)
             opts="-v -q -h -V --no-session --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -264,7 +270,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__attach)
+        plane__orch__subcmd__attach)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -282,7 +288,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__cleanup)
+        plane__orch__subcmd__cleanup)
             opts="-v -q -h -V --dry-run --older-than --bundle --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -308,7 +314,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__complete)
+        plane__orch__subcmd__complete)
             opts="-f -v -q -h -V --file --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -334,7 +340,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__completions)
+        plane__orch__subcmd__completions)
             opts="-v -q -h -V --config --verbose --quiet --help --version bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -352,7 +358,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__doctor)
+        plane__orch__subcmd__doctor)
             opts="-v -q -h -V --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -370,8 +376,8 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help)
-            opts="list show add approve complete remove poll update-plane attach restart cleanup hook doctor completions serve notify help"
+        plane__orch__subcmd__help)
+            opts="list show add approve complete remove poll update-plane attach restart cleanup hook doctor init completions serve notify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -384,7 +390,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__add)
+        plane__orch__subcmd__help__subcmd__add)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -398,7 +404,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__approve)
+        plane__orch__subcmd__help__subcmd__approve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -412,7 +418,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__attach)
+        plane__orch__subcmd__help__subcmd__attach)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -426,7 +432,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__cleanup)
+        plane__orch__subcmd__help__subcmd__cleanup)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -440,7 +446,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__complete)
+        plane__orch__subcmd__help__subcmd__complete)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -454,7 +460,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__completions)
+        plane__orch__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -468,7 +474,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__doctor)
+        plane__orch__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -482,7 +488,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__help)
+        plane__orch__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -496,7 +502,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook)
+        plane__orch__subcmd__help__subcmd__hook)
             opts="prompt-submit notify prompt agent status"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -510,7 +516,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__agent)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__agent)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -524,7 +530,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__notify)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__notify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -538,7 +544,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__prompt)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__prompt)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -552,7 +558,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__prompt__subcmd__submit)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__prompt__subcmd__submit)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -566,7 +572,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__status)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -580,7 +586,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__list)
+        plane__orch__subcmd__help__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -594,7 +600,21 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__notify)
+        plane__orch__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__help__subcmd__notify)
             opts="test"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -608,7 +628,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__notify__subcmd__test)
+        plane__orch__subcmd__help__subcmd__notify__subcmd__test)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -622,7 +642,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__poll)
+        plane__orch__subcmd__help__subcmd__poll)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -636,7 +656,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__remove)
+        plane__orch__subcmd__help__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -650,7 +670,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__restart)
+        plane__orch__subcmd__help__subcmd__restart)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -664,7 +684,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__serve)
+        plane__orch__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -678,7 +698,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__show)
+        plane__orch__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -692,7 +712,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__update__subcmd__plane)
+        plane__orch__subcmd__help__subcmd__update__subcmd__plane)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -706,7 +726,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook)
+        plane__orch__subcmd__hook)
             opts="-v -q -h -V --config --verbose --quiet --help --version prompt-submit notify prompt agent status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -724,7 +744,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__agent)
+        plane__orch__subcmd__hook__subcmd__agent)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -742,7 +762,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help)
+        plane__orch__subcmd__hook__subcmd__help)
             opts="prompt-submit notify prompt agent status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -756,7 +776,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__agent)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__agent)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -770,7 +790,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__help)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -784,7 +804,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__notify)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__notify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -798,7 +818,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__prompt)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__prompt)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -812,7 +832,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__prompt__subcmd__submit)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__prompt__subcmd__submit)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -826,7 +846,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__status)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -840,7 +860,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__notify)
+        plane__orch__subcmd__hook__subcmd__notify)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -858,7 +878,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__prompt)
+        plane__orch__subcmd__hook__subcmd__prompt)
             opts="-v -q -h -V --restart --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -876,7 +896,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__prompt__subcmd__submit)
+        plane__orch__subcmd__hook__subcmd__prompt__subcmd__submit)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -894,7 +914,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__status)
+        plane__orch__subcmd__hook__subcmd__status)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -912,7 +932,29 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__list)
+        plane__orch__subcmd__init)
+            opts="-v -q -h -V --dir --force --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__list)
             opts="-v -q -h -V --status --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -934,7 +976,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__notify)
+        plane__orch__subcmd__notify)
             opts="-v -q -h -V --config --verbose --quiet --help --version test help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -952,7 +994,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__notify__subcmd__help)
+        plane__orch__subcmd__notify__subcmd__help)
             opts="test help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -966,7 +1008,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__notify__subcmd__help__subcmd__help)
+        plane__orch__subcmd__notify__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -980,7 +1022,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__notify__subcmd__help__subcmd__test)
+        plane__orch__subcmd__notify__subcmd__help__subcmd__test)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -994,7 +1036,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__notify__subcmd__test)
+        plane__orch__subcmd__notify__subcmd__test)
             opts="-v -q -h -V --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1012,7 +1054,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__poll)
+        plane__orch__subcmd__poll)
             opts="-v -q -h -V --loop --interval --dry-run --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1034,7 +1076,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__remove)
+        plane__orch__subcmd__remove)
             opts="-v -q -h -V --kill-session --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1052,7 +1094,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__restart)
+        plane__orch__subcmd__restart)
             opts="-v -q -h -V --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1070,7 +1112,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__serve)
+        plane__orch__subcmd__serve)
             opts="-v -q -h -V --bind --poll --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1092,7 +1134,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__show)
+        plane__orch__subcmd__show)
             opts="-v -q -h -V --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1110,8 +1152,8 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__update__subcmd__plane)
-            opts="-v -q -h -V --dry-run --force --json --config --verbose --quiet --help --version"
+        plane__orch__subcmd__update__subcmd__plane)
+            opts="-v -q -h -V --dry-run --force --no-plane --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

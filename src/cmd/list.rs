@@ -25,7 +25,11 @@ impl Run for ListArgs {
                 .collect();
             return print_json(&api);
         }
-        print!("{}", table(&tickets, display_now(), &Layout::for_stdout()));
+        let live = Liveness::check(&app.config, tickets.iter().copied());
+        print!(
+            "{}",
+            table(&tickets, &live, display_now(), &Layout::for_stdout())
+        );
         Ok(())
     }
 }
@@ -116,11 +120,17 @@ pub fn age(d: TimeDelta) -> String {
     }
 }
 
-fn session_column(t: &Ticket) -> String {
-    let mut out = t
-        .session
-        .as_ref()
-        .map_or_else(|| "-".to_string(), |s| s.name.clone());
+/// The SESSION column: the session's name while it runs (or when that cannot be told), `-`
+/// once it has ended, and flags.
+fn session_column(t: &Ticket, alive: Option<bool>) -> String {
+    let mut out = match (&t.session, alive) {
+        (Some(s), None | Some(true)) => s.name.clone(),
+        _ => "-".to_string(),
+    };
+    if alive == Some(false) && t.status == Status::Active && t.session_lost_at.is_none() {
+        // Ended since the last poll, which will flag it.
+        out.push_str(" (session ended)");
+    }
     if let Some(w) = &t.waiting {
         let kind = w.kind.as_deref().unwrap_or("input");
         let kind = kind.strip_suffix("_prompt").unwrap_or(kind);
@@ -163,7 +173,7 @@ fn cut(text: &str, max: usize) -> String {
 /// The table `list` prints: aligned columns, titles cut to fit, and a last line with counts
 /// per status; only `no tickets` when there are none.
 #[must_use]
-pub fn table(tickets: &[&Ticket], now: DateTime<Utc>, layout: &Layout) -> String {
+pub fn table(tickets: &[&Ticket], live: &Liveness, now: DateTime<Utc>, layout: &Layout) -> String {
     if tickets.is_empty() {
         return "no tickets\n".to_string();
     }
@@ -175,7 +185,7 @@ pub fn table(tickets: &[&Ticket], now: DateTime<Utc>, layout: &Layout) -> String
                 t.status.to_string(),
                 age(now - t.queued_at),
                 t.title.replace(['\n', '\r', '\t'], " "),
-                session_column(t),
+                session_column(t, live.of(t)),
             ]
         })
         .collect();
@@ -257,7 +267,12 @@ mod tests {
     #[test]
     fn an_empty_queue_prints_only_no_tickets() {
         assert_eq!(
-            table(&[], at("2026-01-01T00:00:00Z"), &Layout::plain()),
+            table(
+                &[],
+                &Liveness::default(),
+                at("2026-01-01T00:00:00Z"),
+                &Layout::plain()
+            ),
             "no tickets\n"
         );
     }
@@ -272,7 +287,7 @@ mod tests {
                 terminal_width: Some(width),
                 color: false,
             };
-            let out = table(&[&t], now, &layout);
+            let out = table(&[&t], &Liveness::default(), now, &layout);
             let row = out.lines().nth(1).unwrap();
             let title_len = row.split_whitespace().nth(3).unwrap().chars().count();
             if width == 20 {
@@ -283,7 +298,7 @@ mod tests {
                 assert!(row.chars().count() <= width, "{out}");
             }
         }
-        let piped = table(&[&t], now, &Layout::plain());
+        let piped = table(&[&t], &Liveness::default(), now, &Layout::plain());
         let title = piped
             .lines()
             .nth(1)
@@ -307,6 +322,7 @@ mod tests {
         let now = at("2026-01-01T03:00:00Z");
         let coloured = table(
             &[&a, &b],
+            &Liveness::default(),
             now,
             &Layout {
                 terminal_width: None,
@@ -314,7 +330,7 @@ mod tests {
             },
         );
         assert!(coloured.contains("\u{1b}["));
-        let plain = table(&[&a, &b], now, &Layout::plain());
+        let plain = table(&[&a, &b], &Liveness::default(), now, &Layout::plain());
         assert!(!plain.contains('\u{1b}'));
         let stripped: String = anstream::adapter::strip_str(&coloured).to_string();
         assert_eq!(stripped, plain);
@@ -333,7 +349,12 @@ mod tests {
             terminal_width: Some(40),
             color: false,
         };
-        let out = table(&[&a, &b], at("2026-01-01T00:00:01Z"), &layout);
+        let out = table(
+            &[&a, &b],
+            &Liveness::default(),
+            at("2026-01-01T00:00:01Z"),
+            &layout,
+        );
         let lines: Vec<&str> = out.lines().collect();
         // The SESSION column starts at the same terminal column on every line.
         let session_at = |l: &str| width(&l[..l.rfind(" -").unwrap_or(l.len())]);

@@ -487,9 +487,9 @@ fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             &ctx.app,
             id,
             &UpdatePlaneOptions {
-                dry_run: false,
                 summary,
                 force,
+                ..UpdatePlaneOptions::default()
             },
         )?;
         Ok(json!({

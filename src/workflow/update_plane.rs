@@ -21,7 +21,12 @@ pub struct UpdatePlaneOptions {
     pub summary: Option<String>,
     /// Post even when the branch warnings say not to (no commits, commits on no remote).
     pub force: bool,
+    /// Mark the ticket done without asking Plane anything (recorded in its `done` event).
+    pub no_plane: bool,
 }
+
+/// The `done` event's detail of a ticket marked done with `--no-plane`.
+pub const NOT_POSTED: &str = "marked done without posting to Plane (update-plane --no-plane)";
 
 /// What update-plane did.
 #[derive(Debug, Clone)]
@@ -127,6 +132,21 @@ pub fn update_plane(
         return Err(invalid(format!(
             "{id} has no summary to post: pass one (the API's \"summary\")"
         )));
+    }
+    if opts.no_plane {
+        let ticket = app.store.update(|state| {
+            let t = state.get_mut(id)?;
+            t.transition(Status::Done, now(), Some(NOT_POSTED.into()))?;
+            Ok(t.clone())
+        })?;
+        return Ok(UpdatePlaneOutcome {
+            comment_posted: ticket.plane_sync.comment_posted_at.is_some(),
+            state_updated: ticket.plane_sync.state_updated_at.is_some(),
+            item_deleted: false,
+            plan: Vec::new(),
+            warnings: Vec::new(),
+            ticket,
+        });
     }
     // ---- the branch: looked at again, and warned about before anything is sent ----
     let ticket = if opts.dry_run {
