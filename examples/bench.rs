@@ -589,6 +589,7 @@ fn serve_case(b: &Bench, secs: u64) -> Vec<ServeRow> {
         let mut paths = vec!["/api/pending-tickets"];
         if pending == 20 {
             paths.push("/health");
+            paths.push("/");
         }
         let mut measured = Vec::new();
         for path in paths {
@@ -832,6 +833,7 @@ fn targets(f: &Figures) -> String {
             "serve, GET /api/pending-tickets with 20 pending",
         ),
         ("GET /health", 20, "serve, GET /health"),
+        ("GET /", 20, "serve, GET / (the dashboard page)"),
     ] {
         if let Some(r) = find(what, pending) {
             target(

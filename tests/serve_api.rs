@@ -473,7 +473,9 @@ fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
     let env = Env::for_serve("");
     let s = env.serve(&[], &[]);
     s.get("/api/nothing").assert_error(404, "not_found");
-    s.get("/").assert_error(404, "not_found");
+    // `/` is the dashboard (tests/ui_dashboard.rs); a path beside it is not.
+    s.get("/nothing").assert_error(404, "not_found");
+    s.get("/ui").assert_error(404, "not_found");
     s.get("/api/approve/A-1/x").assert_error(404, "not_found");
     let wrong = s.request("PUT", "/api/tickets", &[], Some(b"{}"));
     wrong.assert_error(405, "invalid");

@@ -39,8 +39,9 @@ fn is_state_changing(method: &str) -> bool {
     !matches!(method, "GET" | "HEAD" | "OPTIONS")
 }
 
-/// Whether the (decoded) path needs the token: everything but the two health paths. Decided
-/// on decoded segments, so `/%61pi/...` is no way around it.
+/// Whether the (decoded) path needs the token: everything but the two health paths and the
+/// dashboard's own files (they hold no data; the page asks for the token itself). Decided on
+/// decoded segments, so `/%61pi/...` is no way around it.
 fn needs_token(segments: &[String]) -> bool {
     !matches!(
         segments
@@ -48,8 +49,27 @@ fn needs_token(segments: &[String]) -> bool {
             .map(String::as_str)
             .collect::<Vec<_>>()
             .as_slice(),
-        ["health"] | ["orchestrator", "health"]
+        ["health"] | ["orchestrator", "health"] | [] | ["ui", _]
     )
+}
+
+/// Whether a browser request comes from this server's own page (the dashboard at `/`): its
+/// `Origin` is `http://` plus the `Host` it was sent to. A site that points its own name at
+/// this address (DNS rebinding) would pass that check with its name as `Host`, so without a
+/// token only hosts that cannot be rebound count: IP literals and `localhost`. With a token
+/// such a page still has no token to send.
+fn same_origin(origin: &str, host: Option<&str>, token_set: bool) -> bool {
+    let Some(host) = host.map(str::trim) else {
+        return false;
+    };
+    if origin.trim_end_matches('/').strip_prefix("http://") != Some(host) {
+        return false;
+    }
+    if token_set || host.starts_with('[') {
+        return true;
+    }
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    name.parse::<std::net::IpAddr>().is_ok() || name.eq_ignore_ascii_case("localhost")
 }
 
 /// Compares the `Authorization` header with the token in constant time.
@@ -112,7 +132,10 @@ fn gate(ctx: &Ctx, method: &str, segments: &[String], rq: &tiny_http::Request) -
         });
     }
     if let Some(origin) = header(rq, "Origin") {
-        if is_state_changing(method) && !ctx.origin_allowed(&origin) {
+        if is_state_changing(method)
+            && !ctx.origin_allowed(&origin)
+            && !same_origin(&origin, header(rq, "Host").as_deref(), ctx.token.is_some())
+        {
             return Gate::Answer(Reply::error(
                 403,
                 "forbidden",
@@ -290,38 +313,61 @@ fn hdr(name: &str, value: &str) -> Header {
         .expect("header names and values are ASCII")
 }
 
-/// An answer's bytes, shared with the answer cache rather than copied.
-struct SharedBytes(Arc<Vec<u8>>);
+/// An answer's bytes, shared with the answer cache or compiled in, rather than copied.
+enum SharedBytes {
+    Shared(Arc<Vec<u8>>),
+    Static(&'static [u8]),
+}
 
 impl AsRef<[u8]> for SharedBytes {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        match self {
+            SharedBytes::Shared(b) => b,
+            SharedBytes::Static(b) => b,
+        }
     }
 }
 
 fn build(reply: Reply, origin: Option<&str>, preflight: bool) -> Response<Cursor<SharedBytes>> {
+    let mut static_cache = None;
     let (bytes, content_type) = match reply.body {
         Body::Json(v) => {
             let mut b = serde_json::to_vec(&v).unwrap_or_else(|_| b"{}".to_vec());
             b.push(b'\n');
-            (Arc::new(b), Some("application/json"))
+            (SharedBytes::Shared(Arc::new(b)), Some("application/json"))
         }
-        Body::Raw(b) => (b, Some("application/json")),
-        Body::Text(t, ct) => (Arc::new(t.into_bytes()), Some(ct)),
-        Body::Empty => (Arc::new(Vec::new()), None),
+        Body::Raw(b) => (SharedBytes::Shared(b), Some("application/json")),
+        Body::Text(t, ct) => (SharedBytes::Shared(Arc::new(t.into_bytes())), Some(ct)),
+        Body::Static {
+            bytes,
+            content_type,
+            cache,
+        } => {
+            static_cache = Some(cache);
+            (SharedBytes::Static(bytes), Some(content_type))
+        }
+        Body::Empty => (SharedBytes::Static(&[]), None),
     };
-    let len = bytes.len();
+    let len = bytes.as_ref().len();
     let mut response = Response::new(
         StatusCode(reply.status),
         Vec::new(),
-        Cursor::new(SharedBytes(bytes)),
+        Cursor::new(bytes),
         Some(len),
         None,
     );
     if let Some(ct) = content_type {
         response.add_header(hdr("Content-Type", ct));
     }
-    response.add_header(hdr("Cache-Control", "no-store"));
+    if let Some(cache) = static_cache {
+        response.add_header(hdr("Cache-Control", cache));
+        response.add_header(hdr("Content-Security-Policy", super::ui::CSP));
+        response.add_header(hdr("X-Content-Type-Options", "nosniff"));
+        response.add_header(hdr("X-Frame-Options", "DENY"));
+        response.add_header(hdr("Referrer-Policy", "no-referrer"));
+    } else {
+        response.add_header(hdr("Cache-Control", "no-store"));
+    }
     response.add_header(hdr("Vary", "Origin"));
     if let Some(allow) = reply.allow {
         response.add_header(hdr("Allow", allow));
@@ -378,6 +424,43 @@ mod tests {
     }
 
     #[test]
+    fn the_own_page_is_same_origin_but_a_rebound_name_is_not() {
+        assert!(same_origin(
+            "http://127.0.0.1:5002",
+            Some("127.0.0.1:5002"),
+            false
+        ));
+        assert!(same_origin(
+            "http://localhost:5002",
+            Some("localhost:5002"),
+            false
+        ));
+        assert!(same_origin("http://[::1]:5002", Some("[::1]:5002"), false));
+        assert!(!same_origin(
+            "http://evil.example:5002",
+            Some("evil.example:5002"),
+            false
+        ));
+        assert!(same_origin(
+            "http://orch.lan:5002",
+            Some("orch.lan:5002"),
+            true
+        ));
+        assert!(!same_origin(
+            "http://evil.example",
+            Some("127.0.0.1:5002"),
+            true
+        ));
+        assert!(!same_origin(
+            "https://127.0.0.1:5002",
+            Some("127.0.0.1:5002"),
+            true
+        ));
+        assert!(!same_origin("http://127.0.0.1:5002", None, true));
+        assert!(!same_origin("null", Some("127.0.0.1:5002"), false));
+    }
+
+    #[test]
     fn only_health_needs_no_token() {
         let needs = |url: &str| needs_token(&split_url(url).unwrap().0);
         assert!(!needs("/health"));
@@ -385,6 +468,9 @@ mod tests {
         assert!(needs("/api/pending-tickets"));
         assert!(needs("/%61pi/pending-tickets"));
         assert!(needs("/metrics"));
-        assert!(needs("/"));
+        assert!(!needs("/"));
+        assert!(!needs("/ui/app.js"));
+        assert!(needs("/ui/a/b"));
+        assert!(needs("/api/tickets/A-1/screen"));
     }
 }

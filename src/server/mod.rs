@@ -10,6 +10,7 @@ mod cache;
 mod http;
 mod metrics;
 mod routes;
+mod ui;
 mod webhook;
 
 use std::collections::HashSet;

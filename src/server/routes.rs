@@ -46,6 +46,13 @@ pub enum Body {
     Raw(std::sync::Arc<Vec<u8>>),
     /// Text with its content type.
     Text(String, &'static str),
+    /// A file of the dashboard compiled into the binary: its bytes, content type and
+    /// `Cache-Control`. Answers carrying one also carry the page's Content-Security-Policy.
+    Static {
+        bytes: &'static [u8],
+        content_type: &'static str,
+        cache: &'static str,
+    },
     Empty,
 }
 
@@ -93,6 +100,7 @@ impl Reply {
             Body::Json(v) => v.clone(),
             Body::Raw(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
             Body::Text(t, _) => Value::String(t.clone()),
+            Body::Static { bytes, .. } => Value::String(String::from_utf8_lossy(bytes).into()),
             Body::Empty => Value::Null,
         }
     }
@@ -108,13 +116,15 @@ fn result(status: u16, r: Result<Value>) -> Reply {
 /// The endpoints, by path pattern, with the methods each allows.
 fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
     Some(match segments {
+        [] | ["ui", _] => "GET, HEAD, OPTIONS",
+        ["api", "tickets", _, "screen"] => "GET, HEAD, OPTIONS",
         ["health"]
         | ["orchestrator", "health"]
         | ["api", "pending-tickets" | "completed-tickets"]
         | ["metrics"] => "GET, HEAD, OPTIONS",
         ["api", "tickets"] => "GET, HEAD, POST, OPTIONS",
         ["api", "tickets", _] => "GET, HEAD, DELETE, OPTIONS",
-        ["api", "approve" | "complete" | "update-plane", _] => "POST, OPTIONS",
+        ["api", "approve" | "complete" | "update-plane" | "restart", _] => "POST, OPTIONS",
         _ => return None,
     })
 }
@@ -153,13 +163,16 @@ pub fn route(ctx: &Ctx, req: &Request<'_>) -> Reply {
     }
     // Ids are checked before anything reads or changes the state.
     let id = match segs.as_slice() {
-        [_, _, raw] => match TicketId::parse(raw) {
+        [_, _, raw] | [_, _, raw, _] => match TicketId::parse(raw) {
             Ok(id) => Some(id),
             Err(e) => return Reply::error(400, "invalid", &e.to_string()),
         },
         _ => None,
     };
     match (method, segs.as_slice(), id) {
+        ("GET", [], _) => super::ui::page(),
+        ("GET", ["ui", name], _) => super::ui::file(name)
+            .unwrap_or_else(|| Reply::error(404, "not_found", &format!("no such file /ui/{name}"))),
         ("GET", ["health"] | ["orchestrator", "health"], _) => health(ctx),
         ("GET", ["metrics"], _) => metrics(ctx),
         ("GET", ["api", "pending-tickets"], _) => list(ctx, Some(Status::Pending), false),
@@ -171,6 +184,8 @@ pub fn route(ctx: &Ctx, req: &Request<'_>) -> Reply {
         ("POST", ["api", "approve", _], Some(id)) => approve(ctx, &id),
         ("POST", ["api", "complete", _], Some(id)) => complete(ctx, &id, req.body),
         ("POST", ["api", "update-plane", _], Some(id)) => update_plane(ctx, &id, req.body),
+        ("POST", ["api", "restart", _], Some(id)) => restart(ctx, &id),
+        ("GET", ["api", "tickets", _, "screen"], Some(id)) => screen(ctx, &id, req.query),
         _ => Reply::error(500, "internal", "the route table is inconsistent"),
     }
 }
@@ -504,6 +519,77 @@ fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
     })();
     ctx.metrics.plane_updates.count(&r);
     result(200, r)
+}
+
+fn restart(ctx: &Ctx, id: &TicketId) -> Reply {
+    let r = workflow::restart(&ctx.app, id);
+    result(
+        200,
+        r.and_then(|t| to_value(&api_ticket(&t, ctx.live_sessions(true).as_deref()))),
+    )
+}
+
+/// Lines a peek shows unless `?lines=` asks for another number, and the most it may ask.
+const SCREEN_LINES: usize = 40;
+const SCREEN_LINES_MAX: usize = 500;
+
+/// A read-only look at the last lines of a ticket's session screen.
+fn screen(ctx: &Ctx, id: &TicketId, query: &[(String, String)]) -> Reply {
+    let lines = match query.iter().find(|(k, _)| k == "lines") {
+        None => SCREEN_LINES,
+        Some((_, v)) => match v.parse::<usize>() {
+            Ok(n) if (1..=SCREEN_LINES_MAX).contains(&n) => n,
+            _ => {
+                return Reply::error(
+                    400,
+                    "invalid",
+                    &format!("lines must be a number from 1 to {SCREEN_LINES_MAX}, not {v:?}"),
+                )
+            }
+        },
+    };
+    let r = (|| {
+        let state = ctx.cache.get(&ctx.app.store)?;
+        let ticket = match state.tickets.get(id) {
+            Some(t) => t.clone(),
+            None => ctx
+                .app
+                .store
+                .find(id)?
+                .ok_or_else(|| crate::error::Error::NotFound(id.to_string()))?,
+        };
+        let Some(session) = &ticket.session else {
+            return Err(error::conflict(format!(
+                "{id} is {} and has no session to look at",
+                ticket.status
+            )));
+        };
+        if !crate::session::can_capture(session) {
+            return Ok(Err(Reply::error(
+                501,
+                "session_error",
+                &format!(
+                    "the {} session backend cannot show a session's screen: \
+                     `plane-orch attach {id}` to see it",
+                    session.backend
+                ),
+            )));
+        }
+        let text = crate::session::capture_screen(&ctx.app.config, session, lines)?;
+        Ok(Ok(json!({
+            "ticket_id": id.to_string(),
+            "session": session.name,
+            "alive": text.is_some(),
+            "lines": lines,
+            "text": text,
+            "captured_at": crate::ticket::now(),
+        })))
+    })();
+    match r {
+        Ok(Ok(v)) => Reply::json(200, v),
+        Ok(Err(reply)) => reply,
+        Err(e) => Reply::from_err(&e),
+    }
 }
 
 fn delete_ticket(ctx: &Ctx, id: &TicketId, query: &[(String, String)]) -> Reply {

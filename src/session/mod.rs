@@ -188,3 +188,30 @@ impl Liveness {
         ticket.session.as_ref().map(|s| names.contains(&s.name))
     }
 }
+
+/// Whether the backend that runs `session` can show its screen. tmux can; tmux-session-service
+/// has no such call (its sessions may live on a tmux server this process cannot reach).
+#[must_use]
+pub fn can_capture(session: &SessionInfo) -> bool {
+    session.backend != Backend::Service.as_str()
+}
+
+/// The last `lines` lines of the session's screen as plain text (no escape codes), or `None`
+/// when the session does not run.
+///
+/// # Errors
+/// `Error::Session` when the backend cannot capture (see [`can_capture`]) or tmux fails.
+pub fn capture_screen(
+    _config: &Config,
+    session: &SessionInfo,
+    lines: usize,
+) -> Result<Option<String>> {
+    if !can_capture(session) {
+        return Err(Error::Session(format!(
+            "the {} backend cannot show the screen of session {}",
+            session.backend, session.name
+        ))
+        .into());
+    }
+    tmux::capture_screen(&session.name, lines)
+}

@@ -168,3 +168,69 @@ pub fn attach(name: &str) -> Result<()> {
     ))
     .into())
 }
+
+/// The last `lines` lines of the session's active pane as plain text, or `None` when no such
+/// session runs. `capture-pane -p` without `-e` prints the cells' text without colours;
+/// escape sequences and control characters left in that text are removed as well, so what a
+/// program in the session prints cannot reach a reader's terminal or page as codes.
+///
+/// # Errors
+/// tmux cannot be run or fails for another reason than a missing session.
+pub fn capture_screen(name: &str, lines: usize) -> Result<Option<String>> {
+    if !live_sessions()?.contains(name) {
+        return Ok(None);
+    }
+    let target = format!("={name}:");
+    let start = format!("-{lines}");
+    let out = run(&["capture-pane", "-p", "-J", "-t", &target, "-S", &start])?;
+    if !out.status.success() {
+        if !live_sessions()?.contains(name) {
+            return Ok(None);
+        }
+        return Err(Error::Session(format!(
+            "tmux could not capture session {name}: {}",
+            stderr_of(&out)
+        ))
+        .into());
+    }
+    Ok(Some(plain_tail(
+        &String::from_utf8_lossy(&out.stdout),
+        lines,
+    )))
+}
+
+/// The last `lines` lines of `text` once trailing blank lines are cut, with escape sequences
+/// and control characters removed and each line's trailing spaces trimmed.
+fn plain_tail(text: &str, lines: usize) -> String {
+    let text = strip_ansi_escapes::strip_str(text);
+    let clean: Vec<String> = text
+        .lines()
+        .map(|l| {
+            l.chars()
+                .filter(|c| *c == '\t' || !c.is_control())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect();
+    let end = clean
+        .iter()
+        .rposition(|l| !l.is_empty())
+        .map_or(0, |i| i + 1);
+    let start = end.saturating_sub(lines);
+    clean[start..end].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_tail;
+
+    #[test]
+    fn a_screen_is_cut_to_its_last_lines_without_control_characters() {
+        let text = "one\ntwo \x1b[31mred\x1b[0m\nthree\x07\n\n   \n";
+        assert_eq!(plain_tail(text, 2), "two red\nthree");
+        assert_eq!(plain_tail(text, 10), "one\ntwo red\nthree");
+        assert_eq!(plain_tail("\x1b]0;title\x07x\x1b[2J", 1), "x");
+        assert_eq!(plain_tail("\n\n", 5), "");
+    }
+}

@@ -79,6 +79,9 @@ impl Env {
 
     /// The binary in the env's folder with a clean environment, given no `--config`.
     pub fn bare_cmd(&self) -> Command {
+        // tmux ignores a TMUX_TMPDIR that does not exist and falls back to the user's own
+        // server: the folder must exist before the first command that may start a session.
+        fs::create_dir_all(self.path().join("tmux")).expect("tmux dir");
         let mut cmd = Command::new(bin_path());
         cmd.current_dir(self.path())
             .env_remove("PLANE_ORCH_CONFIG")
