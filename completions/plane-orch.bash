@@ -25,6 +25,9 @@ _plane__orch() {
             plane__orch,attach)
                 cmd="plane__orch__subcmd__attach"
                 ;;
+            plane__orch,cleanup)
+                cmd="plane__orch__subcmd__cleanup"
+                ;;
             plane__orch,complete)
                 cmd="plane__orch__subcmd__complete"
                 ;;
@@ -75,6 +78,9 @@ _plane__orch() {
                 ;;
             plane__orch__subcmd__help,attach)
                 cmd="plane__orch__subcmd__help__subcmd__attach"
+                ;;
+            plane__orch__subcmd__help,cleanup)
+                cmd="plane__orch__subcmd__help__subcmd__cleanup"
                 ;;
             plane__orch__subcmd__help,complete)
                 cmd="plane__orch__subcmd__help__subcmd__complete"
@@ -191,7 +197,7 @@ _plane__orch() {
 
     case "${cmd}" in
         plane__orch)
-            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove poll update-plane attach restart hook doctor init completions serve notify help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove poll update-plane attach restart cleanup hook doctor init completions serve notify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -282,6 +288,32 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        plane__orch__subcmd__cleanup)
+            opts="-v -q -h -V --dry-run --older-than --bundle --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bundle)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         plane__orch__subcmd__complete)
             opts="-f -v -q -h -V --file --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -345,7 +377,7 @@ _plane__orch() {
             return 0
             ;;
         plane__orch__subcmd__help)
-            opts="list show add approve complete remove poll update-plane attach restart hook doctor init completions serve notify help"
+            opts="list show add approve complete remove poll update-plane attach restart cleanup hook doctor init completions serve notify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -387,6 +419,20 @@ _plane__orch() {
             return 0
             ;;
         plane__orch__subcmd__help__subcmd__attach)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__help__subcmd__cleanup)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1107,7 +1153,7 @@ _plane__orch() {
             return 0
             ;;
         plane__orch__subcmd__update__subcmd__plane)
-            opts="-v -q -h -V --dry-run --no-plane --json --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --dry-run --force --no-plane --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -62,6 +62,8 @@ pub enum Command {
     Attach(AttachArgs),
     /// Start a new session for an active ticket whose session is gone, resuming its conversation
     Restart(RestartArgs),
+    /// Remove the worktrees, branches and sessions of done and removed tickets, when no work is lost
+    Cleanup(CleanupArgs),
     /// Called inside a session by Claude Code's hooks and the worker
     #[command(hide = true, subcommand)]
     Hook(HookCommand),
@@ -294,12 +296,35 @@ pub struct UpdatePlaneArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Post even when the branch has no commits, or has commits on no remote
+    #[arg(long)]
+    pub force: bool,
+
     /// Mark it done without posting to Plane (a ticket added by hand, or handled in Plane
     /// already); recorded as not posted
     #[arg(long, conflicts_with = "dry_run")]
     pub no_plane: bool,
 
     /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Change nothing; print what would be removed and what kept, and why
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Only tickets done or removed at least DAYS days ago [default: cleanup.older_than_days, 0]
+    #[arg(long, value_name = "DAYS")]
+    pub older_than: Option<u32>,
+
+    /// Write a git bundle of each branch into DIR before removing it [default: cleanup.bundle_dir]
+    #[arg(long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+
+    /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
 }

@@ -48,6 +48,7 @@ pub struct Config {
     pub state: StateConfig,
     pub log: LogConfig,
     pub api: ApiConfig,
+    pub cleanup: CleanupConfig,
     pub notify: crate::notify::NotifyConfig,
     /// Keys that were accepted but have no effect, and other advice for the person.
     pub warnings: Vec<String>,
@@ -123,6 +124,23 @@ pub struct AutomationConfig {
     pub trust_worktrees: bool,
     pub claude_dir: PathBuf,
     pub max_active_sessions: usize,
+    /// Push the ticket's branch before the Plane comment is posted (never forced).
+    pub push: bool,
+    /// The remote pushed to and checked for unpushed commits.
+    pub remote: String,
+    /// The review page of a branch: `{branch}`, `{id}` and `{base}` are filled in.
+    pub review_url: Option<String>,
+}
+
+/// `cleanup`: removing what done and removed tickets left behind.
+#[derive(Debug, Clone, Default)]
+pub struct CleanupConfig {
+    /// Run it on every poll tick.
+    pub auto: bool,
+    /// Only tickets done or removed at least this many days ago.
+    pub older_than_days: u32,
+    /// Write a bundle of each branch here before removing it.
+    pub bundle_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -177,6 +195,7 @@ struct RawConfig {
     #[serde(alias = "logging")]
     log: RawLog,
     api: RawApi,
+    cleanup: RawCleanup,
     notify: crate::notify::config::RawNotify,
     /// The old orchestrator's tmux-session-service section.
     tmux_session_service: Option<RawTmuxService>,
@@ -242,12 +261,23 @@ struct RawAutomation {
     trust_worktrees: Option<bool>,
     claude_dir: Option<String>,
     max_active_sessions: Option<usize>,
+    push: Option<bool>,
+    remote: Option<String>,
+    review_url: Option<String>,
     /// Old orchestrator: the session name prefix.
     session_prefix: Option<String>,
     /// Old orchestrator: tmux-session-service's project id.
     project_id: Option<String>,
     /// Old orchestrator: not used (the worker runs `agent_command`).
     claude_bin: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCleanup {
+    auto: Option<bool>,
+    older_than_days: Option<u32>,
+    bundle_dir: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -564,6 +594,26 @@ fn parse_level(value: &str) -> Result<log::LevelFilter, String> {
     }
 }
 
+/// Checks a review page template: an http(s) URL whose only `{...}` are `{branch}`, `{id}`
+/// and `{base}`.
+fn review_url_template(value: &str) -> Result<String, String> {
+    let url = http_url("automation.review_url", value)?;
+    let mut rest = url.as_str();
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..].find('}').ok_or_else(|| {
+            format!("automation.review_url: {value:?} has a '{{' that is not closed")
+        })?;
+        let name = &rest[start + 1..start + end];
+        if !matches!(name, "branch" | "id" | "base") {
+            return Err(format!(
+                "automation.review_url: {{{name}}} is not one of {{branch}}, {{id}}, {{base}}"
+            ));
+        }
+        rest = &rest[start + end + 1..];
+    }
+    Ok(url)
+}
+
 #[allow(clippy::too_many_lines)] // one key after another; splitting it would hide the order
 fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
     let mut warnings = Vec::new();
@@ -576,6 +626,7 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         state: st,
         log: lg,
         api,
+        cleanup,
         notify,
         tmux_session_service,
         triggers,
@@ -810,6 +861,27 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         }
     }
 
+    let remote = a
+        .remote
+        .unwrap_or_else(|| "origin".into())
+        .trim()
+        .to_string();
+    if remote.is_empty()
+        || remote.starts_with(['-', '.', '/'])
+        || remote.contains("..")
+        || !remote
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_./".contains(&c))
+    {
+        return Err(format!(
+            "automation.remote: {remote:?} is not a git remote name (letters, digits, - _ . /)"
+        ));
+    }
+    let review_url = match a.review_url.filter(|u| !u.trim().is_empty()) {
+        Some(u) => Some(review_url_template(&u)?),
+        None => None,
+    };
+
     // Completion
     let pattern = c
         .pattern
@@ -947,6 +1019,9 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
             trust_worktrees: a.trust_worktrees.unwrap_or(true),
             claude_dir: resolve(dir, a.claude_dir.as_deref().unwrap_or("data/claude")),
             max_active_sessions,
+            push: a.push.unwrap_or(false),
+            remote,
+            review_url,
         },
         sessions: SessionsConfig {
             backend,
@@ -972,6 +1047,14 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
             cors_origins,
             allowed_hosts,
             max_connections,
+        },
+        cleanup: CleanupConfig {
+            auto: cleanup.auto.unwrap_or(false),
+            older_than_days: cleanup.older_than_days.unwrap_or(0),
+            bundle_dir: cleanup
+                .bundle_dir
+                .filter(|d| !d.trim().is_empty())
+                .map(|d| resolve(dir, &d)),
         },
         notify,
         warnings,

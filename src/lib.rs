@@ -9,6 +9,7 @@ pub mod completion;
 pub mod config;
 pub mod doctor;
 pub mod error;
+pub mod git;
 pub mod html;
 pub mod lock;
 pub mod logging;

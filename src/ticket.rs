@@ -213,6 +213,40 @@ pub struct Waiting {
     pub kind: Option<String>,
 }
 
+/// What the ticket's branch holds, as git said when it was last looked at (when the ticket
+/// was completed, and again at update-plane).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BranchState {
+    pub name: String,
+    /// The commit the branch was made from.
+    pub base: Option<String>,
+    /// The commit the branch points at.
+    pub head: Option<String>,
+    /// Commits since `base`, newest first: the first ten.
+    pub commits: Vec<BranchCommit>,
+    /// How many commits there are since `base` in all.
+    pub commit_count: usize,
+    pub files_changed: u64,
+    pub insertions: u64,
+    pub deletions: u64,
+    /// Tracked files with changes no commit holds.
+    pub uncommitted: usize,
+    /// Files git neither tracks nor ignores (the files plane-orch copied in aside).
+    pub untracked: usize,
+    /// Commits no remote has; null when the repository has no remote.
+    pub unpushed: Option<usize>,
+    /// The review page (`automation.review_url` filled in).
+    pub review_url: Option<String>,
+    pub checked_at: DateTime<Utc>,
+}
+
+/// One commit on a ticket's branch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BranchCommit {
+    pub sha: String,
+    pub subject: String,
+}
+
 /// The Plane write-back steps already done, so a retry never repeats one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlaneSync {
@@ -231,6 +265,16 @@ pub struct PlaneSync {
     /// until the comment is edited.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub comment_outdated: bool,
+    /// When the branch was pushed (`automation.push`), and the commit pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_pushed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_pushed_head: Option<String>,
+    /// When the review link was added to the work item's links (or found there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_added_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_id: Option<String>,
 }
 
 /// A ticket as kept in the state file.
@@ -286,6 +330,9 @@ pub struct Ticket {
     /// The operation under way on the ticket (or left by a process that died), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op: Option<Op>,
+    /// What the session's branch holds (none without a worktree branch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<BranchState>,
     #[serde(default)]
     pub events: Vec<Event>,
 }
@@ -480,6 +527,7 @@ impl Ticket {
             run_id: None,
             plane_sync: PlaneSync::default(),
             op: None,
+            branch: None,
             events: Vec::new(),
         };
         let how = match ticket.trigger_type {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 
-use crate::ticket::{Event, Op, Snapshot, Status, Ticket, TriggerType};
+use crate::ticket::{BranchState, Event, Op, Snapshot, Status, Ticket, TriggerType};
 
 /// A ticket in API answers: the orchestrator's ten keys first, then ours. It borrows from the
 /// ticket: a list of a thousand tickets is written without copying their text.
@@ -38,6 +38,8 @@ pub struct ApiTicket<'a> {
     /// The operation under way on the ticket, or left by a process that died.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub op: Option<&'a Op>,
+    /// What the ticket's branch holds: commits, diffstat, uncommitted work; null without one.
+    pub branch: Option<&'a BranchState>,
 }
 
 /// The session part of an `ApiTicket`.
@@ -111,6 +113,7 @@ impl<'a> ApiTicket<'a> {
             session_lost_at: t.session_lost_at,
             plane_closed_at: t.plane_closed_at,
             op: t.op.as_ref(),
+            branch: t.branch.as_ref(),
         }
     }
 }

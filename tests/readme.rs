@@ -227,6 +227,16 @@ fn every_getting_started_step_runs_as_written() {
                             .expect("step 6 names what to type");
                         w.will_type(&prompt);
                     }
+                    ["update-plane", id] => {
+                        // The agent's work: a commit on the ticket's branch, as a real session
+                        // leaves (update-plane refuses a branch with no commits).
+                        let shown = w.ok(&["show".into(), (*id).to_string(), "--json".into()]);
+                        let t = common::json(&shown);
+                        let wd = PathBuf::from(t["session"]["workdir"].as_str().unwrap());
+                        std::fs::write(wd.join("fix.txt"), "fixed\n").unwrap();
+                        common::results::git(&wd, &["add", "fix.txt"]);
+                        common::results::git(&wd, &["commit", "-q", "-m", "Fix the login"]);
+                    }
                     _ => {}
                 }
                 let out = w.ok(&args);

@@ -3,6 +3,7 @@
 mod add;
 mod approve;
 mod attach;
+mod cleanup;
 mod complete;
 mod completions;
 mod doctor;
@@ -50,6 +51,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Completions(args) => args.run(global),
         Command::Attach(args) => args.run(global),
         Command::Restart(args) => args.run(global),
+        Command::Cleanup(args) => args.run(global),
         Command::Poll(args) => args.run(global),
         Command::Hook(hook) => hook.run(global),
         Command::UpdatePlane(args) => args.run(global),
@@ -70,6 +72,7 @@ fn keeps_log(command: &Command) -> bool {
         // A dry run changes nothing, so it leaves nothing behind, the log included.
         Command::Poll(args) => !args.dry_run,
         Command::UpdatePlane(args) => !args.dry_run,
+        Command::Cleanup(args) => !args.dry_run,
         _ => true,
     }
 }

@@ -49,6 +49,9 @@ impl Run for ShowArgs {
                 println!("branch:    {}", inert(b));
             }
         }
+        if let Some(b) = &ticket.branch {
+            print_branch(b);
+        }
         if let Some(w) = &ticket.waiting {
             println!(
                 "waiting:   {} (since {})",
@@ -81,6 +84,37 @@ impl Run for ShowArgs {
             }
         }
         Ok(())
+    }
+}
+
+/// What the branch holds, as `show` prints it.
+fn print_branch(b: &crate::ticket::BranchState) {
+    println!(
+        "commits:   {} ({} files changed, +{} -{})",
+        b.commit_count, b.files_changed, b.insertions, b.deletions
+    );
+    for c in &b.commits {
+        println!(
+            "  {} {}",
+            inert(c.sha.get(..7).unwrap_or(&c.sha)),
+            inert(&c.subject)
+        );
+    }
+    let more = b.commit_count.saturating_sub(b.commits.len());
+    if more > 0 {
+        println!("  and {more} more");
+    }
+    if b.uncommitted + b.untracked > 0 {
+        println!(
+            "worktree:  {} changed, {} untracked file(s) not committed",
+            b.uncommitted, b.untracked
+        );
+    }
+    if let Some(n) = b.unpushed {
+        println!("unpushed:  {n} commit(s) on no remote");
+    }
+    if let Some(url) = &b.review_url {
+        println!("review:    {}", inert(url));
     }
 }
 

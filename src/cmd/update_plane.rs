@@ -14,6 +14,7 @@ impl Run for UpdatePlaneArgs {
         let opts = UpdatePlaneOptions {
             dry_run: self.dry_run,
             summary: None,
+            force: self.force,
             no_plane: self.no_plane,
         };
         let out = workflow::update_plane(&app, &self.id, &opts)?;
@@ -32,6 +33,7 @@ impl Run for UpdatePlaneArgs {
                 "state_updated": out.state_updated,
                 "item_deleted": out.item_deleted,
                 "plan": out.plan,
+                "warnings": out.warnings,
                 "ticket": ApiTicket::new(&out.ticket, None),
             }));
         }
@@ -44,6 +46,9 @@ impl Run for UpdatePlaneArgs {
                 println!("  {}", crate::term::inert(line));
             }
             return Ok(());
+        }
+        for w in &out.warnings {
+            eprintln!("warning: {w} (posted anyway: --force)");
         }
         if self.no_plane {
             println!(
@@ -75,7 +80,15 @@ impl Run for UpdatePlaneArgs {
         } else {
             "summary posted to Plane"
         };
-        println!("{} is done: {comment}, {state}", out.ticket.id);
+        let sync = &out.ticket.plane_sync;
+        let mut extra = String::new();
+        if sync.branch_pushed_at.is_some() {
+            extra.push_str(", branch pushed");
+        }
+        if sync.link_added_at.is_some() {
+            extra.push_str(", link added");
+        }
+        println!("{} is done: {comment}{extra}, {state}", out.ticket.id);
         Ok(())
     }
 }

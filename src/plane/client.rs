@@ -517,6 +517,66 @@ impl Client {
         Ok(())
     }
 
+    /// The URLs of a work item's links, with their ids.
+    ///
+    /// # Errors
+    /// `Error::Plane`.
+    pub fn links(&self, project: &str, issue: &str) -> Result<Vec<(String, String)>> {
+        let base = self.project_path(project);
+        let reply = self.items_request(
+            Method::Get,
+            &|kind| format!("{base}{kind}/{issue}/links/"),
+            None,
+        )?;
+        let path = format!("{base}work-items/{issue}/links/");
+        let v: Value = self.parse(reply, Method::Get, &path, &format!("work item {issue}"))?;
+        // A page envelope, or a bare list from older Planes.
+        let list = v.get("results").unwrap_or(&v);
+        Ok(list
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|l| {
+                        Some((
+                            l.get("id")?.as_str()?.to_string(),
+                            l.get("url")?.as_str()?.to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Adds a link to a work item. Plane refuses a URL the work item has already (400): that
+    /// is success, and `already` says so.
+    ///
+    /// # Errors
+    /// `Error::Plane`.
+    pub fn add_link(&self, project: &str, issue: &str, url: &str, title: &str) -> Result<Posted> {
+        let base = self.project_path(project);
+        let body = serde_json::json!({ "url": url, "title": title });
+        let reply = self.items_request(
+            Method::Post,
+            &|kind| format!("{base}{kind}/{issue}/links/"),
+            Some(&body),
+        )?;
+        if reply.status == 400 && reply.body.contains("already exists") {
+            let id = self
+                .links(project, issue)?
+                .into_iter()
+                .find(|(_, u)| u == url)
+                .map(|(id, _)| id);
+            return Ok(Posted { id, already: true });
+        }
+        let path = format!("{base}work-items/{issue}/links/");
+        let v: Value = self.parse(reply, Method::Post, &path, &format!("work item {issue}"))?;
+        Ok(Posted {
+            id: v.get("id").and_then(Value::as_str).map(str::to_string),
+            already: false,
+        })
+    }
+
     /// Moves a work item to a state.
     ///
     /// # Errors

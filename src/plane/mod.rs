@@ -4,7 +4,7 @@ pub mod budget;
 pub mod client;
 pub mod types;
 
-pub use client::{not_configured, Client};
+pub use client::{not_configured, Client, Posted};
 
 use crate::error::Error;
 

@@ -495,6 +495,14 @@ struct SummaryBody {
     summary: Option<String>,
 }
 
+/// `POST /api/update-plane/{id}`: a new summary, and `force` to post past the branch warnings.
+#[derive(Deserialize)]
+struct UpdatePlaneBody {
+    summary: Option<String>,
+    #[serde(default)]
+    force: bool,
+}
+
 fn complete(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
     let r = (|| {
         let b: SummaryBody = parse_body(body, r#"JSON like {"summary": "what was done"}"#)?;
@@ -511,18 +519,21 @@ fn complete(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
 fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
     let r = (|| {
         // The body is optional: the dashboard sends none, or `{}`, or a new summary.
-        let summary = if body.iter().all(u8::is_ascii_whitespace) {
-            None
+        let (summary, force) = if body.iter().all(u8::is_ascii_whitespace) {
+            (None, false)
         } else {
-            parse_body::<SummaryBody>(body, r#"JSON like {"summary": "..."} or nothing"#)?
-                .summary
-                .filter(|s| !s.trim().is_empty())
+            let b = parse_body::<UpdatePlaneBody>(
+                body,
+                r#"JSON like {"summary": "...", "force": false} or nothing"#,
+            )?;
+            (b.summary.filter(|s| !s.trim().is_empty()), b.force)
         };
         let out = workflow::update_plane(
             &ctx.app,
             id,
             &UpdatePlaneOptions {
                 summary,
+                force,
                 ..UpdatePlaneOptions::default()
             },
         )?;
@@ -532,6 +543,7 @@ fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             "comment_posted": out.comment_posted,
             "comment_edited": out.comment_edited,
             "state_updated": out.state_updated,
+            "warnings": out.warnings,
             "item_deleted": out.item_deleted,
             "ticket": to_value(&api_ticket(&out.ticket, ctx.live_sessions(false).as_deref()))?,
         }))

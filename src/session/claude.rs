@@ -125,11 +125,49 @@ pub fn claude_config_path() -> Option<PathBuf> {
 
 /// Marks `folder` trusted (`projects[folder].hasTrustDialogAccepted: true`), so the session
 /// does not stop at the trust question. Read-modify-write with an atomic rename; every other
-/// key is kept and nothing is removed.
+/// key is kept and nothing is removed. Returns whether the folder's entry was made now (and
+/// so is plane-orch's to remove).
 ///
 /// # Errors
 /// The file is not JSON (it is left alone) or cannot be written.
-pub fn trust(folder: &Path) -> Result<()> {
+pub fn trust(folder: &Path) -> Result<bool> {
+    edit_projects(folder, |projects, key| {
+        let created = !projects.contains_key(key);
+        let entry = projects
+            .entry(key.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Some(entry) = entry.as_object_mut() else {
+            anyhow::bail!("the entry for {key} is not an object; left unchanged");
+        };
+        if entry.get("hasTrustDialogAccepted") == Some(&Value::Bool(true)) {
+            return Ok((false, created));
+        }
+        entry.insert("hasTrustDialogAccepted".into(), Value::Bool(true));
+        Ok((true, created))
+    })
+}
+
+/// Removes `folder`'s entry from Claude Code's config (its folder is gone). Returns whether
+/// there was one.
+///
+/// # Errors
+/// The file is not JSON (it is left alone) or cannot be written.
+pub fn untrust(folder: &Path) -> Result<bool> {
+    if claude_config_path().is_none_or(|p| !p.exists()) {
+        return Ok(false);
+    }
+    edit_projects(folder, |projects, key| {
+        let had = projects.remove(key).is_some();
+        Ok((had, had))
+    })
+}
+
+/// Read-modify-write of `projects` in Claude Code's config: `change` gets the map and the
+/// folder's key and says (write?, result).
+fn edit_projects(
+    folder: &Path,
+    change: impl FnOnce(&mut Map<String, Value>, &str) -> Result<(bool, bool)>,
+) -> Result<bool> {
     let Some(path) = claude_config_path() else {
         anyhow::bail!("neither CLAUDE_CONFIG_DIR nor HOME is set: cannot find Claude Code's config to pre-accept the folder trust");
     };
@@ -162,26 +200,18 @@ pub fn trust(folder: &Path) -> Result<()> {
         );
     };
     let key = folder.display().to_string();
-    let entry = projects
-        .entry(key)
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Some(entry) = entry.as_object_mut() else {
-        anyhow::bail!(
-            "the entry for {} in {} is not an object; left unchanged",
-            folder.display(),
-            path.display()
-        );
-    };
-    if entry.get("hasTrustDialogAccepted") == Some(&Value::Bool(true)) {
-        return Ok(());
+    let (write, result) =
+        change(projects, &key).with_context(|| format!("in {}", path.display()))?;
+    if !write {
+        return Ok(result);
     }
-    entry.insert("hasTrustDialogAccepted".into(), Value::Bool(true));
     let bytes = serde_json::to_vec_pretty(&doc)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the folder {}", dir.display()))?;
     }
-    write_atomic(&path, &bytes)
+    write_atomic(&path, &bytes)?;
+    Ok(result)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! This module knows tmux, git and tmux-session-service; it knows nothing of Plane.
 
 pub mod claude;
+pub mod made;
 pub mod service;
 pub mod tmux;
 pub mod worktree;

@@ -9,6 +9,8 @@ use anyhow::{Context, Result};
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::git::Git;
+use crate::session::made::{self, Made};
 use crate::ticket::TicketId;
 
 /// Where a session works.
@@ -83,7 +85,8 @@ pub fn prepare(config: &Config, id: &TicketId) -> Result<Workdir> {
     if path.join(".git").exists() {
         log::info!("reusing the worktree {}", path.display());
     } else {
-        add_worktree(repo, &path, &branch)?;
+        let made = add_worktree(repo, &path, &branch)?;
+        record_made(config, id, &path, &branch, made);
     }
     copy_files(config, &path)?;
     Ok(Workdir {
@@ -92,7 +95,31 @@ pub fn prepare(config: &Config, id: &TicketId) -> Result<Workdir> {
     })
 }
 
-fn add_worktree(repo: &Path, path: &Path, branch: &str) -> Result<()> {
+/// Writes down what was made, so `cleanup` may later remove it and nothing else. A failure to
+/// write is logged, not fatal: cleanup then leaves the worktree alone, which is safe.
+fn record_made(config: &Config, id: &TicketId, path: &Path, branch: &str, made_branch: bool) {
+    let repo = Git::at(&config.automation.repo_path);
+    let mut made = Made::new(id.clone());
+    made.worktree = Some(path.canonicalize().unwrap_or_else(|_| path.to_path_buf()));
+    made.branch = Some(branch.to_string());
+    made.made_worktree = true;
+    made.made_branch = made_branch;
+    made.base_branch = repo.current_branch();
+    made.base = if made_branch {
+        repo.commit_of("HEAD").ok().flatten()
+    } else {
+        repo.run(&["merge-base", "HEAD", &format!("refs/heads/{branch}")])
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    if let Err(e) = made::append(&made::path_for(&config.state.path), &made) {
+        log::warn!("{id}: cannot record the worktree it was given: {e:#}");
+    }
+}
+
+/// Makes the worktree; whether it made the branch too (`false`: the branch was there).
+fn add_worktree(repo: &Path, path: &Path, branch: &str) -> Result<bool> {
     let probe = run_git(
         git(repo).args(["rev-parse", "--git-dir"]),
         "read the repository",
@@ -132,7 +159,7 @@ fn add_worktree(repo: &Path, path: &Path, branch: &str) -> Result<()> {
     let out = run_git(&mut cmd, "add a worktree")?;
     if out.status.success() || path.join(".git").exists() {
         log::info!("made the worktree {} on branch {branch}", path.display());
-        return Ok(());
+        return Ok(!exists);
     }
     Err(Error::Session(format!(
         "git could not make the worktree {} on branch {branch}: {} (does the repository have a commit? \

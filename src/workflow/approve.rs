@@ -3,7 +3,7 @@ use anyhow::{Context, Result};
 use crate::app::App;
 use crate::error::{conflict, Error};
 use crate::lock::Holder;
-use crate::session::{self, claude, worktree, SessionSpec};
+use crate::session::{self, claude, made, worktree, SessionSpec};
 use crate::ticket::{now, Op, OpKind, SessionInfo, Snapshot, Status, Ticket, TicketId};
 
 use super::op::{self, Running};
@@ -226,7 +226,16 @@ pub(super) fn start_session(
         .context("cannot write the /complete skill and hooks into automation.claude_dir")
         .map_err(as_session)?;
     if config.automation.trust_worktrees && workdir.branch.is_some() {
-        claude::trust(&workdir.path).map_err(as_session)?;
+        let made_entry = claude::trust(&workdir.path).map_err(as_session)?;
+        // Written down so `cleanup` removes the entry with the worktree, and only ours.
+        if made_entry {
+            let mut made = made::Made::new(id.clone());
+            made.made_trust = true;
+            made.worktree = Some(workdir.path.clone());
+            if let Err(e) = made::append(&made::path_for(&config.state.path), &made) {
+                log::warn!("{id}: cannot record its trust entry: {e:#}");
+            }
+        }
     }
     let spec = SessionSpec {
         name: session::session_name(config, id),

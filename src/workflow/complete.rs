@@ -69,5 +69,12 @@ pub fn complete(app: &App, id: &TicketId, summary: &str, source: SummarySource) 
         Ok(ticket.clone())
     })?;
     log::info!("{id}: completed with a summary from {source}");
-    Ok(ticket)
+    // What the branch holds, for the reviewer: looked at after the lock is released.
+    // A failure here is logged: the completion itself is recorded.
+    Ok(
+        super::results::refresh(app, ticket.clone()).unwrap_or_else(|e| {
+            log::warn!("{id}: cannot record what its branch holds: {e:#}");
+            ticket
+        }),
+    )
 }

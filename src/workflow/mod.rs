@@ -5,18 +5,22 @@
 
 mod add;
 mod approve;
+mod cleanup;
 mod complete;
 mod lost;
 pub mod op;
 mod plane_state;
 mod poll;
 mod remove;
+mod report;
 mod restart;
+mod results;
 mod update_plane;
 mod waiting;
 
 pub use add::{add, AddRequest};
 pub use approve::{approve, ApproveOptions};
+pub use cleanup::{cleanup, human_bytes, CleanupOptions, CleanupReport, TicketCleanup};
 pub use complete::{complete, SummarySource};
 pub use lost::flag_lost_sessions;
 pub use poll::{
@@ -25,6 +29,7 @@ pub use poll::{
 };
 pub use remove::{remove, RemoveOptions};
 pub use restart::restart;
+pub use results::{look as look_at_branch, warnings as branch_warnings};
 pub use update_plane::{update_plane, UpdatePlaneOptions, UpdatePlaneOutcome};
 pub use waiting::{clear_waiting, mark_waiting};
 

@@ -197,6 +197,10 @@ fn poll_plane(app: &App, opts: &PollOptions, views: &mut ProjectViews) -> Result
         Err(e) => log::warn!("cannot tell which sessions ended: {e:#}"),
     }
 
+    if app.config.cleanup.auto && !opts.dry_run {
+        auto_cleanup(app, &mut report);
+    }
+
     let cfg = &app.config.plane;
     if cfg.workspace_slug.is_empty() || cfg.project_ids.is_empty() {
         let why = plane::not_configured(cfg, true).unwrap_or_default();
@@ -258,6 +262,29 @@ fn poll_plane(app: &App, opts: &PollOptions, views: &mut ProjectViews) -> Result
         }
     );
     Ok(report)
+}
+
+/// `cleanup.auto`: the tick cleans up after done and removed tickets; a failure is logged and
+/// the tick goes on.
+fn auto_cleanup(app: &App, report: &mut PollReport) {
+    let opts = super::CleanupOptions {
+        dry_run: false,
+        older_than_days: app.config.cleanup.older_than_days,
+        bundle_dir: app.config.cleanup.bundle_dir.clone(),
+    };
+    match super::cleanup(app, &opts) {
+        Ok(done) => {
+            for t in &done.tickets {
+                for r in &t.removed {
+                    report.act(format!("cleanup {}: removed {r}", t.ticket));
+                }
+                for k in &t.kept {
+                    log::info!("cleanup {}: kept {k}", t.ticket);
+                }
+            }
+        }
+        Err(e) => log::warn!("cleanup failed: {e:#}"),
+    }
 }
 
 /// Merges what was read into the queue (or, for a dry run, into a copy).

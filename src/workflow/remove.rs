@@ -29,6 +29,7 @@ pub fn remove(app: &App, id: &TicketId, opts: RemoveOptions) -> Result<Ticket> {
         let lease = op::lease(app, id, OpKind::Remove.doing())?;
         let ticket = app.store.update(|state| drop_ticket(state, id))?;
         lease.remove();
+        super::cleanup::note_removed(app, id);
         log::info!("{id}: removed from the queue (was {})", ticket.status);
         return Ok(ticket);
     }
@@ -49,6 +50,7 @@ pub fn remove(app: &App, id: &TicketId, opts: RemoveOptions) -> Result<Ticket> {
         }
     }
     let ticket = op.finish_state(|state| drop_ticket(state, id))?;
+    super::cleanup::note_removed(app, id);
     log::info!("{id}: removed from the queue (was {})", ticket.status);
     Ok(ticket)
 }

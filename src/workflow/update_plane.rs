@@ -6,9 +6,9 @@
 use anyhow::Result;
 
 use crate::app::App;
-use crate::error::{invalid, Error};
+use crate::error::{conflict, invalid, Error};
 use crate::plane::{self, Client};
-use crate::ticket::{escape_html, now, text_to_html, OpKind, Status, Ticket, TicketId};
+use crate::ticket::{now, OpKind, Status, Ticket, TicketId};
 
 use super::op::Running;
 
@@ -22,6 +22,8 @@ pub struct UpdatePlaneOptions {
     pub dry_run: bool,
     /// Replaces the recorded summary when non-empty (an event keeps the old).
     pub summary: Option<String>,
+    /// Post even when the branch warnings say not to (no commits, commits on no remote).
+    pub force: bool,
     /// Mark the ticket done without asking Plane anything (recorded in its `done` event).
     pub no_plane: bool,
 }
@@ -44,6 +46,8 @@ pub struct UpdatePlaneOutcome {
     pub item_deleted: bool,
     /// What --dry-run would do.
     pub plan: Vec<String>,
+    /// The branch warnings, posted past with `force` (or what would stop a real run).
+    pub warnings: Vec<String>,
 }
 
 /// The comment's idempotency key: unique per approval of the ticket, so a retry gets Plane's
@@ -60,19 +64,10 @@ pub fn external_id(ticket: &Ticket) -> String {
     format!("{}:{run}", ticket.id)
 }
 
-/// The comment's HTML: the summary's paragraphs, escaped, and where the work was done.
+/// The comment's HTML: the report for the reviewer (see `report`).
 #[must_use]
 pub fn comment_html(ticket: &Ticket) -> String {
-    let mut html = text_to_html(ticket.summary.as_deref().unwrap_or_default());
-    if let Some(s) = &ticket.session {
-        let mut place = Vec::new();
-        if let Some(branch) = &s.branch {
-            place.push(format!("branch <code>{}</code>", escape_html(branch)));
-        }
-        place.push(format!("session <code>{}</code>", escape_html(&s.name)));
-        html.push_str(&format!("<p>plane-orch: {}</p>", place.join(", ")));
-    }
-    html
+    super::report::comment_html(ticket)
 }
 
 fn must_be_completed(ticket: &Ticket) -> Result<()> {
@@ -95,6 +90,21 @@ fn has_summary(ticket: &Ticket) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Applies a recorded step under the lock, re-checking that the ticket is still completed.
+pub(super) fn apply(app: &App, id: &TicketId, step: impl FnOnce(&mut Ticket)) -> Result<Ticket> {
+    app.store.update(|state| {
+        let t = state.get_mut(id)?;
+        if t.status != Status::Completed {
+            return Err(conflict(format!(
+                "{id} changed to {} while Plane was being updated: nothing more was done",
+                t.status
+            )));
+        }
+        step(t);
+        Ok(t.clone())
+    })
 }
 
 /// completed → done: post the summary (or edit the posted comment when the summary was
@@ -132,12 +142,21 @@ pub fn update_plane(
         must_be_completed(&ticket)?;
         replace(&mut ticket);
         has_summary(&ticket)?;
+        if let Some(b) = super::results::look(&app.config, &ticket) {
+            ticket.branch = Some(b);
+        }
+        let warnings = if ticket.plane_sync.comment_posted_at.is_none() {
+            super::results::warnings(&app.config, &ticket)
+        } else {
+            Vec::new()
+        };
         return Ok(UpdatePlaneOutcome {
-            plan: plan(app, &ticket),
+            plan: plan(app, &ticket, &warnings),
             comment_posted: false,
             comment_edited: false,
             state_updated: false,
             item_deleted: false,
+            warnings,
             ticket,
         });
     }
@@ -159,6 +178,7 @@ pub fn update_plane(
             state_updated: ticket.plane_sync.state_updated_at.is_some(),
             item_deleted: false,
             plan: Vec::new(),
+            warnings: Vec::new(),
             ticket,
         });
     }
@@ -168,6 +188,30 @@ pub fn update_plane(
         replace(t);
         has_summary(t)
     })?;
+    // The branch, looked at again and warned about before anything is sent. Only before the
+    // comment is posted: a retry after a forced post is not stopped again.
+    let checked = super::results::refresh(app, ticket).and_then(|ticket| {
+        let warnings = if ticket.plane_sync.comment_posted_at.is_none() {
+            super::results::warnings(&app.config, &ticket)
+        } else {
+            Vec::new()
+        };
+        if !warnings.is_empty() && !opts.force {
+            return Err(conflict(format!(
+                "{id} was not posted to Plane: {}; pass --force (the API's \"force\": true) \
+                 to post anyway",
+                warnings.join("; ")
+            )));
+        }
+        Ok((ticket, warnings))
+    });
+    let (ticket, warnings) = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            op.fail(false, |_| {})?;
+            return Err(e);
+        }
+    };
     let result = app
         .plane_client()
         .and_then(|client| write_back(&op, &client, ticket));
@@ -183,6 +227,7 @@ pub fn update_plane(
                 state_updated: ticket.plane_sync.state_updated_at.is_some(),
                 item_deleted: false,
                 plan: Vec::new(),
+                warnings,
                 ticket,
             })
         }
@@ -248,6 +293,10 @@ fn write_back(op: &Running<'_>, client: &Client, mut ticket: Ticket) -> Result<(
     };
 
     let key = external_id(&ticket);
+    // The push comes before the comment, so the branch it names is there.
+    if op.app().config.automation.push && ticket.plane_sync.comment_posted_at.is_none() {
+        ticket = super::results::push_step(op.app(), ticket)?;
+    }
     if ticket.plane_sync.comment_posted_at.is_none() {
         // After a crash the comment may be in Plane already: look before posting.
         let found = if op.resumed().is_some() {
@@ -310,6 +359,11 @@ fn write_back(op: &Running<'_>, client: &Client, mut ticket: Ticket) -> Result<(
         edited = true;
     }
 
+    // The review link, added to the work item once.
+    if ticket.plane_sync.link_added_at.is_none() {
+        ticket = super::results::link_step(op.app(), client, &project, &issue, ticket)?;
+    }
+
     if let (Some(target), None) = (app_on_update(op), ticket.plane_sync.state_updated_at) {
         let state_id = resolve_state(client, &project, &target, "plane.transitions.on_update")?;
         client.set_state(&project, &issue, &state_id)?;
@@ -355,15 +409,27 @@ fn finish_deleted(
         state_updated: ticket.plane_sync.state_updated_at.is_some(),
         item_deleted: true,
         plan: Vec::new(),
+        warnings: Vec::new(),
         ticket,
     })
 }
 
 /// What a real run would do, for --dry-run: nothing is sent to find out.
-fn plan(app: &App, ticket: &Ticket) -> Vec<String> {
+fn plan(app: &App, ticket: &Ticket, warnings: &[String]) -> Vec<String> {
     let cfg = &app.config.plane;
     let id = &ticket.id;
     let mut plan = Vec::new();
+    for w in warnings {
+        plan.push(format!("warning (stops the run unless --force): {w}"));
+    }
+    if let (true, Some(b)) = (app.config.automation.push, &ticket.branch) {
+        if ticket.plane_sync.comment_posted_at.is_none() {
+            plan.push(format!(
+                "push {} to {} (never forced)",
+                b.name, app.config.automation.remote
+            ));
+        }
+    }
     if let Some(why) = plane::not_configured(cfg, false) {
         plan.push(format!("cannot run: Plane is not configured ({why})"));
     }
@@ -387,6 +453,11 @@ fn plan(app: &App, ticket: &Ticket) -> Vec<String> {
                 external_id(ticket)
             ));
             plan.push(format!("comment_html: {}", comment_html(ticket)));
+        }
+    }
+    if ticket.plane_sync.link_added_at.is_none() {
+        if let Some((url, _)) = super::results::link(&app.config, ticket) {
+            plan.push(format!("add the link {url} to the work item (once)"));
         }
     }
     match (&cfg.on_update, ticket.plane_sync.state_updated_at) {

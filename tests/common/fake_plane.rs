@@ -222,6 +222,8 @@ impl Project {
 pub struct Plane {
     pub projects: Vec<Project>,
     pub comments: Vec<Value>,
+    /// Work item links (`…/work-items/{id}/links/`), as Plane gives them.
+    pub links: Vec<Value>,
     pub requests: Vec<Recorded>,
     pub faults: Vec<Fault>,
     /// Answer like Plane before v1.1.0: `work-items/` paths are unknown routes.
@@ -646,6 +648,43 @@ fn route(plane: &mut Plane, method: &str, url: &str, key: Option<&str>, body: &s
                         item["state"] = s.clone();
                     }
                     answer(200, item.clone())
+                }
+                ("GET", [kind, iid, "links"]) if kind_ok(kind) => {
+                    let links: Vec<Value> = plane
+                        .links
+                        .iter()
+                        .filter(|l| l["issue"] == *iid)
+                        .cloned()
+                        .collect();
+                    page(&links, query)
+                }
+                ("POST", [kind, iid, "links"]) if kind_ok(kind) => {
+                    if !p.items.iter().any(|i| i["id"] == *iid) {
+                        return no_such();
+                    }
+                    let post: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+                    let Some(url) = post["url"].as_str().filter(|u| u.starts_with("http")) else {
+                        return answer(400, json!({"url": ["Enter a valid URL."]}));
+                    };
+                    // Plane refuses a URL the work item links to already.
+                    if plane
+                        .links
+                        .iter()
+                        .any(|l| l["issue"] == *iid && l["url"] == url)
+                    {
+                        return answer(400, json!({"error": "URL already exists for this Issue"}));
+                    }
+                    let link = json!({
+                        "id": format!("1a000000-0000-4000-8000-{:012x}", plane.links.len() + 1),
+                        "title": post["title"],
+                        "url": url,
+                        "metadata": {},
+                        "issue": iid,
+                        "project": p.id,
+                        "created_at": "2026-11-27T05:00:00.000000Z",
+                    });
+                    plane.links.push(link.clone());
+                    answer(201, link)
                 }
                 ("POST", [kind, iid, "comments"]) if kind_ok(kind) => {
                     if !p.items.iter().any(|i| i["id"] == *iid) {

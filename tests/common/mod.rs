@@ -8,6 +8,7 @@ pub mod fake_service;
 pub mod loopback;
 pub mod plane_page;
 pub mod receiver;
+pub mod results;
 pub mod server;
 pub mod sessions;
 
