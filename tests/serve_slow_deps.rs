@@ -198,7 +198,12 @@ fn a_silent_plane_takes_at_most_half_the_workers() {
     assert!(busy, "requests waiting on Plane were not turned away");
     drop(s);
     let done: Vec<_> = updates.into_iter().map(|t| t.join().unwrap()).collect();
-    let turned_away = done.iter().filter(|(s, _)| *s == Some(503)).count();
+    // Turned away at once: 503 (no worker for Plane free), or 409 (the first request holds
+    // the ticket's operation).
+    let turned_away = done
+        .iter()
+        .filter(|(s, _)| matches!(s, Some(503 | 409)))
+        .count();
     assert!(turned_away >= 8, "{done:?}");
     assert_eq!(w.env.ticket("CSLOG-7")["status"], "completed");
     drop(silent);
