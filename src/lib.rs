@@ -19,6 +19,7 @@ pub mod process;
 pub mod progress;
 pub mod server;
 pub mod session;
+pub mod signature;
 pub mod store;
 pub mod term;
 pub mod ticket;

@@ -5,9 +5,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 use super::config::{Sink, Target};
 use super::Notification;
@@ -84,9 +82,7 @@ pub fn webhook_body(note: &Notification) -> Value {
 /// `sha256=` and the hex HMAC-SHA256 of `body` under `secret`.
 #[must_use]
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any size");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!("sha256={}", crate::signature::sign(secret, body))
 }
 
 /// Slack's mrkdwn gives `&`, `<` and `>` meaning: ticket text is escaped so it stays text.

@@ -15,7 +15,6 @@ use std::sync::{mpsc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -56,26 +55,7 @@ pub struct Webhooks {
     last_accepted: Mutex<Option<DateTime<Utc>>>,
 }
 
-/// Whether `signature` (hex) is the HMAC-SHA256 of `body` under `secret`; constant-time.
-#[must_use]
-pub fn verify(secret: &[u8], body: &[u8], signature: &str) -> bool {
-    let Ok(given) = hex::decode(signature.trim()) else {
-        return false;
-    };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
-        return false;
-    };
-    mac.update(body);
-    mac.verify_slice(&given).is_ok()
-}
-
-/// The signature Plane would send for `body`: lowercase hex HMAC-SHA256.
-#[must_use]
-pub fn sign(secret: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
+pub use crate::signature::{sign, verify};
 
 /// What a delivery asks of plane-orch.
 #[derive(Debug, PartialEq, Eq)]
