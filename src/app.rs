@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::activity::ActivityStore;
 use crate::config::{self, Config};
 use crate::store::Store;
 
@@ -12,6 +13,8 @@ use crate::store::Store;
 pub struct App {
     pub config: Config,
     pub store: Store,
+    /// What each session is doing, beside the state file.
+    pub activity: ActivityStore,
 }
 
 impl App {
@@ -35,6 +38,11 @@ impl App {
     pub fn from_config(config: Config) -> App {
         let store =
             Store::new(config.state.path.clone()).keep_done_days(config.state.keep_done_days);
-        App { config, store }
+        let activity = ActivityStore::for_state(&config.state.path);
+        App {
+            config,
+            store,
+            activity,
+        }
     }
 }

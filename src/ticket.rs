@@ -268,6 +268,10 @@ pub struct Ticket {
     pub run_id: Option<String>,
     #[serde(default)]
     pub plane_sync: PlaneSync,
+    /// The ticket's own spend limit in USD (approve --budget, `budget`); else
+    /// `automation.budget_usd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
     #[serde(default)]
     pub events: Vec<Event>,
 }
@@ -329,6 +333,7 @@ impl Ticket {
             plane_closed_at: None,
             run_id: None,
             plane_sync: PlaneSync::default(),
+            budget_usd: None,
             events: Vec::new(),
         };
         let how = match ticket.trigger_type {

@@ -102,7 +102,7 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
         | ["metrics"] => "GET, HEAD, OPTIONS",
         ["api", "tickets"] => "GET, HEAD, POST, OPTIONS",
         ["api", "tickets", _] => "GET, HEAD, DELETE, OPTIONS",
-        ["api", "approve" | "complete" | "update-plane", _] => "POST, OPTIONS",
+        ["api", "approve" | "complete" | "update-plane" | "budget", _] => "POST, OPTIONS",
         _ => return None,
     })
 }
@@ -153,7 +153,8 @@ pub fn route(ctx: &Ctx, req: &Request<'_>) -> Reply {
         ("POST", ["api", "tickets"], _) => add_ticket(ctx, req.body),
         ("GET", ["api", "tickets", _], Some(id)) => get_ticket(ctx, &id),
         ("DELETE", ["api", "tickets", _], Some(id)) => delete_ticket(ctx, &id, req.query),
-        ("POST", ["api", "approve", _], Some(id)) => approve(ctx, &id),
+        ("POST", ["api", "approve", _], Some(id)) => approve(ctx, &id, req.body),
+        ("POST", ["api", "budget", _], Some(id)) => budget(ctx, &id, req.body),
         ("POST", ["api", "complete", _], Some(id)) => complete(ctx, &id, req.body),
         ("POST", ["api", "update-plane", _], Some(id)) => update_plane(ctx, &id, req.body),
         _ => Reply::error(500, "internal", "the route table is inconsistent"),
@@ -168,6 +169,36 @@ fn alive(t: &Ticket, live: Option<&HashSet<String>>) -> Option<bool> {
 
 fn api_ticket<'a>(t: &'a Ticket, live: Option<&HashSet<String>>) -> ApiTicket<'a> {
     ApiTicket::new(t, alive(t, live))
+}
+
+/// Every ticket's activity, read once for a whole answer.
+type Activities = std::collections::BTreeMap<TicketId, crate::activity::Activity>;
+
+/// An `ApiTicket` with its activity and cost.
+fn api_ticket_with<'a>(
+    ctx: &Ctx,
+    t: &'a Ticket,
+    live: Option<&HashSet<String>>,
+    activities: &'a Activities,
+) -> ApiTicket<'a> {
+    ApiTicket::new(t, alive(t, live)).with_activity(
+        t,
+        activities.get(&t.id),
+        &ctx.app.config,
+        crate::ticket::now(),
+    )
+}
+
+/// A ticket answer after a change: with its activity read now.
+fn changed_ticket(ctx: &Ctx, t: &Ticket) -> Result<Value> {
+    let a = ctx.app.activity.load(&t.id);
+    let live = ctx.live_sessions(true);
+    to_value(&ApiTicket::new(t, alive(t, live.as_deref())).with_activity(
+        t,
+        a.as_ref(),
+        &ctx.app.config,
+        crate::ticket::now(),
+    ))
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value> {
@@ -214,7 +245,24 @@ fn health(ctx: &Ctx) -> Reply {
 
 fn metrics(ctx: &Ctx) -> Reply {
     let summary = ctx.cache.summary(&ctx.app.store).ok();
-    let text = ctx.metrics.render(summary.as_ref(), ctx.cache.loads());
+    let mut text = ctx.metrics.render(summary.as_ref(), ctx.cache.loads());
+    let activities = ctx.app.activity.load_all();
+    let active: HashSet<TicketId> = ctx
+        .cache
+        .get(&ctx.app.store)
+        .map(|s| {
+            s.tickets
+                .values()
+                .filter(|t| t.status == Status::Active)
+                .map(|t| t.id.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    text.push_str(&super::metrics::render_activity(
+        &activities,
+        &active,
+        &ctx.app.config.prices,
+    ));
     Reply {
         status: 200,
         body: Body::Text(text, "text/plain; version=0.0.4; charset=utf-8"),
@@ -234,7 +282,8 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
         .get_with_generation(&ctx.app.store)
         .and_then(|(state, generation)| {
             let live = ctx.live_sessions(false);
-            let mut key = format!("list {status:?} {all}");
+            // Activity lives beside the state file: its files are part of the key.
+            let mut key = format!("list {status:?} {all} {}", ctx.app.activity.fingerprint());
             if let Some(live) = &live {
                 let mut names: Vec<&String> = live.iter().collect();
                 names.sort();
@@ -252,7 +301,7 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
                         None => all || t.status != Status::Done,
                     })
                     .collect();
-                list_bytes(tickets, live.as_deref())
+                list_bytes(ctx, tickets, live.as_deref())
             })
         });
     match answer {
@@ -266,9 +315,17 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
 }
 
 /// A list answer: by status in workflow order, oldest first, as JSON.
-fn list_bytes(mut tickets: Vec<&Ticket>, live: Option<&HashSet<String>>) -> Result<Vec<u8>> {
+fn list_bytes(
+    ctx: &Ctx,
+    mut tickets: Vec<&Ticket>,
+    live: Option<&HashSet<String>>,
+) -> Result<Vec<u8>> {
     tickets.sort_by(|a, b| a.list_order(b));
-    let api: Vec<ApiTicket> = tickets.iter().map(|t| api_ticket(t, live)).collect();
+    let activities = ctx.app.activity.load_all();
+    let api: Vec<ApiTicket> = tickets
+        .iter()
+        .map(|t| api_ticket_with(ctx, t, live, &activities))
+        .collect();
     // About a kilobyte a ticket: one allocation instead of doubling through a megabyte.
     let mut bytes = Vec::with_capacity(api.len() * 1200 + 16);
     serde_json::to_writer(&mut bytes, &api)?;
@@ -285,7 +342,7 @@ fn list_with_done(ctx: &Ctx, status: Option<Status>) -> Reply {
             .store
             .load_listed(|s| status.is_none_or(|w| w == s))?;
         let live = ctx.live_sessions(false);
-        list_bytes(tickets.iter().collect(), live.as_deref())
+        list_bytes(ctx, tickets.iter().collect(), live.as_deref())
     })();
     match answer {
         Ok(bytes) => Reply {
@@ -320,7 +377,16 @@ fn get_ticket(ctx: &Ctx, id: &TicketId) -> Reply {
         200,
         ctx.cache.get(&ctx.app.store).and_then(|state| {
             let live = ctx.live_sessions(false);
-            let detail = |t: &Ticket| to_value(&ApiTicketDetail::new(t, alive(t, live.as_deref())));
+            let a = ctx.app.activity.load(id);
+            let detail = |t: &Ticket| {
+                to_value(&ApiTicketDetail::with_activity(
+                    t,
+                    alive(t, live.as_deref()),
+                    a.as_ref(),
+                    &ctx.app.config,
+                    crate::ticket::now(),
+                ))
+            };
             if let Some(t) = state.tickets.get(id) {
                 return detail(t);
             }
@@ -378,8 +444,28 @@ fn add_ticket(ctx: &Ctx, body: &[u8]) -> Reply {
     result(201, r)
 }
 
-fn approve(ctx: &Ctx, id: &TicketId) -> Reply {
-    let r = workflow::approve(&ctx.app, id, ApproveOptions::default());
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetBody {
+    #[serde(default)]
+    budget_usd: Option<f64>,
+}
+
+/// The optional approve body: nothing, `{}`, or `{"budget_usd": 5}`.
+fn approve_options(body: &[u8]) -> Result<ApproveOptions> {
+    let budget_usd = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        parse_body::<BudgetBody>(body, r#"JSON like {"budget_usd": 5}, or nothing"#)?.budget_usd
+    };
+    Ok(ApproveOptions {
+        budget_usd,
+        ..ApproveOptions::default()
+    })
+}
+
+fn approve(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
+    let r = approve_options(body).and_then(|opts| workflow::approve(&ctx.app, id, opts));
     ctx.metrics.approvals.count(&r);
     result(
         200,
@@ -393,6 +479,28 @@ fn approve(ctx: &Ctx, id: &TicketId) -> Reply {
             }))
         }),
     )
+}
+
+/// `POST /api/budget/{id}` with `{"budget_usd": 10}` (null: back to `automation.budget_usd`):
+/// the ticket with its activity and cost.
+fn budget(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
+    let r = (|| {
+        let raw: Value = parse_body(body, r#"JSON like {"budget_usd": 10}"#)?;
+        if raw.get("budget_usd").is_none() {
+            return Err(error::invalid(
+                r#"the body has no "budget_usd": send {"budget_usd": 10}, or null for the default"#,
+            ));
+        }
+        let b: BudgetBody = parse_body(body, r#"JSON like {"budget_usd": 10}"#)?;
+        workflow::supervise::set_budget(&ctx.app, id, b.budget_usd)?;
+        let t = ctx
+            .app
+            .store
+            .find(id)?
+            .ok_or_else(|| crate::error::Error::NotFound(id.to_string()))?;
+        changed_ticket(ctx, &t)
+    })();
+    result(200, r)
 }
 
 #[derive(Deserialize)]

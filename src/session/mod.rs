@@ -187,3 +187,25 @@ impl Liveness {
         ticket.session.as_ref().map(|s| names.contains(&s.name))
     }
 }
+
+/// Interrupts the agent in a ticket's session (Escape to its pane). Both backends run the
+/// user's tmux, as [`attach`] relies on too.
+///
+/// # Errors
+/// `Error::Session` when tmux cannot reach the session.
+pub fn interrupt(_config: &Config, name: &str) -> Result<()> {
+    tmux::interrupt(name)
+}
+
+/// The last `lines` lines of the session's pane as plain text (escape codes and control
+/// characters removed); `None` when the session is gone or the backend cannot show its pane.
+///
+/// # Errors
+/// `Error::Session` when tmux cannot be run.
+pub fn capture_screen(config: &Config, name: &str, lines: usize) -> Result<Option<String>> {
+    let _ = config.sessions.backend;
+    Ok(
+        tmux::capture_screen(name, lines)?
+            .map(|text| crate::activity::inert(&text, true, 8 * 1024)),
+    )
+}

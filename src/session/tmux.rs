@@ -147,3 +147,66 @@ pub fn attach(name: &str) -> Result<()> {
     ))
     .into())
 }
+
+/// tmux for a session's pane: inside a session (a hook) the server is the one named by
+/// `$TMUX`, whatever `TMUX_TMPDIR` says.
+fn pane_command() -> Command {
+    let mut cmd = Command::new("tmux");
+    if let Some(socket) = std::env::var("TMUX")
+        .ok()
+        .and_then(|v| v.split(',').next().map(str::to_string))
+        .filter(|s| !s.is_empty())
+    {
+        cmd.arg("-S").arg(socket);
+    }
+    cmd.env_remove("TMUX");
+    cmd
+}
+
+fn pane_run(args: &[&str]) -> Result<Output> {
+    pane_command().args(args).output().map_err(|e| {
+        Error::Session(format!(
+            "cannot run tmux ({e}): install tmux or put it on PATH"
+        ))
+        .into()
+    })
+}
+
+/// Sends Escape to the session's pane: Claude Code stops what it is doing.
+///
+/// # Errors
+/// tmux cannot be run or has no such session.
+pub fn interrupt(name: &str) -> Result<()> {
+    let target = format!("={name}:");
+    let out = pane_run(&["send-keys", "-t", &target, "Escape"])?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Session(format!(
+            "tmux could not send Escape to {name}: {}",
+            stderr_of(&out)
+        ))
+        .into())
+    }
+}
+
+/// The last `lines` non-blank lines the session's pane shows, as plain text; `None` when
+/// the session is gone.
+///
+/// # Errors
+/// tmux cannot be run.
+pub fn capture_screen(name: &str, lines: usize) -> Result<Option<String>> {
+    let target = format!("={name}:");
+    let out = pane_run(&["capture-pane", "-p", "-J", "-t", &target])?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let kept: Vec<&str> = text.lines().collect();
+    let end = kept
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .map_or(0, |i| i + 1);
+    let start = end.saturating_sub(lines);
+    Ok(Some(kept[start..end].join("\n")))
+}

@@ -38,7 +38,13 @@ pub fn restart(app: &App, id: &TicketId) -> Result<Ticket> {
         .agent_session
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let info = start_session(app, id, &agent_session, old.agent_session.is_some())?;
+    let info = start_session(
+        app,
+        id,
+        &agent_session,
+        old.agent_session.is_some(),
+        ticket.budget_usd,
+    )?;
     app.store.update(|state| {
         let ticket = state.get_mut(id)?;
         if ticket.status != Status::Active {
