@@ -26,6 +26,8 @@ const OUR_KEYS: [&str; 10] = [
     "description_text",
     "session",
     "waiting",
+    "activity",
+    "cost",
     "approved_at",
     "done_at",
     "last_error",
