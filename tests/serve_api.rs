@@ -18,7 +18,7 @@ const TEN_KEYS: [&str; 10] = [
     "completed_at",
 ];
 
-const OUR_KEYS: [&str; 10] = [
+const OUR_KEYS: [&str; 12] = [
     "status",
     "url",
     "priority",
