@@ -25,6 +25,9 @@ _plane__orch() {
             plane__orch,attach)
                 cmd="plane__orch__subcmd__attach"
                 ;;
+            plane__orch,budget)
+                cmd="plane__orch__subcmd__budget"
+                ;;
             plane__orch,complete)
                 cmd="plane__orch__subcmd__complete"
                 ;;
@@ -70,6 +73,9 @@ _plane__orch() {
             plane__orch__subcmd__help,attach)
                 cmd="plane__orch__subcmd__help__subcmd__attach"
                 ;;
+            plane__orch__subcmd__help,budget)
+                cmd="plane__orch__subcmd__help__subcmd__budget"
+                ;;
             plane__orch__subcmd__help,complete)
                 cmd="plane__orch__subcmd__help__subcmd__complete"
                 ;;
@@ -112,14 +118,32 @@ _plane__orch() {
             plane__orch__subcmd__help__subcmd__hook,notify)
                 cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__notify"
                 ;;
+            plane__orch__subcmd__help__subcmd__hook,pre-tool-use)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__pre__subcmd__tool__subcmd__use"
+                ;;
             plane__orch__subcmd__help__subcmd__hook,prompt)
                 cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__prompt"
                 ;;
             plane__orch__subcmd__help__subcmd__hook,prompt-submit)
                 cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__prompt__subcmd__submit"
                 ;;
+            plane__orch__subcmd__help__subcmd__hook,session-end)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__session__subcmd__end"
+                ;;
+            plane__orch__subcmd__help__subcmd__hook,session-start)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__session__subcmd__start"
+                ;;
             plane__orch__subcmd__help__subcmd__hook,status)
                 cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__status"
+                ;;
+            plane__orch__subcmd__help__subcmd__hook,status-line)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__status__subcmd__line"
+                ;;
+            plane__orch__subcmd__help__subcmd__hook,stop)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__stop"
+                ;;
+            plane__orch__subcmd__help__subcmd__hook,stop-failure)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__stop__subcmd__failure"
                 ;;
             plane__orch__subcmd__hook,agent)
                 cmd="plane__orch__subcmd__hook__subcmd__agent"
@@ -130,14 +154,32 @@ _plane__orch() {
             plane__orch__subcmd__hook,notify)
                 cmd="plane__orch__subcmd__hook__subcmd__notify"
                 ;;
+            plane__orch__subcmd__hook,pre-tool-use)
+                cmd="plane__orch__subcmd__hook__subcmd__pre__subcmd__tool__subcmd__use"
+                ;;
             plane__orch__subcmd__hook,prompt)
                 cmd="plane__orch__subcmd__hook__subcmd__prompt"
                 ;;
             plane__orch__subcmd__hook,prompt-submit)
                 cmd="plane__orch__subcmd__hook__subcmd__prompt__subcmd__submit"
                 ;;
+            plane__orch__subcmd__hook,session-end)
+                cmd="plane__orch__subcmd__hook__subcmd__session__subcmd__end"
+                ;;
+            plane__orch__subcmd__hook,session-start)
+                cmd="plane__orch__subcmd__hook__subcmd__session__subcmd__start"
+                ;;
             plane__orch__subcmd__hook,status)
                 cmd="plane__orch__subcmd__hook__subcmd__status"
+                ;;
+            plane__orch__subcmd__hook,status-line)
+                cmd="plane__orch__subcmd__hook__subcmd__status__subcmd__line"
+                ;;
+            plane__orch__subcmd__hook,stop)
+                cmd="plane__orch__subcmd__hook__subcmd__stop"
+                ;;
+            plane__orch__subcmd__hook,stop-failure)
+                cmd="plane__orch__subcmd__hook__subcmd__stop__subcmd__failure"
                 ;;
             plane__orch__subcmd__hook__subcmd__help,agent)
                 cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__agent"
@@ -148,14 +190,32 @@ _plane__orch() {
             plane__orch__subcmd__hook__subcmd__help,notify)
                 cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__notify"
                 ;;
+            plane__orch__subcmd__hook__subcmd__help,pre-tool-use)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__pre__subcmd__tool__subcmd__use"
+                ;;
             plane__orch__subcmd__hook__subcmd__help,prompt)
                 cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__prompt"
                 ;;
             plane__orch__subcmd__hook__subcmd__help,prompt-submit)
                 cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__prompt__subcmd__submit"
                 ;;
+            plane__orch__subcmd__hook__subcmd__help,session-end)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__session__subcmd__end"
+                ;;
+            plane__orch__subcmd__hook__subcmd__help,session-start)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__session__subcmd__start"
+                ;;
             plane__orch__subcmd__hook__subcmd__help,status)
                 cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__status"
+                ;;
+            plane__orch__subcmd__hook__subcmd__help,status-line)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__status__subcmd__line"
+                ;;
+            plane__orch__subcmd__hook__subcmd__help,stop)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__stop"
+                ;;
+            plane__orch__subcmd__hook__subcmd__help,stop-failure)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__stop__subcmd__failure"
                 ;;
             *)
                 ;;
@@ -164,7 +224,7 @@ _plane__orch() {
 
     case "${cmd}" in
         plane__orch)
-            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove poll update-plane attach restart hook doctor completions serve help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove poll update-plane attach restart budget hook doctor completions serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -220,7 +280,29 @@ _plane__orch() {
             return 0
             ;;
         plane__subcmd__orch__subcmd__approve)
-            opts="-v -q -h -V --no-session --json --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --no-session --budget --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__attach)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -237,8 +319,8 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__attach)
-            opts="-v -q -h -V --config --verbose --quiet --help --version"
+        plane__subcmd__orch__subcmd__budget)
+            opts="-v -q -h -V --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -318,7 +400,7 @@ _plane__orch() {
             return 0
             ;;
         plane__subcmd__orch__subcmd__help)
-            opts="list show add approve complete remove poll update-plane attach restart hook doctor completions serve help"
+            opts="list show add approve complete remove poll update-plane attach restart budget hook doctor completions serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -360,6 +442,20 @@ _plane__orch() {
             return 0
             ;;
         plane__subcmd__orch__subcmd__help__subcmd__attach)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__budget)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -430,7 +526,7 @@ _plane__orch() {
             return 0
             ;;
         plane__subcmd__orch__subcmd__help__subcmd__hook)
-            opts="prompt-submit notify prompt agent status"
+            opts="session-start prompt-submit pre-tool-use notify stop stop-failure session-end status-line prompt agent status"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -458,6 +554,20 @@ _plane__orch() {
             return 0
             ;;
         plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__notify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__pre__subcmd__tool__subcmd__use)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -499,7 +609,77 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__session__subcmd__end)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__session__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__status__subcmd__line)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__stop__subcmd__failure)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -612,7 +792,7 @@ _plane__orch() {
             return 0
             ;;
         plane__subcmd__orch__subcmd__hook)
-            opts="-v -q -h -V --config --verbose --quiet --help --version prompt-submit notify prompt agent status help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version session-start prompt-submit pre-tool-use notify stop stop-failure session-end status-line prompt agent status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -648,7 +828,7 @@ _plane__orch() {
             return 0
             ;;
         plane__subcmd__orch__subcmd__hook__subcmd__help)
-            opts="prompt-submit notify prompt agent status help"
+            opts="session-start prompt-submit pre-tool-use notify stop stop-failure session-end status-line prompt agent status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -703,6 +883,20 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__pre__subcmd__tool__subcmd__use)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__prompt)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -731,6 +925,34 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__session__subcmd__end)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__session__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -745,7 +967,67 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__status__subcmd__line)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__stop__subcmd__failure)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         plane__subcmd__orch__subcmd__hook__subcmd__notify)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__pre__subcmd__tool__subcmd__use)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -799,7 +1081,97 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__session__subcmd__end)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__session__subcmd__start)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         plane__subcmd__orch__subcmd__hook__subcmd__status)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__status__subcmd__line)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__stop)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__hook__subcmd__stop__subcmd__failure)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -216,7 +216,7 @@ fn a_notification_marks_the_ticket_waiting_until_the_next_prompt() {
         "Claude needs your permission to use Bash"
     );
     let text = s.ok(&["show", "WAIT-1"]);
-    assert!(text.contains("waiting:"), "{text}");
+    assert!(text.contains("state:     waiting"), "{text}");
 
     let out = hook(
         &s,

@@ -57,7 +57,7 @@ pub fn state_of(
     };
     let cost = a.cost(&app.config.prices);
     let budget = t.budget_usd.or(a.budget(app.config.automation.budget_usd));
-    if t.status == Status::Active && t.session.is_some() {
+    if t.status == Status::Active {
         crate::activity::state_column(a, &cost, budget, now)
     } else if cost.spent_usd > 0.0 {
         format!("${:.2}", cost.spent_usd)

@@ -470,12 +470,11 @@ fn approve(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
     result(
         200,
         r.and_then(|t| {
-            let live = ctx.live_sessions(true);
             Ok(json!({
                 "session_id": t.session.as_ref().map(|s| s.name.clone()),
                 "ticket_id": t.id.to_string(),
                 "created_at": t.session.as_ref().and_then(|s| s.started_at).or(t.approved_at),
-                "ticket": to_value(&api_ticket(&t, live.as_deref()))?,
+                "ticket": changed_ticket(ctx, &t)?,
             }))
         }),
     )
@@ -515,7 +514,7 @@ fn complete(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             .summary
             .ok_or_else(|| error::invalid(r#"the body has no "summary": say what was done"#))?;
         let t = workflow::complete(&ctx.app, id, &summary, SummarySource::Api)?;
-        to_value(&api_ticket(&t, ctx.live_sessions(true).as_deref()))
+        changed_ticket(ctx, &t)
     })();
     ctx.metrics.completions.count(&r);
     result(200, r)
@@ -544,7 +543,7 @@ fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             "ticket_id": out.ticket.id.to_string(),
             "comment_posted": true,
             "state_updated": out.state_updated,
-            "ticket": to_value(&api_ticket(&out.ticket, ctx.live_sessions(true).as_deref()))?,
+            "ticket": changed_ticket(ctx, &out.ticket)?,
         }))
     })();
     ctx.metrics.plane_updates.count(&r);
@@ -632,6 +631,42 @@ mod tests {
         let r = call(&ctx, "POST", "/api/approve/A-2", "");
         assert_eq!(r.status, 404);
         assert_eq!(r.value()["error"]["code"], "not_found");
+    }
+
+    #[test]
+    fn a_budget_is_set_over_the_api_and_bad_ones_are_refused() {
+        let (_dir, ctx) = ctx();
+        call(
+            &ctx,
+            "POST",
+            "/api/tickets",
+            r#"{"id": "B-1", "title": "t"}"#,
+        );
+        let r = call(&ctx, "POST", "/api/budget/B-1", r#"{"budget_usd": 5}"#);
+        assert_eq!(r.status, 200, "{:?}", r.value());
+        let stored = ctx
+            .app
+            .store
+            .find(&TicketId::parse("B-1").unwrap())
+            .unwrap();
+        assert_eq!(stored.unwrap().budget_usd, Some(5.0));
+        for bad in [r#"{"budget_usd": -1}"#, r#"{}"#, r#"{"budget": 5}"#, "nope"] {
+            let r = call(&ctx, "POST", "/api/budget/B-1", bad);
+            assert_eq!(r.status, 400, "{bad}: {:?}", r.value());
+        }
+        assert_eq!(
+            call(&ctx, "POST", "/api/budget/B-9", r#"{"budget_usd": 5}"#).status,
+            404
+        );
+        let r = call(&ctx, "POST", "/api/approve/B-1", r#"{"budget_usd": "x"}"#);
+        assert_eq!(r.status, 400, "{:?}", r.value());
+        let metrics = call(&ctx, "GET", "/metrics", "").value();
+        let text = metrics.as_str().unwrap();
+        assert!(
+            text.contains("plane_orch_activity{state=\"working\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("plane_orch_cost_usd_total 0"), "{text}");
     }
 
     #[test]
