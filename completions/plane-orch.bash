@@ -46,6 +46,9 @@ _plane__orch() {
             plane__orch,list)
                 cmd="plane__orch__subcmd__list"
                 ;;
+            plane__orch,notify)
+                cmd="plane__orch__subcmd__notify"
+                ;;
             plane__orch,poll)
                 cmd="plane__orch__subcmd__poll"
                 ;;
@@ -93,6 +96,9 @@ _plane__orch() {
                 ;;
             plane__orch__subcmd__help,list)
                 cmd="plane__orch__subcmd__help__subcmd__list"
+                ;;
+            plane__orch__subcmd__help,notify)
+                cmd="plane__orch__subcmd__help__subcmd__notify"
                 ;;
             plane__orch__subcmd__help,poll)
                 cmd="plane__orch__subcmd__help__subcmd__poll"
@@ -144,6 +150,9 @@ _plane__orch() {
                 ;;
             plane__orch__subcmd__help__subcmd__hook,stop-failure)
                 cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__stop__subcmd__failure"
+                ;;
+            plane__orch__subcmd__help__subcmd__notify,test)
+                cmd="plane__orch__subcmd__help__subcmd__notify__subcmd__test"
                 ;;
             plane__orch__subcmd__hook,agent)
                 cmd="plane__orch__subcmd__hook__subcmd__agent"
@@ -217,6 +226,18 @@ _plane__orch() {
             plane__orch__subcmd__hook__subcmd__help,stop-failure)
                 cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__stop__subcmd__failure"
                 ;;
+            plane__orch__subcmd__notify,help)
+                cmd="plane__orch__subcmd__notify__subcmd__help"
+                ;;
+            plane__orch__subcmd__notify,test)
+                cmd="plane__orch__subcmd__notify__subcmd__test"
+                ;;
+            plane__orch__subcmd__notify__subcmd__help,help)
+                cmd="plane__orch__subcmd__notify__subcmd__help__subcmd__help"
+                ;;
+            plane__orch__subcmd__notify__subcmd__help,test)
+                cmd="plane__orch__subcmd__notify__subcmd__help__subcmd__test"
+                ;;
             *)
                 ;;
         esac
@@ -224,7 +245,7 @@ _plane__orch() {
 
     case "${cmd}" in
         plane__orch)
-            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove poll update-plane attach restart budget hook doctor completions serve help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove poll update-plane attach restart budget hook doctor completions serve notify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -400,7 +421,7 @@ _plane__orch() {
             return 0
             ;;
         plane__subcmd__orch__subcmd__help)
-            opts="list show add approve complete remove poll update-plane attach restart budget hook doctor completions serve help"
+            opts="list show add approve complete remove poll update-plane attach restart budget hook doctor completions serve notify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -696,6 +717,34 @@ _plane__orch() {
         plane__subcmd__orch__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__notify)
+            opts="test"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__help__subcmd__notify__subcmd__test)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1200,6 +1249,84 @@ _plane__orch() {
                     COMPREPLY=($(compgen -W "pending active completed done all" -- "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__notify)
+            opts="-v -q -h -V --config --verbose --quiet --help --version test help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__notify__subcmd__help)
+            opts="test help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__notify__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__notify__subcmd__help__subcmd__test)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__subcmd__orch__subcmd__notify__subcmd__test)
+            opts="-v -q -h -V --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -170,6 +170,10 @@ pub struct Activity {
     /// Cost by Claude Code session id; restarts add up.
     #[serde(default)]
     pub sessions: BTreeMap<String, SessionCost>,
+    /// Supervision events not yet copied into the ticket's audit trail (the next poll tick
+    /// copies them, so notifications see them; hooks never write the state file).
+    #[serde(default)]
+    pub notices: Vec<Entry>,
 }
 
 /// A ticket's cost, summed over its sessions.
@@ -206,6 +210,7 @@ impl Activity {
             flags: Vec::new(),
             history: Vec::new(),
             sessions: BTreeMap::new(),
+            notices: Vec::new(),
         };
         a.log(at, "starting", None);
         a
@@ -694,9 +699,54 @@ pub enum Notice {
     BudgetReached { spent: f64, budget: f64 },
 }
 
-/// Every supervision event passes here once, as it happens: the one place a notifier hooks in.
-pub fn emit(id: &TicketId, notice: &Notice) {
+impl Notice {
+    /// The event's name in the ticket's audit trail (what notifications read) and its detail.
+    #[must_use]
+    pub fn event(&self) -> (&'static str, String) {
+        match self {
+            Notice::Waiting { message } => ("waiting", message.clone()),
+            Notice::Stuck { screen } => (
+                "stuck",
+                format!(
+                    "stuck before start; the pane shows: {}",
+                    inert(screen, false, 300)
+                ),
+            ),
+            Notice::Stalled { minutes } => (
+                "stalled",
+                format!("no hook event for {minutes:.0} minutes while working"),
+            ),
+            Notice::OverTime { minutes } => (
+                "over_time",
+                format!("the session has run {minutes:.0} minutes"),
+            ),
+            Notice::BudgetWarning { spent, budget } => (
+                "budget",
+                format!("80 % of the budget spent: ${spent:.2} of ${budget:.2}"),
+            ),
+            Notice::BudgetReached { spent, budget } => (
+                "budget",
+                format!("budget used up: ${spent:.2} of ${budget:.2}; the agent was interrupted"),
+            ),
+        }
+    }
+}
+
+/// Every supervision event passes here once, as it happens: logged, and kept for the
+/// ticket's audit trail, from where notifications are sent.
+pub fn emit(a: &mut Activity, id: &TicketId, at: DateTime<Utc>, notice: &Notice) {
     log::info!("{id}: {notice:?}");
+    let (event, detail) = notice.event();
+    a.notices.push(Entry {
+        at,
+        event: event.to_string(),
+        detail: Some(detail),
+    });
+    // Bounded: a ticket no poll tick has seen for long keeps only its latest events.
+    if a.notices.len() > HISTORY {
+        let extra = a.notices.len() - HISTORY;
+        a.notices.drain(..extra);
+    }
 }
 
 /// Now, for callers that have no clock of their own.

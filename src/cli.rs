@@ -70,8 +70,27 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Print the shell completion script for bash, zsh or fish
     Completions(CompletionsArgs),
-    /// Serve the HTTP API for dashboards (SPEC §7)
+    /// Serve the HTTP API for dashboards
     Serve(ServeArgs),
+    /// Notifications: send a test message to the configured sinks
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message to every sink (or the one named) and print what each answered
+    Test(NotifyTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyTestArgs {
+    /// The sink's name (its `name`, else KIND-N as `notify test` lists them) [default: all]
+    pub sink: Option<String>,
+
+    /// Print the answers as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which tickets `list` shows.
@@ -216,7 +235,7 @@ pub struct RestartArgs {
     pub json: bool,
 }
 
-/// The hidden commands sessions call (SPEC §8).
+/// The hidden commands sessions call.
 #[derive(Debug, Subcommand)]
 pub enum HookCommand {
     /// Claude Code's SessionStart hook: the session is working

@@ -1,4 +1,4 @@
-//! Completion files (SPEC §8): `completion.dir/<pattern with the ticket id>` holding a
+//! Completion files: `completion.dir/<pattern with the ticket id>` holding a
 //! summary. A poll tick reads each one for an active ticket, completes the ticket and deletes
 //! the file. Anything doubtful is refused and left in place for a person to look at.
 

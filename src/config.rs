@@ -1,4 +1,4 @@
-//! The configuration file (SPEC §3): read strictly into raw structs that mirror the YAML,
+//! The configuration file: read strictly into raw structs that mirror the YAML,
 //! then validated into the typed `Config` the rest of the program uses.
 //!
 //! A config.yaml written for the Python orchestrator loads as it is: its keys are accepted
@@ -50,6 +50,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub watch: WatchConfig,
     pub prices: PricesConfig,
+    pub notify: crate::notify::NotifyConfig,
     /// Keys that were accepted but have no effect, and other advice for the person.
     pub warnings: Vec<String>,
 }
@@ -228,6 +229,7 @@ struct RawConfig {
     api: RawApi,
     watch: RawWatch,
     prices: RawPrices,
+    notify: crate::notify::config::RawNotify,
     /// The old orchestrator's tmux-session-service section.
     tmux_session_service: Option<RawTmuxService>,
     /// The old orchestrator's trigger switches: not used.
@@ -515,6 +517,7 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         api,
         watch,
         prices,
+        notify,
         tmux_session_service,
         triggers,
         websocket_url,
@@ -801,6 +804,11 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         .map(|o| o.trim().trim_end_matches('/').to_string())
         .collect();
 
+    let mut notify = crate::notify::config::validate(notify, http_url)?;
+    notify
+        .secret_vars
+        .extend([api_key_env.clone(), token_env.clone()]);
+
     if triggers.is_some() {
         warnings.push(
             "triggers is not used by plane-orch: set plane.trigger.states and plane.trigger.labels"
@@ -884,6 +892,7 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         },
         watch,
         prices,
+        notify,
         warnings,
     })
 }

@@ -137,6 +137,70 @@ pub fn run(config_flag: Option<&Path>) -> Vec<Check> {
     checks.push(completion_folder(&config));
     checks.push(session_backend(&config));
     checks.push(complete_command(&config));
+    checks.extend(notify_sinks(&config));
+    checks
+}
+
+/// Each notification sink: its secret variable set, and how its deliveries went (from the
+/// outbox; doctor sends nothing — `plane-orch notify test` does).
+fn notify_sinks(config: &Config) -> Vec<Check> {
+    use crate::notify::Target;
+    let cfg = &config.notify;
+    if !cfg.enabled() {
+        return Vec::new();
+    }
+    let app = crate::app::App::from_config(config.clone());
+    let outbox = crate::notify::health(&app);
+    let summary = crate::notify::summarize(cfg, outbox.as_ref().ok().and_then(Option::as_ref));
+    let mut checks = Vec::new();
+    if let Err(e) = &outbox {
+        checks.push(Check::fail(
+            "notify",
+            format!("{e:#}"),
+            "remove the outbox file to start afresh",
+        ));
+    }
+    for (sink, seen) in cfg.sinks.iter().zip(&summary.sinks) {
+        let name = format!("notify {}", sink.name);
+        let var = match &sink.target {
+            Target::Webhook { secret_env, .. } => secret_env.as_deref(),
+            Target::Ntfy { token_env, .. } => token_env.as_deref(),
+            _ => None,
+        };
+        if let Some(var) = var.filter(|v| std::env::var(v).map_or(true, |x| x.is_empty())) {
+            checks.push(Check::fail(
+                &name,
+                format!(
+                    "${var} is not set: messages to this {} sink fail",
+                    sink.target.kind()
+                ),
+                format!("export {var}=... in the environment plane-orch runs in"),
+            ));
+        } else if seen.failing {
+            checks.push(Check::fail(
+                &name,
+                format!(
+                    "deliveries fail: {}{}",
+                    seen.last_error.as_deref().unwrap_or("unknown error"),
+                    if seen.given_up > 0 {
+                        format!(" ({} messages given up)", seen.given_up)
+                    } else {
+                        String::new()
+                    }
+                ),
+                format!(
+                    "fix the sink, then check it with `plane-orch notify test {}`",
+                    sink.name
+                ),
+            ));
+        } else {
+            let detail = match seen.last_ok_at {
+                Some(at) => format!("{} delivered, the last at {at}", seen.delivered),
+                None => format!("{} sink, nothing sent yet", sink.target.kind()),
+            };
+            checks.push(Check::ok(&name, detail));
+        }
+    }
     checks
 }
 
@@ -494,7 +558,7 @@ fn plane_key(config: &Config) -> Check {
             "plane key",
             format!("${var} is not set"),
             format!(
-                "export {var}=<your key> (Plane: Profile settings > API tokens); for cron and \
+                "export {var}=<your key> (Plane: Profile settings > Personal Access Tokens); for cron and \
                  systemd, set it in the job's environment"
             ),
         )

@@ -61,7 +61,7 @@ impl Kind {
         Kind::Other
     }
 
-    /// The process exit code of SPEC §6.
+    /// The process exit code (0 ok, 1 failed, 2 usage or config, 3 unknown ticket, 4 conflict).
     #[must_use]
     pub fn exit_code(self) -> i32 {
         match self {
@@ -72,7 +72,7 @@ impl Kind {
         }
     }
 
-    /// The HTTP status and the API's error code of SPEC §7.
+    /// The HTTP status and the API's error code.
     #[must_use]
     pub fn http(self) -> (u16, &'static str) {
         match self {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod logging;
+pub mod notify;
 pub mod plane;
 pub mod progress;
 pub mod server;

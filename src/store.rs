@@ -1,4 +1,4 @@
-//! The state file (SPEC §5): one JSON document shared by cron, the server and every CLI call.
+//! The state file: one JSON document shared by cron, the server and every CLI call.
 //!
 //! Every change is a read-modify-write under an exclusive lock on a sidecar lock file; readers
 //! take a shared lock. A new version is written to a temp file in the same folder, fsynced and
@@ -662,6 +662,31 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(suffix);
     path.with_file_name(name)
+}
+
+/// Replaces a small file of plane-orch's own (not the state file) atomically: a temp file in
+/// the same folder, synced, renamed over it, the folder synced; private to the user.
+///
+/// # Errors
+/// The folder or the file cannot be written.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    fs::create_dir_all(dir)?;
+    let name = path.file_name().map_or_else(
+        || ".plane-orch.".to_string(),
+        |n| format!(".{}.", n.to_string_lossy()),
+    );
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&name)
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(3)
 }
 
-/// A validated ticket id: `IDENT-SUFFIX`, upper case (SPEC §4).
+/// A validated ticket id: `IDENT-SUFFIX`, upper case.
 ///
 /// Only a `TicketId` reaches file names, tmux names, branches, URLs and commands, so an id
 /// that could escape any of them is refused before it gets there.
@@ -99,7 +99,7 @@ impl From<TicketId> for String {
     }
 }
 
-/// Where a ticket is in the workflow (SPEC §1).
+/// Where a ticket is in the workflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -228,7 +228,7 @@ pub struct PlaneSync {
     pub approve_state_set_at: Option<DateTime<Utc>>,
 }
 
-/// A ticket as kept in the state file (SPEC §5).
+/// A ticket as kept in the state file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ticket {
     pub id: TicketId,
@@ -354,7 +354,7 @@ impl Ticket {
         });
     }
 
-    /// The one place a status changes (SPEC §1): only `pending → active → completed → done`.
+    /// The one place a status changes: only `pending → active → completed → done`.
     /// Anything else, a repeat included, is a conflict that changes nothing.
     ///
     /// # Errors

@@ -1,5 +1,5 @@
 //! Tickets as the outside world sees them: the `ApiTicket` shape the old orchestrator's
-//! dashboard reads (SPEC §7), used by `list --json`, `show --json` and the HTTP API alike.
+//! dashboard reads, used by `list --json`, `show --json` and the HTTP API alike.
 
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! Completion files turned into completed tickets by `poll` (SPEC §8). Plane is not
+//! Completion files turned into completed tickets by `poll`. Plane is not
 //! configured here: poll still handles the files.
 
 mod common;

@@ -162,16 +162,20 @@ fn a_used_up_budget_interrupts_the_pane_and_waits_until_it_is_raised() {
         r.contains("budget reached") && r.contains("$0.03/0.02"),
         "{r}"
     );
-    // A poll tick keeps it waiting (and does not interrupt again).
+    // A poll tick keeps it waiting (and does not interrupt again), and copies the event into
+    // the ticket's history, where notifications read it.
     s.ok(&["poll"]);
     assert_eq!(show(&s, "BUD-1")["activity"]["kind"], "budget");
+    let events = s.env.events("BUD-1");
+    assert!(events.contains(&"budget".to_string()), "{events:?}");
+    assert_eq!(s.ticket("BUD-1")["waiting"]["kind"], "budget");
 
     let out = s.ok(&["budget", "BUD-1", "10"]);
     assert!(out.contains("budget $10.00"), "{out}");
     let t = show(&s, "BUD-1");
     assert_eq!(t["activity"]["state"], "idle", "{t}");
     assert_eq!(t["waiting"], Value::Null);
-    assert!(s.env.events("BUD-1").contains(&"budget".to_string()));
+    assert!(s.env.events("BUD-1").contains(&"budget_set".to_string()));
     s.go("go");
     assert_eq!(s.hook_done(3).0, 0);
     assert_eq!(show(&s, "BUD-1")["activity"]["state"], "working");

@@ -9,6 +9,7 @@ mod completions;
 mod doctor;
 mod hook;
 mod list;
+mod notify;
 mod poll;
 mod remove;
 mod restart;
@@ -53,6 +54,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Hook(hook) => hook.run(global),
         Command::UpdatePlane(args) => args.run(global),
         Command::Serve(args) => args.run(global),
+        Command::Notify(cmd) => cmd.run(global),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Plane's REST API (SPEC §9): the client and the shapes of its answers. Knows no state file.
+//! Plane's REST API: the client and the shapes of its answers. Knows no state file.
 
 pub mod client;
 pub mod types;

@@ -15,7 +15,7 @@ use tiny_http::{Header, Response, StatusCode};
 use super::routes::{self, Body, Reply};
 use super::Ctx;
 
-/// The largest request body accepted (SPEC §7).
+/// The largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
 
 /// The most bytes of an unwanted body read only to throw them away.

@@ -1,4 +1,4 @@
-//! `serve`: the HTTP API of SPEC §7 for dashboards and scripts.
+//! `serve`: the HTTP API for dashboards and scripts.
 //!
 //! tiny_http accepts connections and parses requests on its own threads; a fixed pool of
 //! workers takes finished requests from its queue, so a client that connects and says
@@ -259,6 +259,8 @@ pub fn serve(app: App, opts: &ServeOptions) -> Result<()> {
         None
     };
 
+    let sender = crate::notify::spawn_sender(&ctx.app, Arc::clone(&stop))?;
+
     while !stop.load(Ordering::SeqCst) {
         thread::sleep(TICK);
     }
@@ -270,8 +272,8 @@ pub fn serve(app: App, opts: &ServeOptions) -> Result<()> {
     while ctx.inflight.load(Ordering::SeqCst) > 0 && waiting_since.elapsed() < DRAIN_LIMIT {
         thread::sleep(Duration::from_millis(20));
     }
-    if let Some(p) = poller {
-        let _ = p.join();
+    for t in poller.into_iter().chain(sender) {
+        let _ = t.join();
     }
     log::info!("stopped");
     Ok(())

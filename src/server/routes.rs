@@ -1,4 +1,4 @@
-//! Every endpoint of SPEC §7: `route` matches a method and the decoded path segments and
+//! Every endpoint of the HTTP API: `route` matches a method and the decoded path segments and
 //! calls one handler per endpoint. Nothing here touches a socket, so it is tested directly.
 
 use std::collections::HashSet;
@@ -239,6 +239,7 @@ fn health(ctx: &Ctx) -> Reply {
                 "backend": ctx.app.config.sessions.backend.as_str(),
                 "available": available,
             },
+            "notify": crate::notify::last_summary(),
         }),
     )
 }

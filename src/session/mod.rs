@@ -1,4 +1,4 @@
-//! Sessions (SPEC §8): a workdir (a git worktree on its own branch), the files Claude Code is
+//! Sessions: a workdir (a git worktree on its own branch), the files Claude Code is
 //! given (`/complete` and the hooks), and a supervised tmux session running the worker.
 //! This module knows tmux, git and tmux-session-service; it knows nothing of Plane.
 
@@ -44,7 +44,7 @@ pub fn current_exe() -> Result<PathBuf> {
     Ok(exe.canonicalize().unwrap_or(exe))
 }
 
-/// The environment a session's worker gets (SPEC §8), in order.
+/// The environment a session's worker gets, in order.
 ///
 /// # Errors
 /// The path of plane-orch itself is unknown.

@@ -1,4 +1,4 @@
-//! The session's workdir: a git worktree on its own branch per ticket (SPEC §8), or the
+//! The session's workdir: a git worktree on its own branch per ticket, or the
 //! repository itself when worktrees are off. Making one twice reuses the first, so an approve
 //! that failed later leaves nothing orphaned: the next try picks it up.
 

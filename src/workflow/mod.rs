@@ -1,4 +1,4 @@
-//! The workflow: one function per step of SPEC §1, shared by the command line and the HTTP
+//! The workflow: one function per transition, shared by the command line and the HTTP
 //! API. This is the only layer that combines the store with Plane or sessions, and it never
 //! holds the store's lock across a network call or a wait on a person: it takes the lock,
 //! decides, releases, acts, then takes it again and applies (re-checking the status).

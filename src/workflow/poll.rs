@@ -1,4 +1,4 @@
-//! One poll tick (SPEC §6, §8, §9): completion files become completed tickets; every watched
+//! One poll tick: completion files become completed tickets; every watched
 //! Plane project is read whole, and the queue is reconciled with it in one locked update.
 //! Everything is fetched before the store is touched, so a Plane failure changes nothing.
 
@@ -61,6 +61,9 @@ pub struct PollReport {
     /// Whether Plane was read (false: not configured, only completion files were handled).
     pub plane_polled: bool,
     pub dry_run: bool,
+    /// What the notification sender did in this tick (absent without sinks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<crate::notify::PumpReport>,
 }
 
 impl PollReport {
@@ -115,6 +118,23 @@ fn try_poll_lock(app: &App) -> Result<Option<PollLock>> {
 /// Plane failed (`Error::Plane`, the queue unchanged), a trigger name matches no or several
 /// states or labels (`Error::Config`), or the state file cannot be read or written.
 pub fn poll(app: &App, opts: &PollOptions) -> Result<PollReport> {
+    let mut result = poll_plane(app, opts);
+    // Messages go out after the tick's changes, and also when Plane failed: a session lost or
+    // a completion file handled before the failure still tells its person.
+    if !opts.dry_run && !result.as_ref().is_ok_and(|r| r.skipped) {
+        match crate::notify::pump(app) {
+            Ok(sent) => {
+                if let Ok(report) = &mut result {
+                    report.notifications = app.config.notify.enabled().then_some(sent);
+                }
+            }
+            Err(e) => log::warn!("notifications: {e:#}"),
+        }
+    }
+    result
+}
+
+fn poll_plane(app: &App, opts: &PollOptions) -> Result<PollReport> {
     // A dry run writes nothing, the lock file included.
     let _lock = if opts.dry_run {
         None
@@ -169,6 +189,11 @@ pub fn poll(app: &App, opts: &PollOptions) -> Result<PollReport> {
             report.over_budget_ids = w.over_budget;
         }
         Err(e) => log::warn!("the session watchdog failed: {e:#}"),
+    }
+    if !opts.dry_run {
+        if let Err(e) = super::supervise::sync_trail(app) {
+            log::warn!("cannot copy the sessions' events into the tickets' history: {e:#}");
+        }
     }
 
     let cfg = &app.config.plane;

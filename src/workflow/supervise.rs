@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 
 use crate::activity::{self, Activity, Flag, Kind, Notice};
 use crate::app::App;
@@ -186,7 +186,7 @@ pub fn on_hook(app: &App, id: &TicketId, hook: Hook, input: &HookInput) -> Resul
                     )),
                 );
                 if fresh {
-                    activity::emit(id, &Notice::Waiting { message });
+                    activity::emit(a, id, at, &Notice::Waiting { message });
                 }
             }
             Hook::Stop => {
@@ -282,7 +282,7 @@ pub fn check_budget(app: &App, id: &TicketId) -> Result<Option<String>> {
                 Kind::Waiting,
                 Some(format!("budget reached: ${spent:.2} of ${budget:.2}")),
             );
-            activity::emit(id, &Notice::BudgetReached { spent, budget });
+            activity::emit(a, id, at, &Notice::BudgetReached { spent, budget });
             return (Some(message), true);
         }
         if spent >= 0.8 * budget && !a.budget_warned {
@@ -292,7 +292,7 @@ pub fn check_budget(app: &App, id: &TicketId) -> Result<Option<String>> {
                 "budget_warning",
                 Some(format!("${spent:.2} of ${budget:.2} spent (80 %)")),
             );
-            activity::emit(id, &Notice::BudgetWarning { spent, budget });
+            activity::emit(a, id, at, &Notice::BudgetWarning { spent, budget });
         }
         (None, false)
     })?;
@@ -371,7 +371,7 @@ pub fn set_budget(app: &App, id: &TicketId, usd: Option<f64>) -> Result<Option<A
             )));
         }
         t.budget_usd = usd;
-        t.record(now(), "budget", Some(format!("budget set to {shown}")));
+        t.record(now(), "budget_set", Some(format!("budget set to {shown}")));
         Ok(())
     })?;
     let default = app.config.automation.budget_usd;
@@ -380,7 +380,7 @@ pub fn set_budget(app: &App, id: &TicketId, usd: Option<f64>) -> Result<Option<A
     let activity = app.activity.update(id, |slot| {
         let a = slot.as_mut()?;
         a.budget_usd = usd;
-        a.log(at, "budget", Some(format!("budget set to {shown}")));
+        a.log(at, "budget_set", Some(format!("budget set to {shown}")));
         let spent = a.cost(prices).spent_usd;
         let budget = a.budget(default);
         if budget.is_none_or(|b| spent < 0.8 * b) {
@@ -481,6 +481,17 @@ pub fn watch(app: &App, dry_run: bool) -> Result<WatchReport> {
                 ));
             }
         }
+        let notice_of = |flag: &str, screen: &Option<String>| match flag {
+            "stuck" => Notice::Stuck {
+                screen: screen.clone().unwrap_or_default(),
+            },
+            "stalled" => Notice::Stalled {
+                minutes: minutes(at - a.last_activity_at),
+            },
+            _ => Notice::OverTime {
+                minutes: minutes(at - started),
+            },
+        };
         if !raise.is_empty() && !dry_run {
             let stop = w.stop_over_time;
             let interrupt = app.activity.update(id, |slot| {
@@ -497,13 +508,13 @@ pub fn watch(app: &App, dry_run: bool) -> Result<WatchReport> {
                         detail: detail.clone(),
                         screen: screen.clone(),
                     });
+                    activity::emit(a, id, at, &notice_of(flag, screen));
                     if flag == "over_time" && stop && !a.budget_hold() {
                         a.tool = None;
                         a.kind = Some("over_time".into());
                         a.message = Some(detail.clone());
                         a.state = Kind::Idle;
                         a.set(at, Kind::Waiting, Some(detail.clone()));
-                        // `set` clears other flags on activity; this is no activity.
                         interrupt = true;
                     }
                 }
@@ -515,21 +526,7 @@ pub fn watch(app: &App, dry_run: bool) -> Result<WatchReport> {
                 }
             }
         }
-        for (flag, _, screen) in &raise {
-            let notice = match flag.as_str() {
-                "stuck" => Notice::Stuck {
-                    screen: screen.clone().unwrap_or_default(),
-                },
-                "stalled" => Notice::Stalled {
-                    minutes: minutes(at - a.last_activity_at),
-                },
-                _ => Notice::OverTime {
-                    minutes: minutes(at - started),
-                },
-            };
-            if !dry_run {
-                activity::emit(id, &notice);
-            }
+        for (flag, _, _) in &raise {
             let list = match flag.as_str() {
                 "stuck" => &mut report.stuck,
                 "stalled" => &mut report.stalled,
@@ -544,10 +541,61 @@ pub fn watch(app: &App, dry_run: bool) -> Result<WatchReport> {
     Ok(report)
 }
 
-/// When a ticket's activity was last seen, for callers that show ages.
-#[must_use]
-pub fn last_seen(a: &Activity) -> DateTime<Utc> {
-    a.last_activity_at
+/// Copies what hooks and the watchdog noticed into the tickets' audit trails (`waiting`,
+/// `stuck`, `stalled`, `over_time`, `budget` events) and refreshes each active ticket's
+/// `waiting` from its activity, in one write of the state file; notifications are sent from
+/// there. Run by every poll tick: hooks themselves never write the state file. Returns how
+/// many events were copied.
+///
+/// # Errors
+/// The state file cannot be read or written.
+pub fn sync_trail(app: &App) -> Result<usize> {
+    let activities = app.activity.load_all();
+    let active = app.store.load_where(|s| s == Status::Active)?;
+    let wanted_waiting = |a: &Activity| {
+        (a.state == Kind::Waiting).then(|| crate::ticket::Waiting {
+            since: a.since,
+            message: a.message.clone().unwrap_or_default(),
+            kind: a.kind.clone(),
+        })
+    };
+    let due: Vec<TicketId> = active
+        .iter()
+        .filter_map(|t| {
+            let a = activities.get(&t.id)?;
+            (!a.notices.is_empty() || t.waiting != wanted_waiting(a)).then(|| t.id.clone())
+        })
+        .collect();
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let copied = app.store.update(|state| {
+        let mut copied = Vec::new();
+        for id in &due {
+            let (Some(t), Some(a)) = (state.tickets.get_mut(id), activities.get(id)) else {
+                continue;
+            };
+            if t.status != Status::Active {
+                continue;
+            }
+            for n in &a.notices {
+                t.record(n.at, &n.event, n.detail.clone());
+            }
+            t.waiting = wanted_waiting(a);
+            copied.push((id.clone(), a.notices.len()));
+        }
+        Ok(copied)
+    })?;
+    // Only the notices copied are dropped: one added since stays for the next tick.
+    for (id, n) in &copied {
+        app.activity.update(id, |slot| {
+            if let Some(a) = slot.as_mut() {
+                let n = (*n).min(a.notices.len());
+                a.notices.drain(..n);
+            }
+        })?;
+    }
+    Ok(copied.iter().map(|(_, n)| n).sum())
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! completed → done (SPEC §9): the summary goes to Plane as a comment, then the work item
+//! completed → done: the summary goes to Plane as a comment, then the work item
 //! moves to `transitions.on_update`. Each step is recorded on the ticket as soon as it
 //! succeeds, so running it again after a failure never posts a second comment.
 

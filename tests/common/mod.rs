@@ -7,6 +7,7 @@ pub mod fake_plane;
 pub mod fake_service;
 pub mod loopback;
 pub mod plane_page;
+pub mod receiver;
 pub mod server;
 pub mod sessions;
 
