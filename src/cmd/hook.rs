@@ -62,7 +62,8 @@ fn session_ticket() -> Option<TicketId> {
 
 fn read_stdin() -> Result<String> {
     let mut buf = String::new();
-    let limit = u64::try_from(16 * MAX_SUMMARY_BYTES).unwrap_or(u64::MAX);
+    // A PreToolUse input carries the tool's whole input (a file Claude writes): room for it.
+    let limit = u64::try_from(1024 * MAX_SUMMARY_BYTES).unwrap_or(u64::MAX);
     std::io::stdin()
         .take(limit)
         .read_to_string(&mut buf)

@@ -47,12 +47,16 @@ pub fn render_activity(
         }
         let _ = writeln!(out, "plane_orch_flagged{{flag=\"{flag}\"}} {n}");
     }
-    let total: f64 = activities.values().map(|a| a.cost(prices).spent_usd).sum();
+    // Folded from +0.0: an empty f64 sum is -0.0, which Prometheus would print as such.
+    let total = activities
+        .values()
+        .fold(0.0_f64, |sum, a| sum + a.cost(prices).spent_usd);
     let _ = writeln!(
         out,
         "# HELP plane_orch_cost_usd_total USD spent by the sessions of the tickets with activity."
     );
-    let _ = writeln!(out, "# TYPE plane_orch_cost_usd_total counter");
+    // A gauge: removing a ticket removes its cost.
+    let _ = writeln!(out, "# TYPE plane_orch_cost_usd_total gauge");
     let _ = writeln!(out, "plane_orch_cost_usd_total {total}");
     out
 }

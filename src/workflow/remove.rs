@@ -27,6 +27,8 @@ pub fn remove(app: &App, id: &TicketId, opts: RemoveOptions) -> Result<Ticket> {
         Ok(ticket)
     })?;
     log::info!("{id}: removed from the queue (was {})", ticket.status);
+    // Its activity goes with it: a ticket queued again under this id starts afresh.
+    app.activity.remove(id);
     if opts.kill_session {
         if let Some(s) = &ticket.session {
             session::kill(&app.config, s).map_err(|e| {
