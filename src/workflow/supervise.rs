@@ -142,6 +142,18 @@ pub fn on_hook(app: &App, id: &TicketId, hook: Hook, input: &HookInput) -> Resul
         let held = a.budget_hold();
         match hook {
             Hook::StatusLine => {}
+            // The end of the session ends a hold too: a restart starts afresh (and is held
+            // again at its first hook while the budget stays used up).
+            Hook::SessionEnd => {
+                let reason = input
+                    .reason
+                    .as_deref()
+                    .map_or("ended".into(), activity::text);
+                a.tool = None;
+                a.kind = None;
+                a.message = Some(reason.clone());
+                a.set(at, Kind::Ended, Some(reason));
+            }
             _ if held => a.last_activity_at = at,
             Hook::SessionStart => {
                 let how = input.source.as_deref().map(activity::text);
@@ -218,16 +230,6 @@ pub fn on_hook(app: &App, id: &TicketId, hook: Hook, input: &HookInput) -> Resul
                         Some(format!("stopped by an API error ({error})")),
                     );
                 }
-            }
-            Hook::SessionEnd => {
-                let reason = input
-                    .reason
-                    .as_deref()
-                    .map_or("ended".into(), activity::text);
-                a.tool = None;
-                a.kind = None;
-                a.message = Some(reason.clone());
-                a.set(at, Kind::Ended, Some(reason));
             }
         }
         a.clone()
