@@ -6,6 +6,8 @@ use anyhow::Result;
 
 use crate::activity::ActivityStore;
 use crate::config::{self, Config};
+use crate::plane::client::Patience;
+use crate::plane::Client;
 use crate::store::Store;
 
 /// The loaded configuration and the store it names.
@@ -15,6 +17,9 @@ pub struct App {
     pub store: Store,
     /// What each session is doing, beside the state file.
     pub activity: ActivityStore,
+    /// How patient Plane requests made for this caller are: `None` for the command line and
+    /// polls (retries, waits); the HTTP API's request paths send once within a short deadline.
+    pub plane_patience: Option<Patience>,
 }
 
 impl App {
@@ -43,6 +48,26 @@ impl App {
             config,
             store,
             activity,
+            plane_patience: None,
         }
+    }
+
+    /// The same app, its Plane requests made with `patience`.
+    #[must_use]
+    pub fn with_plane_patience(mut self, patience: Patience) -> App {
+        self.plane_patience = Some(patience);
+        self
+    }
+
+    /// A Plane client with this app's patience.
+    ///
+    /// # Errors
+    /// `Error::Config` when the workspace or the key is missing.
+    pub fn plane_client(&self) -> Result<Client> {
+        let cfg = &self.config.plane;
+        Client::with_patience(
+            cfg,
+            self.plane_patience.unwrap_or_else(|| Patience::of(cfg)),
+        )
     }
 }

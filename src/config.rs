@@ -71,6 +71,14 @@ pub struct PlaneConfig {
     pub on_approve: Option<String>,
     pub on_update: Option<String>,
     pub timeout: Duration,
+    /// Requests a minute the key may make, shared by every plane-orch process using it.
+    pub rate_limit_per_minute: u32,
+    /// The shared rate budget's file, beside the state file.
+    pub rate_file: PathBuf,
+    /// The env var holding the secret Plane signs webhooks with; webhooks are off without it.
+    pub webhook_secret_env: String,
+    /// Where `serve` takes Plane's webhooks (a path starting with `/`).
+    pub webhook_path: String,
 }
 
 impl PlaneConfig {
@@ -81,6 +89,15 @@ impl PlaneConfig {
             .ok()
             .filter(|k| !k.trim().is_empty())
             .or_else(|| self.api_key_in_file.clone())
+    }
+
+    /// The webhook secret from `webhook_secret_env`, when set and not blank.
+    #[must_use]
+    pub fn webhook_secret(&self) -> Option<String> {
+        std::env::var(&self.webhook_secret_env)
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
     }
 
     /// Whether there is enough to talk to Plane: a workspace and a key.
@@ -249,6 +266,9 @@ struct RawPlane {
     trigger: RawTrigger,
     transitions: RawTransitions,
     timeout_secs: Option<u64>,
+    rate_limit_per_minute: Option<u32>,
+    webhook_secret_env: Option<String>,
+    webhook_path: Option<String>,
     /// Old orchestrator: `https://host/api/v1`.
     api_url: Option<String>,
     /// Old orchestrator: the key itself, in the file.
@@ -467,6 +487,11 @@ fn http_url(key: &str, value: &str) -> Result<String, String> {
     }
 }
 
+/// The origin of a URL that ends in Plane's API path `/api/v1`, which plane-orch adds itself.
+fn strip_api_path(url: &str) -> Option<&str> {
+    url.strip_suffix("/api/v1").filter(|o| !o.ends_with(':'))
+}
+
 fn positive(key: &str, value: u64) -> Result<u64, String> {
     if value == 0 {
         Err(format!("{key}: must be at least 1"))
@@ -528,10 +553,22 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         (Some(_), Some(_)) => {
             return Err("plane.base_url and plane.api_url are the same setting: keep one".into())
         }
-        (Some(b), None) => http_url("plane.base_url", &b)?,
+        (Some(b), None) => {
+            let url = http_url("plane.base_url", &b)?;
+            match strip_api_path(&url) {
+                Some(origin) => {
+                    warnings.push(format!(
+                        "plane.base_url {url:?} ends in /api/v1, which plane-orch adds itself: \
+                         using {origin:?}; set plane.base_url to Plane's origin"
+                    ));
+                    origin.to_string()
+                }
+                None => url,
+            }
+        }
         (None, Some(api)) => {
             let url = http_url("plane.api_url", &api)?;
-            url.strip_suffix("/api/v1").unwrap_or(&url).to_string()
+            strip_api_path(&url).unwrap_or(&url).to_string()
         }
         (None, None) => "https://api.plane.so".to_string(),
     };
@@ -594,6 +631,39 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         "plane.timeout_secs",
         p.timeout_secs.unwrap_or(15),
     )?);
+    let rate_limit_per_minute = u32::try_from(positive(
+        "plane.rate_limit_per_minute",
+        u64::from(p.rate_limit_per_minute.unwrap_or(60)),
+    )?)
+    .unwrap_or(60);
+    let webhook_secret_env = p
+        .webhook_secret_env
+        .unwrap_or_else(|| "PLANE_WEBHOOK_SECRET".into());
+    if webhook_secret_env.is_empty()
+        || !webhook_secret_env
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_')
+    {
+        return Err(format!(
+            "plane.webhook_secret_env: {webhook_secret_env:?} is not an environment variable name"
+        ));
+    }
+    let webhook_path = p
+        .webhook_path
+        .unwrap_or_else(|| "/webhooks/plane".into())
+        .trim()
+        .trim_end_matches('/')
+        .to_string();
+    if !webhook_path.starts_with('/')
+        || webhook_path.len() < 2
+        || webhook_path.starts_with("/api/")
+        || webhook_path.contains(['?', '#', '%', ' '])
+    {
+        return Err(format!(
+            "plane.webhook_path: {webhook_path:?} is not a path such as /webhooks/plane (it must \
+             start with / and not be under /api/)"
+        ));
+    }
 
     // Poll
     let interval_secs = match (poll.interval_secs, p.poll_interval) {
@@ -824,6 +894,10 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         ));
     }
 
+    let state_path = resolve(
+        dir,
+        st.path.as_deref().unwrap_or("data/pending-tickets.json"),
+    );
     Ok(Config {
         path: path.to_path_buf(),
         plane: PlaneConfig {
@@ -839,6 +913,14 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
             on_approve,
             on_update,
             timeout,
+            rate_limit_per_minute,
+            rate_file: {
+                let mut name = state_path.file_name().unwrap_or_default().to_os_string();
+                name.push(".plane-rate");
+                state_path.with_file_name(name)
+            },
+            webhook_secret_env,
+            webhook_path,
         },
         poll: PollConfig {
             interval: Duration::from_secs(interval_secs),
@@ -875,10 +957,7 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
             pattern,
         },
         state: StateConfig {
-            path: resolve(
-                dir,
-                st.path.as_deref().unwrap_or("data/pending-tickets.json"),
-            ),
+            path: state_path,
             keep_done_days: st.keep_done_days.unwrap_or(30),
         },
         log: LogConfig {

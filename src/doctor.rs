@@ -220,9 +220,11 @@ fn plane(config: &Config) -> Vec<Check> {
         timeout: cfg.timeout.min(PLANE_TIMEOUT),
         attempts: 1,
         max_wait: Duration::from_secs(1),
+        deadline: Some(cfg.timeout.min(PLANE_TIMEOUT)),
     };
+    // doctor leaves no file behind: it heeds the shared budget but does not write to it.
     let client = match Client::with_patience(cfg, patience) {
-        Ok(c) => c,
+        Ok(c) => c.budget_read_only(),
         Err(e) => {
             return vec![Check::fail(
                 "plane",

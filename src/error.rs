@@ -22,6 +22,9 @@ pub enum Error {
     /// Plane answered with an error or could not be reached (exit 1, HTTP 502).
     #[error("{0}")]
     Plane(String),
+    /// Plane answered 404 for a work item it had: it was deleted there (exit 1, HTTP 502).
+    #[error("{0}")]
+    ItemDeleted(String),
     /// A session could not be started or reached (exit 1, HTTP 503).
     #[error("{0}")]
     Session(String),
@@ -50,7 +53,7 @@ impl Kind {
                     Error::Config(_) => Kind::Config,
                     Error::NotFound(_) => Kind::NotFound,
                     Error::Conflict(_) => Kind::Conflict,
-                    Error::Plane(_) => Kind::Plane,
+                    Error::Plane(_) | Error::ItemDeleted(_) => Kind::Plane,
                     Error::Session(_) => Kind::Session,
                 };
             }
@@ -86,6 +89,13 @@ impl Kind {
             Kind::Other => (500, "internal"),
         }
     }
+}
+
+/// Whether `err` says a Plane work item was deleted there.
+#[must_use]
+pub fn is_item_deleted(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|c| matches!(c.downcast_ref::<Error>(), Some(Error::ItemDeleted(_))))
 }
 
 /// Shorthand for returning a classified error through `anyhow`.

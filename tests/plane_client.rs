@@ -107,16 +107,48 @@ fn the_key_never_appears_even_in_trace_logs() {
 }
 
 #[test]
-fn a_project_the_key_cannot_see_is_an_error_naming_it() {
+fn a_project_the_key_cannot_see_is_an_error_naming_it_and_the_others_are_polled() {
     let missing = "00000000-0000-4000-8000-000000000000";
     let w = PlaneEnv::new(one_project(), &[CSLOG, missing], "", "");
     let err = w.fails(1, &["poll"]);
     assert!(err.contains(missing) && err.contains("404"), "{err}");
     assert!(err.contains("plane.project_ids"), "{err}");
+    assert_eq!(w.env.ticket("CSLOG-2")["status"], "pending");
+}
+
+#[test]
+fn a_base_url_ending_in_api_v1_works_with_a_warning() {
+    let w = PlaneEnv::new(one_project(), &[CSLOG], "", "");
+    let config = std::fs::read_to_string(w.env.config_path()).unwrap();
+    let url = w.plane.url.clone();
+    w.env
+        .set_config(&config.replace(&url, &format!("{url}/api/v1/")));
+    let out = w.run(&["poll"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
     assert!(
-        w.env.state_bytes().is_none(),
-        "CSLOG was queued although the poll failed"
+        err.contains("ends in /api/v1") && err.contains("plane.base_url"),
+        "{err}"
     );
+    assert_eq!(w.env.ticket("CSLOG-2")["status"], "pending");
+    assert!(w
+        .plane
+        .requests()
+        .iter()
+        .all(|r| r.url.starts_with("/api/v1/") && !r.url.contains("/api/v1/api/")));
+}
+
+#[test]
+fn a_doubled_api_path_in_a_404_is_explained() {
+    let w = PlaneEnv::new(one_project(), &[CSLOG], "", "");
+    let config = std::fs::read_to_string(w.env.config_path()).unwrap();
+    let url = w.plane.url.clone();
+    w.env
+        .set_config(&config.replace(&url, &format!("{url}/api")));
+    let err = w.fails(1, &["poll"]);
+    assert!(err.contains("\"/api\" is in it twice"), "{err}");
+    assert!(err.contains("Plane's origin"), "{err}");
+    assert!(!err.contains("check plane.workspace_slug"), "{err}");
 }
 
 #[test]

@@ -455,3 +455,65 @@ fn a_poll_at_a_terminal_shows_projects_and_pages_then_clears_the_line() {
     assert!(seen.contains("\r\x1b[2K"), "{seen:?}");
     assert!(!seen.contains(KEY), "the key reached the terminal");
 }
+
+#[test]
+fn one_unreadable_project_of_three_is_skipped_the_other_two_are_queued_and_poll_exits_1() {
+    // A project deleted in Plane (or private, and the key's user removed from it): 404.
+    let gone = "7e57ab1e-0000-4000-8000-0000000000ff";
+    let w = PlaneEnv::new(two_projects(), &[CSLOG, gone, OPS], "", "");
+    // A pending ticket of that project, queued when it could still be read.
+    w.env.add("GONE-1", "old");
+    let mut state = w.env.state();
+    let t = &mut state["tickets"]["GONE-1"];
+    t["trigger_type"] = "label".into();
+    t["issue_id"] = "7e57ab1e-2222-4000-8000-000000000001".into();
+    t["project_id"] = gone.into();
+    std::fs::write(w.env.state_path(), serde_json::to_vec(&state).unwrap()).unwrap();
+    let out = w.run(&["poll", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(report["queued"], 5, "{report}");
+    let failed = report["failed_projects"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert_eq!(failed[0]["project_id"], gone);
+    assert!(
+        failed[0]["error"].as_str().unwrap().contains("404"),
+        "{report}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(gone) && err.contains("could not be read"),
+        "{err}"
+    );
+    let state = w.env.state();
+    let mut queued = ids(&state);
+    queued.sort();
+    assert_eq!(
+        queued,
+        [
+            "CSLOG-150",
+            "CSLOG-249",
+            "CSLOG-7",
+            "GONE-1",
+            "OPS-101",
+            "OPS-3"
+        ],
+        "the unread project's ticket must stay"
+    );
+    assert_eq!(w.env.ticket("GONE-1")["status"], "pending");
+    let log = std::fs::read_to_string(w.env.path().join("data/orchestrator.log")).unwrap();
+    assert!(
+        log.contains(&format!("Plane project {gone} skipped")),
+        "{log}"
+    );
+
+    // The text output names it too, and a second poll changes nothing more.
+    let out = w.run(&["poll"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("skipped Plane project {gone}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("0 queued"), "{stdout}");
+}

@@ -227,3 +227,54 @@ fn a_failed_state_move_on_approve_leaves_the_ticket_active_with_last_error() {
     assert!(t["last_error"].as_str().unwrap().contains("400"));
     assert!(w.env.events("CSLOG-7").contains(&"plane_error".to_string()));
 }
+
+#[test]
+fn a_work_item_deleted_in_plane_finishes_the_ticket_as_done_with_the_deletion_recorded() {
+    let w = completed("  transitions:\n    on_update: done\n", "fixed it");
+    let item = w.with(|p| p.project(CSLOG).item_id(7));
+    w.with(|p| p.deleted.push(item.clone()));
+    let out = w.ok(&["update-plane", "CSLOG-7"]);
+    assert!(out.contains("deleted in Plane"), "{out}");
+    let t = w.env.ticket("CSLOG-7");
+    assert_eq!(t["status"], "done");
+    assert!(t["last_error"].is_null());
+    let deleted: Vec<&serde_json::Value> = t["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "plane_item_deleted")
+        .collect();
+    assert_eq!(deleted.len(), 1, "{t}");
+    assert!(deleted[0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("the work item was deleted in Plane"));
+    // Plane deletes softly: the comment landed, the state move met the 404, once.
+    assert!(t["plane_sync"]["comment_posted_at"].is_string());
+    assert_eq!(w.with(|p| p.count("PATCH", "/work-items/")), 1);
+    // Nothing left to retry.
+    w.fails(4, &["update-plane", "CSLOG-7"]);
+}
+
+#[test]
+fn a_state_move_on_approve_of_a_deleted_item_says_it_was_deleted() {
+    let w = PlaneEnv::new(
+        one_project(),
+        &[CSLOG],
+        "  transitions:\n    on_approve: In Progress\n",
+        "",
+    );
+    w.ok(&["poll"]);
+    let item = w.with(|p| p.project(CSLOG).item_id(7));
+    w.with(|p| p.deleted.push(item));
+    w.ok(&["approve", "CSLOG-7", "--no-session"]);
+    let t = w.env.ticket("CSLOG-7");
+    assert_eq!(t["status"], "active");
+    assert!(
+        t["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("the work item was deleted in Plane"),
+        "{t}"
+    );
+}

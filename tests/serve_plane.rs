@@ -157,4 +157,72 @@ fn update_plane_through_the_api_reports_a_plane_failure_as_502_and_keeps_the_tic
     assert_eq!(t["status"], "completed");
     assert!(t["last_error"].is_string(), "{t}");
     assert_eq!(w.with(|p| p.comments.len()), 0);
+    // Someone waits for the answer: one attempt, no retries.
+    assert_eq!(w.with(|p| p.count("POST", "/comments/")), 1);
+}
+
+#[test]
+fn update_plane_through_the_api_with_the_budget_spent_fails_at_once_instead_of_waiting() {
+    let w = PlaneEnv::new(one_project(), &[CSLOG], "", "");
+    w.ok(&["poll"]);
+    w.ok(&["approve", "CSLOG-7", "--no-session"]);
+    w.ok(&["complete", "CSLOG-7", "summary"]);
+    // Other processes used the whole minute's budget just now.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let sent: Vec<serde_json::Value> = (0..60)
+        .map(|i| serde_json::json!({"at": now_ms, "id": format!("cron-{i}")}))
+        .collect();
+    std::fs::write(
+        w.env.path().join("data/pending-tickets.json.plane-rate"),
+        serde_json::json!({ "sent": sent }).to_string(),
+    )
+    .unwrap();
+    let before = w.with(|p| p.requests.len());
+    let s = w.env.serve(&[], &[(KEY_ENV, KEY)]);
+    let started = std::time::Instant::now();
+    let answer = s.post("/api/update-plane/CSLOG-7", None);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    answer.assert_error(502, "plane_error");
+    assert!(answer.body.contains("rate budget"), "{}", answer.body);
+    assert_eq!(w.with(|p| p.requests.len()), before, "Plane was asked");
+    assert_eq!(w.env.ticket("CSLOG-7")["status"], "completed");
+}
+
+#[test]
+fn health_names_a_project_the_last_poll_could_not_read_and_the_others_are_queued() {
+    let missing = "00000000-0000-4000-8000-0000000000aa";
+    let w = PlaneEnv::new(
+        one_project(),
+        &[missing, CSLOG],
+        "",
+        "poll:\n  interval_secs: 1\n",
+    );
+    let s = w.env.serve(&["--poll"], &[(KEY_ENV, KEY)]);
+    let polled = s.wait_for(Duration::from_secs(15), || {
+        s.get("/health").json()["plane"]["last_poll_ok"] == false
+    });
+    assert!(polled, "no poll: {}", s.stderr());
+    let health = s.get("/health").json();
+    let failed = health["plane"]["failed_projects"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{health}");
+    assert_eq!(failed[0]["project_id"], missing);
+    assert!(
+        health["plane"]["last_poll_error"]
+            .as_str()
+            .unwrap()
+            .contains(missing),
+        "{health}"
+    );
+    assert_eq!(health["plane"]["rate_budget"]["limit_per_minute"], 60);
+    assert_eq!(s.ids("/api/pending-tickets"), ["CSLOG-7"]);
+    assert!(s
+        .stderr()
+        .contains(&format!("Plane project {missing} skipped")));
 }

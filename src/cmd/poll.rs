@@ -18,7 +18,9 @@ impl Run for PollArgs {
         };
         if !self.repeat {
             let report = workflow::poll(&app, &opts)?;
-            return self.print(&app, &report);
+            self.print(&app, &report)?;
+            // The projects that were read are merged; the exit status says some were not.
+            return report.failure().map_or(Ok(()), Err);
         }
         let interval = self
             .interval
@@ -26,7 +28,12 @@ impl Run for PollArgs {
         loop {
             // One failed tick (Plane down) must not end the loop: the next one may work.
             match workflow::poll(&app, &opts) {
-                Ok(report) => self.print(&app, &report)?,
+                Ok(report) => {
+                    self.print(&app, &report)?;
+                    if let Some(e) = report.failure() {
+                        eprintln!("error: {e:#}");
+                    }
+                }
                 Err(e) => eprintln!("error: {e:#}"),
             }
             std::thread::sleep(interval);
@@ -51,6 +58,12 @@ impl PollArgs {
         }
         for line in &report.actions {
             println!("  {line}");
+        }
+        for f in &report.failed_projects {
+            println!(
+                "  skipped Plane project {}: it could not be read: {}",
+                f.project_id, f.error
+            );
         }
         println!(
             "{} queued, {} completed, {} sessions lost",

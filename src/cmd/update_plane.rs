@@ -22,6 +22,7 @@ impl Run for UpdatePlaneArgs {
                 "ticket_id": out.ticket.id,
                 "comment_posted": out.comment_posted,
                 "state_updated": out.state_updated,
+                "item_deleted": out.item_deleted,
                 "plan": out.plan,
                 "ticket": ApiTicket::new(&out.ticket, None),
             }));
@@ -34,6 +35,19 @@ impl Run for UpdatePlaneArgs {
             for line in &out.plan {
                 println!("  {line}");
             }
+            return Ok(());
+        }
+        if out.item_deleted {
+            println!(
+                "{} is done: the work item was deleted in Plane, so there is nothing left to \
+                 update (recorded on the ticket; {})",
+                out.ticket.id,
+                if out.comment_posted {
+                    "the summary comment was posted before"
+                } else {
+                    "no comment was posted"
+                }
+            );
             return Ok(());
         }
         let state = if out.state_updated {

@@ -1,16 +1,16 @@
-//! One `ureq` agent talking to Plane's REST API v1: the key header, timeouts, retries with
-//! backoff for 429 and 5xx, pacing on Plane's rate-limit headers, cursor pagination, the
-//! `work-items/` → `issues/` fall-back for older servers, and errors that say what to fix.
+//! One `ureq` agent talking to Plane's REST API v1: the key header, timeouts, the shared
+//! rate budget ([`super::budget`]), retries with backoff for 429 and 5xx, cursor pagination,
+//! the `work-items/` → `issues/` fall-back for older servers, and errors that say what to fix.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::budget::Budget;
 use super::types::{Comment, ErrorBody, Label, Page, Project, State, WorkItem};
 use crate::config::PlaneConfig;
 use crate::error::Error;
@@ -29,6 +29,9 @@ const MAX_BODY: u64 = 64 * 1024 * 1024;
 const MAX_PAGES: usize = 10_000;
 /// Every list is read with this page size: valid on Plane Cloud and self-hosted alike.
 pub const PER_PAGE: u32 = 100;
+/// The work-item fields plane-orch reads (`fields=` keeps pages small).
+const ITEM_FIELDS: &str =
+    "id,name,sequence_id,description_html,priority,state,labels,project,created_at,updated_at";
 
 /// The HTTP methods plane-orch sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +85,11 @@ impl Reply {
         }
     }
 
+    /// Plane's 404 for an object it does not have (not an unknown route).
+    fn is_missing_object(&self) -> bool {
+        self.status == 404 && !self.is_unknown_route()
+    }
+
     /// The answer of a Plane older than v1.1.0 to a `work-items/` path.
     fn is_unknown_route(&self) -> bool {
         self.status == 404 && {
@@ -94,27 +102,50 @@ impl Reply {
     }
 }
 
-/// How patient a client is. Polls and updates wait out Plane's hiccups
-/// ([`Patience::of`]); `doctor` asks once and briefly, so a broken setup is reported at once.
+/// How patient a client is, per request. Polls and the command line wait out Plane's
+/// hiccups ([`Patience::of`]); a request from the HTTP API, where someone waits for the
+/// answer, is sent once and given a short deadline ([`Patience::interactive`]); `doctor` asks
+/// once and briefly, so a broken setup is reported at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Patience {
-    /// For one whole request, connecting included.
+    /// For one send, connecting included.
     pub timeout: Duration,
     /// Sends of one request at most, the first included.
     pub attempts: u32,
     /// The longest single wait: between sends, or for Plane's rate limit.
     pub max_wait: Duration,
+    /// The longest one request may take in all, waits for the rate budget and retries
+    /// included; `None`: as long as its attempts take.
+    pub deadline: Option<Duration>,
 }
 
+/// What an HTTP API request gives Plane at most, waits included.
+pub const INTERACTIVE_DEADLINE: Duration = Duration::from_secs(10);
+
 impl Patience {
-    /// What polls and updates use: `plane.timeout_secs`, [`MAX_ATTEMPTS`] sends, waits of up
-    /// to two minutes.
+    /// What polls and the command line use: `plane.timeout_secs`, [`MAX_ATTEMPTS`] sends,
+    /// waits of up to two minutes.
     #[must_use]
     pub fn of(cfg: &PlaneConfig) -> Patience {
         Patience {
             timeout: cfg.timeout,
             attempts: MAX_ATTEMPTS,
             max_wait: MAX_WAIT,
+            deadline: None,
+        }
+    }
+
+    /// What a request from the HTTP API uses: one send within [`INTERACTIVE_DEADLINE`]
+    /// (`plane.timeout_secs` if shorter), no retries; a spent rate budget fails at once
+    /// rather than holding the caller.
+    #[must_use]
+    pub fn interactive(cfg: &PlaneConfig) -> Patience {
+        let limit = cfg.timeout.min(INTERACTIVE_DEADLINE);
+        Patience {
+            timeout: limit,
+            attempts: 1,
+            max_wait: Duration::from_secs(1),
+            deadline: Some(limit),
         }
     }
 }
@@ -130,6 +161,13 @@ pub enum Access {
     KeyRefused { status: u16, message: String },
     /// Any other failure, saying what to check.
     Failed(String),
+}
+
+/// One answer with the rate-limit headers read from it.
+struct Sent {
+    reply: Reply,
+    retry_after: Option<Duration>,
+    remaining: Option<u64>,
 }
 
 /// Why a request got no usable answer, its retries spent.
@@ -152,8 +190,10 @@ pub struct Client {
     patience: Patience,
     /// Set once the server turned out to have no `work-items/` (Plane before v1.1.0).
     legacy: AtomicBool,
-    /// No request leaves before this instant (pacing on Plane's rate-limit headers).
-    not_before: Mutex<Option<Instant>>,
+    /// Shared with every plane-orch process using the key.
+    budget: Budget,
+    /// Whether `plane.base_url` has a path after the origin (a source of unknown routes).
+    base_has_path: bool,
 }
 
 impl fmt::Debug for Client {
@@ -228,8 +268,14 @@ impl Client {
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map_or(DEFAULT_RETRY_BASE, Duration::from_millis);
+        let base_has_path = cfg
+            .base_url
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.trim_end_matches('/').contains('/'));
         Ok(Client {
             agent,
+            budget: Budget::new(cfg),
+            base_has_path,
             api: format!("{}/api/v1", cfg.base_url),
             slug: cfg.workspace_slug.clone(),
             key,
@@ -240,7 +286,6 @@ impl Client {
                 ..patience
             },
             legacy: AtomicBool::new(false),
-            not_before: Mutex::new(None),
         })
     }
 
@@ -350,7 +395,7 @@ impl Client {
         self.list_all(
             &|kind| format!("{base}{kind}/"),
             true,
-            "&fields=id,name,sequence_id,description_html,priority,state,labels,project,created_at,updated_at",
+            &format!("&fields={ITEM_FIELDS}"),
             &format!("project {project}"),
             on_page,
         )
@@ -405,6 +450,9 @@ impl Client {
             });
         }
         let path = format!("{base}work-items/{issue}/comments/");
+        if reply.is_missing_object() {
+            return Err(self.deleted(Method::Post, &path, issue));
+        }
         let comment: Comment =
             self.parse(reply, Method::Post, &path, &format!("work item {issue}"))?;
         Ok(Posted {
@@ -426,8 +474,62 @@ impl Client {
             Some(&body),
         )?;
         let path = format!("{base}work-items/{issue}/");
+        if reply.is_missing_object() {
+            return Err(self.deleted(Method::Patch, &path, issue));
+        }
         let _: Value = self.parse(reply, Method::Patch, &path, &format!("work item {issue}"))?;
         Ok(())
+    }
+
+    /// One work item of a project by its UUID; `None` when Plane has no such item (deleted).
+    ///
+    /// # Errors
+    /// `Error::Plane` for anything but "no such item".
+    pub fn work_item(&self, project: &str, issue: &str) -> Result<Option<WorkItem>> {
+        let base = self.project_path(project);
+        let reply = self.items_request(
+            Method::Get,
+            &|kind| format!("{base}{kind}/{issue}/?fields={ITEM_FIELDS}"),
+            None,
+        )?;
+        if reply.is_missing_object() {
+            return Ok(None);
+        }
+        let shown = format!("{base}work-items/{issue}/");
+        self.parse(reply, Method::Get, &shown, &format!("work item {issue}"))
+            .map(Some)
+    }
+
+    /// The same client, reading the shared budget but never writing it (for checks that must
+    /// leave no file behind).
+    #[must_use]
+    pub fn budget_read_only(mut self) -> Client {
+        self.budget = self.budget.read_only();
+        self
+    }
+
+    /// The same client, writing the shared budget only when its ledger exists already (a
+    /// dry run creates no file).
+    #[must_use]
+    pub fn budget_never_creating(mut self) -> Client {
+        self.budget = self.budget.never_creating();
+        self
+    }
+
+    /// The shared rate budget this client draws on.
+    #[must_use]
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// The error for a 404 on a work item plane-orch knew: it was deleted in Plane.
+    fn deleted(&self, method: Method, path: &str, issue: &str) -> anyhow::Error {
+        Error::ItemDeleted(format!(
+            "the work item was deleted in Plane (404 to {} {} for work item {issue})",
+            method.as_str(),
+            self.url(path)
+        ))
+        .into()
     }
 
     // ---- plumbing --------------------------------------------------------------------
@@ -485,6 +587,22 @@ impl Client {
                  workspace {slug:?} or to {what}; check plane.workspace_slug and plane.project_ids, \
                  and that the user is a member of the project"
             ),
+            404 if reply.is_unknown_route() => match doubled_path(&url) {
+                Some(twice) => format!(
+                    "Plane does not know the path {m} {url} (404: {msg}): {twice:?} is in it \
+                     twice, so plane.base_url already holds part of the API path; set \
+                     plane.base_url to Plane's origin, such as https://plane.example.com"
+                ),
+                None if self.base_has_path => format!(
+                    "Plane does not know the path {m} {url} (404: {msg}): plane.base_url has a \
+                     path after the host; set it to Plane's origin, such as \
+                     https://plane.example.com (plane-orch adds /api/v1 itself)"
+                ),
+                None => format!(
+                    "Plane does not know the path {m} {url} (404: {msg}): is plane.base_url \
+                     Plane's API origin (such as https://api.plane.so)?"
+                ),
+            },
             404 => format!(
                 "Plane has no {what} (404 to {m} {url}: {msg}); check plane.workspace_slug and \
                  plane.project_ids, and that the key's user is a member of the project"
@@ -576,40 +694,69 @@ impl Client {
             .map_err(|f| Error::Plane(f.message).into())
     }
 
-    /// Sends one request with the retries: 429 waits `Retry-After`, 5xx and network errors
-    /// back off exponentially, at most `patience.attempts` sends. Any other status is returned.
+    /// Sends one request with the retries: each send takes a place in the shared rate
+    /// budget first; 429 waits `Retry-After`, 5xx and network errors back off exponentially,
+    /// at most `patience.attempts` sends within `patience.deadline`. Any other status is
+    /// returned.
     fn send_raw(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Reply, Failure> {
         let max_wait = self.patience.max_wait;
+        let deadline = self.patience.deadline.map(|d| Instant::now() + d);
         let url = self.url(path);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.wait_for_pace();
+            let slot = self.budget.take(deadline).map_err(|spent| Failure {
+                message: format!(
+                    "Plane's rate budget for this key ({} requests a minute, plane.rate_limit_per_minute) \
+                     is spent for {:.0} s more: {} {url} was not sent; try again then",
+                    self.budget.usage().limit_per_minute,
+                    spent.wait.as_secs_f64().ceil(),
+                    method.as_str(),
+                ),
+                unreachable: None,
+            })?;
             log::debug!("{} {url}", method.as_str());
             let result = self.send_once(method, &url, body);
+            match &result {
+                Ok(sent) => self.budget.settle(
+                    slot,
+                    sent.remaining,
+                    if sent.reply.status == 429 {
+                        Some(sent.retry_after.unwrap_or(Duration::from_secs(60)))
+                    } else {
+                        None
+                    },
+                ),
+                Err(_) => self.budget.settle(slot, None, None),
+            }
             let mut unreachable = None;
             let (wait, failure) = match result {
-                Ok((reply, retry_after)) if reply.status == 429 => {
-                    let wait = retry_after.unwrap_or(Duration::from_secs(60)).min(max_wait);
+                Ok(sent) if sent.reply.status == 429 => {
+                    let wait = sent
+                        .retry_after
+                        .unwrap_or(Duration::from_secs(60))
+                        .min(max_wait);
                     let failure = format!(
-                        "Plane rate-limited {} {url} (429) {}: it allows about 60 requests a \
-                         minute per key; try again in a minute, or poll less often",
+                        "Plane rate-limited {} {url} (429) {}: the key is used by more than \
+                         plane-orch, or Plane allows fewer requests than \
+                         plane.rate_limit_per_minute; lower it, or try again in a minute",
                         method.as_str(),
                         times(attempt)
                     );
                     (wait, failure)
                 }
-                Ok((reply, retry_after)) if reply.status >= 500 => (
-                    retry_after.map_or_else(|| self.backoff(attempt), |w| w.min(max_wait)),
+                Ok(sent) if sent.reply.status >= 500 => (
+                    sent.retry_after
+                        .map_or_else(|| self.backoff(attempt), |w| w.min(max_wait)),
                     format!(
                         "Plane answered {} to {} {url} {}: {}; Plane is failing, try again later",
-                        reply.status,
+                        sent.reply.status,
                         method.as_str(),
                         times(attempt),
-                        reply.message()
+                        sent.reply.message()
                     ),
                 ),
-                Ok((reply, _)) => return Ok(reply),
+                Ok(sent) => return Ok(sent.reply),
                 Err(e) => {
                     unreachable = Some(e.to_string());
                     (
@@ -622,7 +769,8 @@ impl Client {
                     )
                 }
             };
-            if attempt >= self.patience.attempts {
+            let past_deadline = deadline.is_some_and(|d| Instant::now() + wait >= d);
+            if attempt >= self.patience.attempts || past_deadline {
                 return Err(Failure {
                     message: failure,
                     unreachable,
@@ -637,13 +785,13 @@ impl Client {
         }
     }
 
-    /// One send; the reply and its `Retry-After`. Records the rate-limit headers for pacing.
+    /// One send: the reply, its `Retry-After` and its `X-RateLimit-Remaining`.
     fn send_once(
         &self,
         method: Method,
         url: &str,
         body: Option<&Value>,
-    ) -> Result<(Reply, Option<Duration>), ureq::Error> {
+    ) -> Result<Sent, ureq::Error> {
         let response = match (method, body) {
             (Method::Get, _) => self
                 .agent
@@ -676,36 +824,17 @@ impl Client {
             .and_then(|v| v.parse::<u64>().ok())
             .map(Duration::from_secs);
         let remaining = header("x-ratelimit-remaining").and_then(|v| v.parse::<u64>().ok());
-        let reset = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok());
-        if let Some(delay) =
-            pace(remaining, reset, epoch_now()).map(|d| d.min(self.patience.max_wait))
-        {
-            log::info!(
-                "Plane's rate limit is nearly used up ({} left): waiting {} ms before the next request",
-                remaining.unwrap_or(0),
-                delay.as_millis()
-            );
-            if let Ok(mut nb) = self.not_before.lock() {
-                *nb = Some(Instant::now() + delay);
-            }
-        }
         let status = response.status().as_u16();
         let body = response
             .body_mut()
             .with_config()
             .limit(MAX_BODY)
             .read_to_string()?;
-        Ok((Reply { status, body }, retry_after))
-    }
-
-    fn wait_for_pace(&self) {
-        let until = self.not_before.lock().ok().and_then(|mut nb| nb.take());
-        if let Some(until) = until {
-            let now = Instant::now();
-            if until > now {
-                std::thread::sleep(until - now);
-            }
-        }
+        Ok(Sent {
+            reply: Reply { status, body },
+            retry_after,
+            remaining,
+        })
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
@@ -732,10 +861,22 @@ fn tries(n: u32) -> String {
     }
 }
 
-fn epoch_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+/// A run of path segments that comes twice in a row in `url` (`api/v1` in
+/// `/api/v1/api/v1/users/me/`): a base URL that already held part of the path.
+fn doubled_path(url: &str) -> Option<String> {
+    let path = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    let segs: Vec<&str> = path.split('/').skip(1).filter(|s| !s.is_empty()).collect();
+    for len in (1..=segs.len() / 2).rev() {
+        for start in 0..=segs.len() - 2 * len {
+            if segs[start..start + len] == segs[start + len..start + 2 * len]
+                && segs[start..start + len].contains(&"api")
+            {
+                return Some(format!("/{}", segs[start..start + len].join("/")));
+            }
+        }
+    }
+    None
 }
 
 /// A cursor as Plane makes them: `per_page:page:is_prev`.
@@ -747,42 +888,25 @@ fn is_cursor(c: &str) -> bool {
         && matches!(parts[2], "0" | "1")
 }
 
-/// How long to wait before the next request, given Plane's `X-RateLimit-Remaining` and
-/// `X-RateLimit-Reset` (epoch seconds): until the reset when nothing is left; spread the
-/// rest over the window when little is; nothing otherwise.
-#[must_use]
-pub fn pace(remaining: Option<u64>, reset: Option<u64>, now_epoch: f64) -> Option<Duration> {
-    const LOW: u64 = 5;
-    let remaining = remaining?;
-    if remaining >= LOW {
-        return None;
-    }
-    #[allow(clippy::cast_precision_loss)] // epoch seconds fit an f64 exactly
-    let window = reset.map_or(1.0, |r| (r as f64 - now_epoch).max(0.0));
-    #[allow(clippy::cast_precision_loss)]
-    let secs = window / (remaining as f64 + 1.0);
-    let delay = Duration::from_secs_f64(secs).min(MAX_WAIT);
-    (delay > Duration::ZERO).then_some(delay)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn pacing_waits_for_the_reset_when_nothing_is_left() {
-        assert_eq!(pace(None, Some(100), 50.0), None);
-        assert_eq!(pace(Some(40), Some(100), 50.0), None);
+    fn doubled_paths_are_found() {
         assert_eq!(
-            pace(Some(0), Some(100), 50.0),
-            Some(Duration::from_secs(50))
+            doubled_path("https://p.example/api/v1/api/v1/users/me/").as_deref(),
+            Some("/api/v1")
         );
         assert_eq!(
-            pace(Some(4), Some(100), 50.0),
-            Some(Duration::from_secs(10))
+            doubled_path("https://p.example/api/api/v1/users/me/?x=1").as_deref(),
+            Some("/api")
         );
-        assert_eq!(pace(Some(0), Some(10_000), 0.0), Some(MAX_WAIT));
-        assert_eq!(pace(Some(0), Some(40), 50.0), None);
+        assert_eq!(doubled_path("https://p.example/api/v1/users/me/"), None);
+        assert_eq!(
+            doubled_path("https://p.example/api/v1/workspaces/a/a/"),
+            None
+        );
     }
 
     #[test]

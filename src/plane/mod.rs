@@ -1,5 +1,6 @@
 //! Plane's REST API: the client and the shapes of its answers. Knows no state file.
 
+pub mod budget;
 pub mod client;
 pub mod types;
 

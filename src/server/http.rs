@@ -18,6 +18,9 @@ use super::Ctx;
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// The largest webhook body accepted: Plane sends the whole work item, description included.
+const MAX_WEBHOOK_BODY: usize = 1024 * 1024;
+
 /// The most bytes of an unwanted body read only to throw them away.
 const DISCARD_MAX: u64 = 1024 * 1024;
 
@@ -120,8 +123,13 @@ fn gate(ctx: &Ctx, method: &str, segments: &[String], rq: &tiny_http::Request) -
             ));
         }
     }
+    // Plane cannot send the API token: its webhooks are checked by their signature instead.
+    let webhook = is_webhook(ctx, segments);
     if let Some(token) = &ctx.token {
-        if needs_token(segments) && !authorized(token, header(rq, "Authorization").as_deref()) {
+        if needs_token(segments)
+            && !webhook
+            && !authorized(token, header(rq, "Authorization").as_deref())
+        {
             return Gate::Answer(Reply::error(
                 401,
                 "unauthorized",
@@ -130,17 +138,29 @@ fn gate(ctx: &Ctx, method: &str, segments: &[String], rq: &tiny_http::Request) -
             ));
         }
     }
-    if rq.body_length().is_some_and(|n| n > MAX_BODY) {
-        return Gate::Answer(too_large());
+    if rq.body_length().is_some_and(|n| n > body_limit(webhook)) {
+        return Gate::Answer(too_large(body_limit(webhook)));
     }
     Gate::Pass
 }
 
-fn too_large() -> Reply {
+fn is_webhook(ctx: &Ctx, segments: &[String]) -> bool {
+    super::webhook::Webhooks::is_path(&ctx.app.config.plane.webhook_path, segments)
+}
+
+fn body_limit(webhook: bool) -> usize {
+    if webhook {
+        MAX_WEBHOOK_BODY
+    } else {
+        MAX_BODY
+    }
+}
+
+fn too_large(limit: usize) -> Reply {
     Reply::error(
         413,
         "too_large",
-        &format!("the request body is over {} KiB", MAX_BODY / 1024),
+        &format!("the request body is over {} KiB", limit / 1024),
     )
 }
 
@@ -200,17 +220,25 @@ fn finish(ctx: &Ctx, mut rq: tiny_http::Request) {
                 discard_body(&mut rq);
                 reply
             }
-            Gate::Pass => match read_body(&mut rq) {
+            Gate::Pass => match read_body(&mut rq, body_limit(is_webhook(ctx, &segments))) {
                 Err(reply) => reply,
-                Ok(body) => routes::route(
-                    ctx,
-                    &routes::Request {
-                        method: &method,
-                        segments: &segments,
-                        query: &query,
-                        body: &body,
-                    },
-                ),
+                Ok(body) => {
+                    let headers: Vec<(String, String)> = rq
+                        .headers()
+                        .iter()
+                        .map(|h| (h.field.as_str().to_string(), h.value.as_str().to_string()))
+                        .collect();
+                    routes::route(
+                        ctx,
+                        &routes::Request {
+                            method: &method,
+                            segments: &segments,
+                            query: &query,
+                            headers: &headers,
+                            body: &body,
+                        },
+                    )
+                }
             },
         },
     };
@@ -236,10 +264,10 @@ fn discard_body(rq: &mut tiny_http::Request) {
     let _ = std::io::copy(&mut rq.as_reader().take(DISCARD_MAX), &mut std::io::sink());
 }
 
-/// Reads the body, at most `MAX_BODY` bytes (a chunked or lying client is cut off too).
-fn read_body(rq: &mut tiny_http::Request) -> Result<Vec<u8>, Reply> {
+/// Reads the body, at most `max` bytes (a chunked or lying client is cut off too).
+fn read_body(rq: &mut tiny_http::Request, max: usize) -> Result<Vec<u8>, Reply> {
     let mut body = Vec::new();
-    let limit = u64::try_from(MAX_BODY).unwrap_or(u64::MAX) + 1;
+    let limit = u64::try_from(max).unwrap_or(u64::MAX) + 1;
     rq.as_reader()
         .take(limit)
         .read_to_end(&mut body)
@@ -250,9 +278,9 @@ fn read_body(rq: &mut tiny_http::Request) -> Result<Vec<u8>, Reply> {
                 &format!("cannot read the request body: {e}"),
             )
         })?;
-    if body.len() > MAX_BODY {
+    if body.len() > max {
         discard_body(rq);
-        return Err(too_large());
+        return Err(too_large(max));
     }
     Ok(body)
 }

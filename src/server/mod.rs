@@ -10,12 +10,13 @@ mod cache;
 mod http;
 mod metrics;
 mod routes;
+mod webhook;
 
 use std::collections::HashSet;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,12 +25,15 @@ use chrono::{DateTime, Utc};
 
 use crate::app::App;
 use crate::error::Error;
-use crate::workflow::{self, PollOptions};
+use crate::plane::client::Patience;
+use crate::plane::Client;
+use crate::workflow::{self, PollOptions, ProjectFailure, ProjectViews};
 
 pub use cache::StateCache;
 pub use http::{split_url, MAX_BODY};
 pub use metrics::Metrics;
 pub use routes::{route, Body, Reply, Request};
+pub use webhook::{sign as sign_webhook, Nudge, Webhooks};
 
 /// Workers answering requests.
 const WORKERS: usize = 8;
@@ -51,12 +55,18 @@ pub struct ServeOptions {
     pub poll: bool,
 }
 
+/// How long the poller gathers more nudges after the first, so a burst of deliveries for
+/// one change (Plane sends one per changed field) is fetched once.
+const NUDGE_GATHER: Duration = Duration::from_millis(50);
+
 /// The outcome of the last background poll tick.
 #[derive(Debug, Clone)]
 pub struct PollStatus {
     pub at: DateTime<Utc>,
     pub ok: bool,
     pub error: Option<String>,
+    /// The watched projects that tick could not read.
+    pub failed_projects: Vec<ProjectFailure>,
 }
 
 /// The names of the sessions running now.
@@ -69,6 +79,8 @@ pub struct Ctx {
     pub token: Option<String>,
     pub metrics: Metrics,
     pub cache: StateCache,
+    /// Plane's webhooks, when `plane.webhook_secret_env` holds a secret.
+    pub webhooks: Option<Webhooks>,
     last_poll: Mutex<Option<PollStatus>>,
     sessions_probe: Mutex<Option<(Instant, bool)>>,
     live: Mutex<Option<(Instant, Option<LiveSessions>)>>,
@@ -84,11 +96,19 @@ impl Ctx {
             token,
             metrics: Metrics::default(),
             cache: StateCache::default(),
+            webhooks: None,
             last_poll: Mutex::new(None),
             sessions_probe: Mutex::new(None),
             live: Mutex::new(None),
             inflight: AtomicUsize::new(0),
         }
+    }
+
+    /// The same context taking Plane's webhooks.
+    #[must_use]
+    pub fn with_webhooks(mut self, webhooks: Option<Webhooks>) -> Ctx {
+        self.webhooks = webhooks;
+        self
     }
 
     /// Whether a browser page at `origin` may call the API (`api.cors_origins`).
@@ -222,20 +242,29 @@ pub fn serve(app: App, opts: &ServeOptions) -> Result<()> {
             .context("cannot install the signal handlers")?;
     }
 
-    let ctx = Arc::new(Ctx::new(app, token));
+    let (nudge_tx, nudge_rx) = mpsc::channel();
+    let webhooks = Webhooks::new(&app.config.plane, nudge_tx);
+    // Someone waits for each answer: a request that must reach Plane makes one attempt
+    // within a short deadline (the background poller keeps its retries).
+    let patience = Patience::interactive(&app.config.plane);
+    let ctx = Arc::new(Ctx::new(app.with_plane_patience(patience), token).with_webhooks(webhooks));
     {
         let mut out = io::stdout().lock();
         writeln!(out, "listening on http://{local}").context("cannot write to stdout")?;
         out.flush().context("cannot write to stdout")?;
     }
     log::info!(
-        "serving the API on http://{local} ({} token, {WORKERS} workers{})",
+        "serving the API on http://{local} ({} token, {WORKERS} workers{}{})",
         if ctx.token.is_some() {
             "with a"
         } else {
             "without a"
         },
-        if opts.poll { ", polling" } else { "" }
+        if opts.poll { ", polling" } else { "" },
+        match &ctx.webhooks {
+            Some(w) => format!(", Plane webhooks at {}", w.path),
+            None => String::new(),
+        }
     );
 
     let workers: Vec<_> = (0..WORKERS)
@@ -247,12 +276,13 @@ pub fn serve(app: App, opts: &ServeOptions) -> Result<()> {
                 .context("cannot start the worker threads")
         })
         .collect::<Result<_>>()?;
-    let poller = if opts.poll {
-        let (ctx, stop) = (Arc::clone(&ctx), Arc::clone(&stop));
+    // Webhooks need the poller even without --poll: it fetches the items they name.
+    let poller = if opts.poll || ctx.webhooks.is_some() {
+        let (ctx, stop, full) = (Arc::clone(&ctx), Arc::clone(&stop), opts.poll);
         Some(
             thread::Builder::new()
                 .name("plane-orch-poll".into())
-                .spawn(move || poll_loop(&ctx, &stop))
+                .spawn(move || poll_loop(&ctx, &stop, full, &nudge_rx))
                 .context("cannot start the poll thread")?,
         )
     } else {
@@ -308,38 +338,148 @@ fn work(server: &tiny_http::Server, ctx: &Arc<Ctx>, stop: &AtomicBool) {
     }
 }
 
-fn poll_loop(ctx: &Ctx, stop: &AtomicBool) {
+/// The background poller: a full tick every `poll.interval_secs` (with `--poll`), and, when
+/// a webhook names work items, a tick for just those at once.
+fn poll_loop(ctx: &Ctx, stop: &AtomicBool, full: bool, nudges: &mpsc::Receiver<Nudge>) {
     let interval = ctx.app.config.poll.interval;
+    // Nobody waits on the poller: its Plane requests keep their retries.
+    let app = App {
+        plane_patience: None,
+        ..ctx.app.clone()
+    };
+    let mut next_full = Instant::now();
+    let mut views = ProjectViews::default();
+    let mut waiting: Vec<Nudge> = Vec::new();
+    if ctx.webhooks.is_some() {
+        learn_own_user(ctx);
+    }
     while !stop.load(Ordering::SeqCst) {
-        let started = Instant::now();
-        let result = workflow::poll(&ctx.app, &PollOptions::default());
-        ctx.metrics.poll(started.elapsed(), result.is_ok());
-        let status = match &result {
-            Ok(report) => {
-                log::info!(
-                    "poll: {} queued, {} completed, {} sessions lost",
-                    report.queued,
-                    report.completed,
-                    report.sessions_lost
-                );
-                PollStatus {
-                    at: crate::ticket::now(),
-                    ok: true,
-                    error: None,
-                }
-            }
-            Err(e) => {
-                log::warn!("poll failed: {e:#}");
-                PollStatus {
-                    at: crate::ticket::now(),
-                    ok: false,
-                    error: Some(format!("{e:#}")),
-                }
-            }
+        if full && Instant::now() >= next_full {
+            let started = Instant::now();
+            full_tick(ctx, &app, &mut views);
+            next_full = started + interval;
+        }
+        let until_full = if full {
+            next_full.saturating_duration_since(Instant::now())
+        } else {
+            TICK
         };
-        ctx.set_last_poll(status);
-        while started.elapsed() < interval && !stop.load(Ordering::SeqCst) {
-            thread::sleep(TICK.min(interval.saturating_sub(started.elapsed())));
+        match nudges.recv_timeout(TICK.min(until_full)) {
+            Ok(n) => {
+                waiting.push(n);
+                let gather_until = Instant::now() + NUDGE_GATHER;
+                while let Ok(more) =
+                    nudges.recv_timeout(gather_until.saturating_duration_since(Instant::now()))
+                {
+                    waiting.push(more);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) if !full && waiting.is_empty() => return,
+            Err(mpsc::RecvTimeoutError::Disconnected) => thread::sleep(TICK.min(until_full)),
+        }
+        if !waiting.is_empty() {
+            waiting = nudge_tick(ctx, &app, &mut views, std::mem::take(&mut waiting));
+        }
+    }
+}
+
+/// One full poll tick, its outcome kept for `/health`.
+fn full_tick(ctx: &Ctx, app: &App, views: &mut ProjectViews) {
+    let started = Instant::now();
+    let result = workflow::poll_keeping(app, &PollOptions::default(), views);
+    let status = match &result {
+        Ok(report) => {
+            log::info!(
+                "poll: {} queued, {} completed, {} sessions lost",
+                report.queued,
+                report.completed,
+                report.sessions_lost
+            );
+            let failure = report.failure().map(|e| format!("{e:#}"));
+            if let Some(e) = &failure {
+                log::warn!("poll: {e}");
+            }
+            PollStatus {
+                at: crate::ticket::now(),
+                ok: failure.is_none(),
+                error: failure,
+                failed_projects: report.failed_projects.clone(),
+            }
+        }
+        Err(e) => {
+            log::warn!("poll failed: {e:#}");
+            PollStatus {
+                at: crate::ticket::now(),
+                ok: false,
+                error: Some(format!("{e:#}")),
+                failed_projects: Vec::new(),
+            }
+        }
+    };
+    ctx.metrics.poll(started.elapsed(), status.ok);
+    ctx.set_last_poll(status);
+}
+
+/// Learns the key's own user, so its own changes (echoed back as webhooks) are ignored.
+fn learn_own_user(ctx: &Ctx) -> Option<String> {
+    let hooks = ctx.webhooks.as_ref()?;
+    if let Some(me) = hooks.me.get() {
+        return Some(me.clone());
+    }
+    let me = Client::new(&ctx.app.config.plane)
+        .and_then(|c| c.me())
+        .map(|v| v["id"].as_str().map(str::to_string));
+    match me {
+        Ok(Some(id)) => Some(hooks.me.get_or_init(|| id).clone()),
+        Ok(None) => None,
+        Err(e) => {
+            log::warn!(
+                "cannot learn the Plane key's own user (its changes would be fetched too): {e:#}"
+            );
+            None
+        }
+    }
+}
+
+/// Fetches the work items nudges name, once each; returns the nudges to try again (another
+/// poll held the lock).
+fn nudge_tick(ctx: &Ctx, app: &App, views: &mut ProjectViews, nudges: Vec<Nudge>) -> Vec<Nudge> {
+    let me = learn_own_user(ctx);
+    let mut items: Vec<(String, String)> = Vec::new();
+    for n in &nudges {
+        if n.actor.is_some() && n.actor == me {
+            log::debug!("webhook for {}: the key's own change, ignored", n.item);
+            continue;
+        }
+        let pair = (n.project.clone(), n.item.clone());
+        if !items.contains(&pair) {
+            items.push(pair);
+        }
+    }
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let client = match Client::new(&ctx.app.config.plane) {
+        Ok(c) => c,
+        Err(e) => {
+            log::warn!("webhook: cannot poll Plane: {e:#}");
+            return Vec::new();
+        }
+    };
+    match workflow::poll_items(app, &client, &items, views) {
+        Ok(report) if report.skipped => {
+            log::debug!("webhook: another poll is running; fetching after it");
+            thread::sleep(TICK);
+            nudges
+        }
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            log::warn!(
+                "webhook: the poll of {} work item(s) failed: {e:#}",
+                items.len()
+            );
+            Vec::new()
         }
     }
 }

@@ -17,13 +17,25 @@ use crate::workflow::{
 use super::Ctx;
 
 /// One request as the routes see it: the method, the path split at `/` and percent-decoded,
-/// the query's pairs (decoded) and the body.
+/// the query's pairs (decoded), the headers and the raw body.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     pub method: &'a str,
     pub segments: &'a [String],
     pub query: &'a [(String, String)],
+    pub headers: &'a [(String, String)],
     pub body: &'a [u8],
+}
+
+impl Request<'_> {
+    /// The first header called `name` (case-insensitive).
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// What an answer carries besides its status.
@@ -110,6 +122,9 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
 /// Answers one request.
 #[must_use]
 pub fn route(ctx: &Ctx, req: &Request<'_>) -> Reply {
+    if super::webhook::Webhooks::is_path(&ctx.app.config.plane.webhook_path, req.segments) {
+        return webhook(ctx, req);
+    }
     let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
     let Some(allow) = allowed_methods(&segs) else {
         return Reply::error(
@@ -207,6 +222,34 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value> {
 
 // ---- reading ----------------------------------------------------------------------------
 
+/// Plane's webhook deliveries (the path is `plane.webhook_path`).
+fn webhook(ctx: &Ctx, req: &Request<'_>) -> Reply {
+    if req.method != "POST" {
+        let mut reply = Reply::error(
+            405,
+            "invalid",
+            &format!(
+                "{} is not allowed on {}: use POST",
+                req.method, ctx.app.config.plane.webhook_path
+            ),
+        );
+        reply.allow = Some("POST");
+        return reply;
+    }
+    match &ctx.webhooks {
+        Some(hooks) => hooks.handle(&ctx.app.config.plane, req),
+        None => Reply::error(
+            404,
+            "not_found",
+            &format!(
+                "webhooks are off: set {} to the secret Plane showed when the webhook was made, \
+                 and restart serve",
+                ctx.app.config.plane.webhook_secret_env
+            ),
+        ),
+    }
+}
+
 fn health(ctx: &Ctx) -> Reply {
     let state = ctx.cache.summary(&ctx.app.store);
     let count = |s: Status| state.as_ref().map_or(0, |summary| summary.count(s));
@@ -234,6 +277,12 @@ fn health(ctx: &Ctx) -> Reply {
                 "last_poll_at": last.as_ref().map(|p| p.at),
                 "last_poll_ok": last.as_ref().map(|p| p.ok),
                 "last_poll_error": last.as_ref().and_then(|p| p.error.clone()),
+                "failed_projects": last.as_ref().map_or_else(Vec::new, |p| p.failed_projects.clone()),
+                "rate_budget": crate::plane::budget::Budget::new(&ctx.app.config.plane).usage(),
+                "webhooks": ctx.webhooks.as_ref().map_or_else(
+                    || json!({"enabled": false, "path": ctx.app.config.plane.webhook_path}),
+                    super::webhook::Webhooks::status,
+                ),
             },
             "sessions": {
                 "backend": ctx.app.config.sessions.backend.as_str(),
@@ -542,8 +591,9 @@ fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
         Ok(json!({
             "status": "updated",
             "ticket_id": out.ticket.id.to_string(),
-            "comment_posted": true,
+            "comment_posted": out.comment_posted,
             "state_updated": out.state_updated,
+            "item_deleted": out.item_deleted,
             "ticket": changed_ticket(ctx, &out.ticket)?,
         }))
     })();
@@ -583,6 +633,7 @@ mod tests {
                 method,
                 segments: &segments,
                 query: &query,
+                headers: &[],
                 body: body.as_bytes(),
             },
         )

@@ -18,7 +18,10 @@ pub use add::{add, AddRequest};
 pub use approve::{approve, ApproveOptions};
 pub use complete::{complete, SummarySource};
 pub use lost::flag_lost_sessions;
-pub use poll::{poll, poll_lock_path, PollOptions, PollReport};
+pub use poll::{
+    poll, poll_items, poll_keeping, poll_lock_path, PollOptions, PollReport, ProjectFailure,
+    ProjectViews,
+};
 pub use remove::{remove, RemoveOptions};
 pub use restart::restart;
 pub use update_plane::{update_plane, UpdatePlaneOptions, UpdatePlaneOutcome};

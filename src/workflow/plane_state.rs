@@ -48,7 +48,7 @@ pub(crate) fn move_state_on_approve(app: &App, id: &TicketId) {
     if ticket.status != Status::Active || ticket.plane_sync.approve_state_set_at.is_some() {
         return;
     }
-    let result = Client::new(cfg).and_then(|client| {
+    let result = app.plane_client().and_then(|client| {
         let state_id = resolve_state(&client, &project, &target, "plane.transitions.on_approve")?;
         client.set_state(&project, &issue, &state_id)
     });

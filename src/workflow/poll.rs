@@ -1,6 +1,8 @@
-//! One poll tick: completion files become completed tickets; every watched
-//! Plane project is read whole, and the queue is reconciled with it in one locked update.
-//! Everything is fetched before the store is touched, so a Plane failure changes nothing.
+//! One poll tick: completion files become completed tickets; every watched Plane project is
+//! read whole, and the queue is reconciled with it in one locked update. Everything is
+//! fetched before the store is touched. Each project stands on its own: one that cannot be
+//! read is reported and skipped, and its tickets are left as they are, while the others are
+//! merged. A webhook's nudge polls just the work items it names ([`poll_items`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -13,6 +15,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::completion;
 use crate::config::PlaneConfig;
+use crate::error::{Error, Kind};
 use crate::plane::types::{Label, State as PlaneState, WorkItem};
 use crate::plane::{self, html_to_text, Client};
 use crate::progress::Progress;
@@ -60,16 +63,60 @@ pub struct PollReport {
     pub over_budget_ids: Vec<String>,
     /// Whether Plane was read (false: not configured, only completion files were handled).
     pub plane_polled: bool,
+    /// Watched projects that could not be read this time: skipped, their tickets untouched.
+    pub failed_projects: Vec<ProjectFailure>,
     pub dry_run: bool,
     /// What the notification sender did in this tick (absent without sinks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notifications: Option<crate::notify::PumpReport>,
 }
 
+/// A watched project a poll could not read, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectFailure {
+    pub project_id: String,
+    pub error: String,
+    /// A setting is wrong (a trigger name the project lacks), rather than Plane failing.
+    #[serde(skip)]
+    pub config: bool,
+}
+
 impl PollReport {
     fn act(&mut self, line: String) {
         log::info!("{line}");
         self.actions.push(line);
+    }
+
+    /// The error to exit with when some projects could not be read (the others' results
+    /// stand): a config error when only settings were wrong, else a Plane error.
+    #[must_use]
+    pub fn failure(&self) -> Option<anyhow::Error> {
+        let first = self.failed_projects.first()?;
+        let mut text = if self.failed_projects.len() == 1 {
+            format!(
+                "Plane project {} could not be read: {}",
+                first.project_id, first.error
+            )
+        } else {
+            let each: Vec<String> = self
+                .failed_projects
+                .iter()
+                .map(|f| format!("{}: {}", f.project_id, f.error))
+                .collect();
+            format!(
+                "{} Plane projects could not be read: {}",
+                self.failed_projects.len(),
+                each.join("; ")
+            )
+        };
+        if self.plane_polled {
+            text.push_str(" (the other projects were polled and their tickets are queued)");
+        }
+        Some(if self.failed_projects.iter().all(|f| f.config) {
+            Error::Config(text).into()
+        } else {
+            Error::Plane(text).into()
+        })
     }
 }
 
@@ -118,7 +165,15 @@ fn try_poll_lock(app: &App) -> Result<Option<PollLock>> {
 /// Plane failed (`Error::Plane`, the queue unchanged), a trigger name matches no or several
 /// states or labels (`Error::Config`), or the state file cannot be read or written.
 pub fn poll(app: &App, opts: &PollOptions) -> Result<PollReport> {
-    let mut result = poll_plane(app, opts);
+    poll_keeping(app, opts, &mut ProjectViews::default())
+}
+
+/// [`poll`], keeping what it learnt of each project in `views` for later [`poll_items`].
+///
+/// # Errors
+/// As [`poll`].
+pub fn poll_keeping(app: &App, opts: &PollOptions, views: &mut ProjectViews) -> Result<PollReport> {
+    let mut result = poll_plane(app, opts, views);
     // Messages go out after the tick's changes, and also when Plane failed: a session lost or
     // a completion file handled before the failure still tells its person.
     if !opts.dry_run && !result.as_ref().is_ok_and(|r| r.skipped) {
@@ -134,7 +189,7 @@ pub fn poll(app: &App, opts: &PollOptions) -> Result<PollReport> {
     result
 }
 
-fn poll_plane(app: &App, opts: &PollOptions) -> Result<PollReport> {
+fn poll_plane(app: &App, opts: &PollOptions, views: &mut ProjectViews) -> Result<PollReport> {
     // A dry run writes nothing, the lock file included.
     let _lock = if opts.dry_run {
         None
@@ -200,32 +255,26 @@ fn poll_plane(app: &App, opts: &PollOptions) -> Result<PollReport> {
     if let Some(why) = plane::not_configured(cfg, true) {
         log::warn!("Plane is not configured ({why}): polling handled completion files only");
     } else {
-        let client = Client::new(cfg)?;
+        let mut client = app.plane_client()?;
+        if opts.dry_run {
+            // A dry run creates no file, but its requests still spend the key's budget.
+            client = client.budget_never_creating();
+        }
         let progress = if opts.progress {
             Progress::new()
         } else {
             Progress::hidden()
         };
-        let fetched = fetch(&client, cfg, &progress).inspect_err(|_| {
-            if !report.completed_ids.is_empty() {
-                log::warn!(
-                    "completed from completion files before Plane failed: {}",
-                    report.completed_ids.join(", ")
-                );
-            }
-        })?;
-        let at = now();
-        if opts.dry_run {
-            let mut state = app.store.load()?;
-            merge(&mut state, &fetched, cfg, at, &mut report);
-        } else {
-            report = app.store.update(|state| {
-                let mut r = report;
-                merge(state, &fetched, cfg, at, &mut r);
-                Ok(r)
-            })?;
+        let (fetched, failed) = fetch(&client, cfg, &progress, views);
+        apply(app, opts.dry_run, &fetched, cfg, &mut report)?;
+        report.plane_polled = !fetched.is_empty();
+        report.failed_projects = failed;
+        if !report.failed_projects.is_empty() && !report.completed_ids.is_empty() {
+            log::warn!(
+                "completed from completion files although Plane could not be read whole: {}",
+                report.completed_ids.join(", ")
+            );
         }
-        report.plane_polled = true;
     }
     // One line per tick, so a cron or --loop log shows every poll, quiet ones included.
     log::info!(
@@ -238,11 +287,106 @@ fn poll_plane(app: &App, opts: &PollOptions) -> Result<PollReport> {
         report.dropped,
         report.flagged,
         report.changed,
-        if report.plane_polled {
-            ""
-        } else {
-            " (Plane not read: not configured)"
+        match (report.plane_polled, report.failed_projects.len()) {
+            (_, 0) if report.plane_polled => String::new(),
+            (_, 0) => " (Plane not read: not configured)".to_string(),
+            (true, n) => format!(" ({n} project(s) could not be read)"),
+            (false, _) => " (no project could be read)".to_string(),
         }
+    );
+    Ok(report)
+}
+
+/// Merges what was read into the queue (or, for a dry run, into a copy).
+fn apply(
+    app: &App,
+    dry_run: bool,
+    fetched: &[Fetched],
+    cfg: &PlaneConfig,
+    report: &mut PollReport,
+) -> Result<()> {
+    if fetched.is_empty() {
+        return Ok(());
+    }
+    let at = now();
+    if dry_run {
+        let mut state = app.store.load()?;
+        merge(&mut state, fetched, cfg, at, report);
+    } else {
+        let taken = std::mem::take(report);
+        *report = app.store.update(|state| {
+            let mut r = taken;
+            merge(state, fetched, cfg, at, &mut r);
+            Ok(r)
+        })?;
+    }
+    Ok(())
+}
+
+/// The work items a webhook named, by project: each is fetched alone (not every page) and
+/// merged like a poll would, except that nothing is dropped for being absent from a page.
+/// `views` keeps what was learnt of each project (its states and labels) between calls.
+/// Another poll holding the lock makes this one do nothing (`skipped`).
+///
+/// # Errors
+/// The state file cannot be read or written; Plane is not configured.
+pub fn poll_items(
+    app: &App,
+    client: &Client,
+    items: &[(String, String)],
+    views: &mut ProjectViews,
+) -> Result<PollReport> {
+    let Some(_lock) = try_poll_lock(app)? else {
+        return Ok(PollReport {
+            skipped: true,
+            ..PollReport::default()
+        });
+    };
+    let cfg = &app.config.plane;
+    let mut report = PollReport::default();
+    let mut fetched: Vec<Fetched> = Vec::new();
+    for (pid, iid) in items {
+        let one = views.get(client, cfg, pid).and_then(|view| {
+            let item = client.work_item(pid, iid)?;
+            Ok(match item {
+                Some(item) => Fetched {
+                    project_id: pid.clone(),
+                    items: vec![view.see(item)],
+                    whole: false,
+                    gone: Vec::new(),
+                },
+                None => Fetched {
+                    project_id: pid.clone(),
+                    items: Vec::new(),
+                    whole: false,
+                    gone: vec![iid.clone()],
+                },
+            })
+        });
+        match one {
+            Ok(f) => fetched.push(f),
+            Err(e) => {
+                log::warn!("Plane work item {iid} of project {pid} could not be read: {e:#}");
+                report.failed_projects.push(ProjectFailure {
+                    project_id: pid.clone(),
+                    error: format!("{e:#}"),
+                    config: Kind::of(&e) == Kind::Config,
+                });
+            }
+        }
+    }
+    apply(app, false, &fetched, cfg, &mut report)?;
+    report.plane_polled = !fetched.is_empty();
+    if let Err(e) = crate::notify::pump(app) {
+        log::warn!("notifications: {e:#}");
+    }
+    log::info!(
+        "webhook poll of {} work item(s): {} queued, {} dropped, {} flagged, {} edited in Plane",
+        items.len(),
+        report.queued,
+        report.dropped,
+        report.flagged,
+        report.changed
     );
     Ok(report)
 }
@@ -323,31 +467,79 @@ struct Seen {
     label_names: Vec<String>,
 }
 
-/// One watched project, read whole.
+/// What one poll read of a watched project.
 #[derive(Debug, Clone)]
 struct Fetched {
     project_id: String,
     items: Vec<Seen>,
+    /// Every work item of the project was read: one absent was deleted or archived.
+    whole: bool,
+    /// Work items Plane said it no longer has.
+    gone: Vec<String>,
 }
 
-fn fetch(client: &Client, cfg: &PlaneConfig, progress: &Progress) -> Result<Vec<Fetched>> {
-    let mut out = Vec::new();
-    for pid in &cfg.project_ids {
-        out.push(
-            fetch_project(client, cfg, pid, progress)
-                .with_context(|| format!("polling Plane project {pid}"))?,
-        );
+/// What a poll needs to know of a project to judge its work items: its identifier, which
+/// states and labels trigger, and the names of all of them.
+#[derive(Debug, Clone)]
+pub struct ProjectView {
+    identifier: String,
+    trigger_states: HashSet<String>,
+    trigger_labels: HashSet<String>,
+    state_info: HashMap<String, (String, String)>,
+    label_names: HashMap<String, String>,
+    read_at: std::time::Instant,
+}
+
+/// Project views kept between webhook polls; a full poll refreshes them.
+#[derive(Debug, Default)]
+pub struct ProjectViews(HashMap<String, ProjectView>);
+
+/// How long a project's states and labels are trusted between full polls.
+const VIEW_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl ProjectViews {
+    fn get(&mut self, client: &Client, cfg: &PlaneConfig, pid: &str) -> Result<&ProjectView> {
+        let stale = self
+            .0
+            .get(pid)
+            .is_none_or(|v| v.read_at.elapsed() > VIEW_TTL);
+        if stale {
+            let view = project_view(client, cfg, pid)
+                .with_context(|| format!("reading Plane project {pid}"))?;
+            self.0.insert(pid.to_string(), view);
+        }
+        Ok(&self.0[pid])
     }
-    progress.finish();
-    Ok(out)
 }
 
-fn fetch_project(
+/// Reads every watched project; the ones that fail are returned apart, each with its error.
+fn fetch(
     client: &Client,
     cfg: &PlaneConfig,
-    pid: &str,
     progress: &Progress,
-) -> Result<Fetched> {
+    views: &mut ProjectViews,
+) -> (Vec<Fetched>, Vec<ProjectFailure>) {
+    let mut out = Vec::new();
+    let mut failed = Vec::new();
+    for pid in &cfg.project_ids {
+        match fetch_project(client, cfg, pid, progress, views) {
+            Ok(f) => out.push(f),
+            Err(e) => {
+                progress.finish();
+                log::error!("Plane project {pid} skipped: {e:#}");
+                failed.push(ProjectFailure {
+                    project_id: pid.clone(),
+                    error: format!("{e:#}"),
+                    config: Kind::of(&e) == Kind::Config,
+                });
+            }
+        }
+    }
+    progress.finish();
+    (out, failed)
+}
+
+fn project_view(client: &Client, cfg: &PlaneConfig, pid: &str) -> Result<ProjectView> {
     // One configured identifier names the one project; several projects each have their own.
     let identifier = match (&cfg.project_identifier, cfg.project_ids.len()) {
         (Some(ident), 1) => ident.clone(),
@@ -380,14 +572,66 @@ fn fetch_project(
         )?;
         trigger_labels.insert(l.id.clone());
     }
-    let state_info: HashMap<&str, (String, String)> = states
-        .iter()
-        .map(|s| (s.id.as_str(), (s.name.clone(), s.group.clone())))
-        .collect();
-    let label_names: HashMap<&str, &str> = labels
-        .iter()
-        .map(|l| (l.id.as_str(), l.name.as_str()))
-        .collect();
+    Ok(ProjectView {
+        identifier,
+        trigger_states,
+        trigger_labels,
+        state_info: states
+            .into_iter()
+            .map(|s| (s.id, (s.name, s.group)))
+            .collect(),
+        label_names: labels.into_iter().map(|l| (l.id, l.name)).collect(),
+        read_at: std::time::Instant::now(),
+    })
+}
+
+impl ProjectView {
+    /// A work item as this project's triggers see it.
+    fn see(&self, item: WorkItem) -> Seen {
+        let by_state = item
+            .state
+            .as_ref()
+            .is_some_and(|s| self.trigger_states.contains(s));
+        let by_label = item.labels.iter().any(|l| self.trigger_labels.contains(l));
+        let trigger = if by_state {
+            Some(TriggerType::StatusChange)
+        } else if by_label {
+            Some(TriggerType::Label)
+        } else {
+            None
+        };
+        let id = TicketId::parse(&format!("{}-{}", self.identifier, item.sequence_id));
+        if let Err(e) = &id {
+            log::warn!("Plane work item {} has no usable id: {e}", item.id);
+        }
+        Seen {
+            state: item
+                .state
+                .as_deref()
+                .and_then(|s| self.state_info.get(s).cloned()),
+            label_names: item
+                .labels
+                .iter()
+                .filter_map(|l| self.label_names.get(l.as_str()).cloned())
+                .collect(),
+            id: id.ok(),
+            trigger,
+            item,
+        }
+    }
+}
+
+fn fetch_project(
+    client: &Client,
+    cfg: &PlaneConfig,
+    pid: &str,
+    progress: &Progress,
+    views: &mut ProjectViews,
+) -> Result<Fetched> {
+    // A full poll reads the project afresh, and leaves what it read for webhook polls.
+    let view = project_view(client, cfg, pid)?;
+    views.0.insert(pid.to_string(), view.clone());
+    let shown = format!("{} ({pid})", view.identifier);
     progress.step(&format!("Plane project {shown}: reading work items"));
     let items = client.work_items_paged(pid, &|pages, items| {
         progress.step(&format!(
@@ -395,44 +639,11 @@ fn fetch_project(
         ));
     })?;
     log::info!("Plane project {shown}: {} work items", items.len());
-    let seen = items
-        .into_iter()
-        .map(|item| {
-            let by_state = item
-                .state
-                .as_ref()
-                .is_some_and(|s| trigger_states.contains(s));
-            let by_label = item.labels.iter().any(|l| trigger_labels.contains(l));
-            let trigger = if by_state {
-                Some(TriggerType::StatusChange)
-            } else if by_label {
-                Some(TriggerType::Label)
-            } else {
-                None
-            };
-            let id = TicketId::parse(&format!("{identifier}-{}", item.sequence_id));
-            if let Err(e) = &id {
-                log::warn!("Plane work item {} has no usable id: {e}", item.id);
-            }
-            Seen {
-                state: item
-                    .state
-                    .as_deref()
-                    .and_then(|s| state_info.get(s).cloned()),
-                label_names: item
-                    .labels
-                    .iter()
-                    .filter_map(|l| label_names.get(l.as_str()).map(|n| (*n).to_string()))
-                    .collect(),
-                id: id.ok(),
-                trigger,
-                item,
-            }
-        })
-        .collect();
     Ok(Fetched {
         project_id: pid.to_string(),
-        items: seen,
+        items: items.into_iter().map(|item| view.see(item)).collect(),
+        whole: true,
+        gone: Vec::new(),
     })
 }
 
@@ -501,14 +712,20 @@ fn merge(
             report.act(format!("queued {id}: {}", ticket.title));
             state.tickets.insert(id.clone(), ticket);
         }
-        // A pending ticket whose work item is gone from the project (deleted or archived).
+        // A pending ticket whose work item is gone from the project (deleted or archived):
+        // known only when the whole project was read, or when Plane said so of that item.
         for (id, t) in &state.tickets {
+            let gone = t.issue_id.as_deref().is_some_and(|i| {
+                if project.whole {
+                    !seen_issues.contains(i)
+                } else {
+                    project.gone.iter().any(|g| g == i)
+                }
+            });
             if t.status == Status::Pending
                 && t.trigger_type != TriggerType::Manual
                 && t.project_id.as_deref() == Some(project.project_id.as_str())
-                && t.issue_id
-                    .as_deref()
-                    .is_some_and(|i| !seen_issues.contains(i))
+                && gone
             {
                 drop.push((
                     id.clone(),

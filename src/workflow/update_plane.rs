@@ -29,6 +29,9 @@ pub struct UpdatePlaneOutcome {
     pub comment_posted: bool,
     /// The state was moved to `on_update` (now or earlier).
     pub state_updated: bool,
+    /// Plane no longer has the work item (deleted there): the ticket was finished as done
+    /// with that recorded, as there is nothing left to update.
+    pub item_deleted: bool,
     /// What --dry-run would do.
     pub plan: Vec<String>,
 }
@@ -135,12 +138,14 @@ pub fn update_plane(
             plan: plan(app, &ticket),
             comment_posted: false,
             state_updated: false,
+            item_deleted: false,
             ticket,
         });
     }
-    let client = Client::new(&app.config.plane)?;
+    let client = app.plane_client()?;
     match write_back(app, &client, ticket) {
         Ok(outcome) => Ok(outcome),
+        Err(err) if crate::error::is_item_deleted(&err) => finish_deleted(app, id, &err),
         Err(err) => {
             let msg = format!("{err:#}");
             let _ = app.store.update(|state| {
@@ -246,6 +251,32 @@ fn write_back(app: &App, client: &Client, mut ticket: Ticket) -> Result<UpdatePl
     Ok(UpdatePlaneOutcome {
         comment_posted: ticket.plane_sync.comment_posted_at.is_some(),
         state_updated: ticket.plane_sync.state_updated_at.is_some(),
+        item_deleted: false,
+        plan: Vec::new(),
+        ticket,
+    })
+}
+
+/// The work item is gone from Plane: retrying can never succeed, so the ticket is finished as
+/// done with the deletion recorded (and whatever reached Plane before it).
+fn finish_deleted(app: &App, id: &TicketId, err: &anyhow::Error) -> Result<UpdatePlaneOutcome> {
+    let why = format!("{err:#}");
+    log::warn!("{id}: {why}; finishing it as done");
+    let ticket = app.store.update(|state| {
+        let t = state.get_mut(id)?;
+        let at = now();
+        t.record(at, "plane_item_deleted", Some(why.clone()));
+        t.transition(
+            Status::Done,
+            at,
+            Some("the work item was deleted in Plane: nothing left to update".into()),
+        )?;
+        Ok(t.clone())
+    })?;
+    Ok(UpdatePlaneOutcome {
+        comment_posted: ticket.plane_sync.comment_posted_at.is_some(),
+        state_updated: ticket.plane_sync.state_updated_at.is_some(),
+        item_deleted: true,
         plan: Vec::new(),
         ticket,
     })

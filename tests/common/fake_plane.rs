@@ -222,6 +222,64 @@ pub struct Plane {
     pub delay: Duration,
     /// Answer the next request whose path contains `.0` after `.1` (once per entry).
     pub slow_once: Vec<(String, Duration)>,
+    /// Plane's per-key sliding-window limiter (see [`Limiter`]).
+    pub limiter: Limiter,
+    /// Work items deleted in Plane (by UUID): gone from lists and reads, 404 to a PATCH; a
+    /// comment still lands, as Plane deletes softly.
+    pub deleted: Vec<String>,
+}
+
+/// Plane's rate limiter: a sliding window of the times of the requests it let through, per
+/// key, checked after the key (401 and 403 cost nothing). Allowed answers carry
+/// `X-RateLimit-Remaining` (left after this one) and `X-RateLimit-Reset` (now + the window,
+/// in epoch seconds, as Plane computes it); past the limit it answers 429 with Plane's body
+/// and `Retry-After` (whole seconds until the oldest request leaves the window) and no
+/// X-RateLimit-* headers. The default is generous (1000 a minute) so tests that do not
+/// study the limit never meet it.
+#[derive(Debug, Clone)]
+pub struct Limiter {
+    pub limit: usize,
+    pub window: Duration,
+    pub allowed: std::collections::VecDeque<std::time::Instant>,
+    /// 429s answered.
+    pub throttled: usize,
+}
+
+impl Default for Limiter {
+    fn default() -> Limiter {
+        Limiter::new(1000, Duration::from_secs(60))
+    }
+}
+
+impl Limiter {
+    pub fn new(limit: usize, window: Duration) -> Limiter {
+        Limiter {
+            limit,
+            window,
+            allowed: std::collections::VecDeque::new(),
+            throttled: 0,
+        }
+    }
+
+    /// Counts one request: `Ok(remaining)` or `Err(retry_after_secs)`.
+    fn admit(&mut self) -> Result<usize, u64> {
+        let now = std::time::Instant::now();
+        while self
+            .allowed
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
+            self.allowed.pop_front();
+        }
+        if self.allowed.len() >= self.limit {
+            self.throttled += 1;
+            let oldest = *self.allowed.front().expect("full");
+            let wait = self.window.saturating_sub(now.duration_since(oldest));
+            return Err(wait.as_secs_f64().ceil() as u64);
+        }
+        self.allowed.push_back(now);
+        Ok(self.limit - self.allowed.len())
+    }
 }
 
 impl Plane {
@@ -340,19 +398,40 @@ fn handle(state: &Arc<Mutex<Plane>>, mut req: tiny_http::Request) {
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("x-api-key"))
         .map(|(_, v)| v.clone());
-    let a = {
+    let (a, remaining) = {
         let mut plane = state.lock().unwrap();
-        route(&mut plane, &method, &url, key.as_deref(), &body)
+        let authorized = key.as_deref() == Some(KEY);
+        let admitted = if authorized && url.starts_with("/api/v1/") {
+            Some(plane.limiter.admit())
+        } else {
+            None
+        };
+        match admitted {
+            Some(Err(retry_after)) => {
+                let mut a = answer(429, fixture("rate-limited.json"));
+                a.headers
+                    .push(("Retry-After".into(), retry_after.to_string()));
+                (a, None)
+            }
+            Some(Ok(left)) => (
+                route(&mut plane, &method, &url, key.as_deref(), &body),
+                Some((left, plane.limiter.window)),
+            ),
+            None => (
+                route(&mut plane, &method, &url, key.as_deref(), &body),
+                None,
+            ),
+        }
     };
     let mut response = tiny_http::Response::from_string(a.body).with_status_code(a.status);
     let mut all = vec![("Content-Type".to_string(), "application/json".to_string())];
-    if a.status != 429 && a.status != 401 && a.status != 403 {
+    if let (Some((left, window)), false) = (remaining, a.status == 429) {
         let reset = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs()
-            + 60;
-        all.push(("X-RateLimit-Remaining".into(), "50".into()));
+            + window.as_secs().max(1);
+        all.push(("X-RateLimit-Remaining".into(), left.to_string()));
         all.push(("X-RateLimit-Reset".into(), reset.to_string()));
     }
     all.extend(a.headers);
@@ -425,6 +504,8 @@ fn route(plane: &mut Plane, method: &str, url: &str, key: Option<&str>, body: &s
         };
     }
     let seg: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let deleted = plane.deleted.clone();
+    let live = |i: &&Value| !deleted.iter().any(|d| i["id"] == d.as_str());
     let not_found = || answer(404, fixture("error-404-path.json"));
     let no_such = || answer(404, fixture("error-404-issue.json"));
     let forbidden = || answer(403, fixture("error-404-workspace.json"));
@@ -450,6 +531,7 @@ fn route(plane: &mut Plane, method: &str, url: &str, key: Option<&str>, body: &s
                 .iter()
                 .filter(|p| p.identifier == ident)
                 .flat_map(|p| p.items.iter())
+                .filter(live)
                 .find(|i| i["sequence_id"] == seq)
                 .map_or_else(no_such, |i| answer(200, i.clone()))
         }
@@ -472,15 +554,22 @@ fn route(plane: &mut Plane, method: &str, url: &str, key: Option<&str>, body: &s
                 }
                 ("GET", ["states"]) => page(&p.states, query),
                 ("GET", ["labels"]) => page(&p.labels, query),
-                ("GET", [kind]) if kind_ok(kind) => page(&p.items, query),
+                ("GET", [kind]) if kind_ok(kind) => {
+                    let items: Vec<Value> = p.items.iter().filter(live).cloned().collect();
+                    page(&items, query)
+                }
                 ("GET", [kind, iid]) if kind_ok(kind) => p
                     .items
                     .iter()
+                    .filter(live)
                     .find(|i| i["id"] == *iid)
                     .map_or_else(no_such, |i| answer(200, i.clone())),
                 ("PATCH", [kind, iid]) if kind_ok(kind) => {
                     let patch: Value = serde_json::from_str(body).unwrap_or(Value::Null);
                     let states: Vec<Value> = p.states.iter().map(|s| s["id"].clone()).collect();
+                    if deleted.iter().any(|d| d == iid) {
+                        return no_such();
+                    }
                     let Some(item) = p.items.iter_mut().find(|i| i["id"] == *iid) else {
                         return no_such();
                     };
