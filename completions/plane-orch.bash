@@ -43,6 +43,9 @@ _plane__orch() {
             plane__orch,hook)
                 cmd="plane__orch__subcmd__hook"
                 ;;
+            plane__orch,init)
+                cmd="plane__orch__subcmd__init"
+                ;;
             plane__orch,list)
                 cmd="plane__orch__subcmd__list"
                 ;;
@@ -93,6 +96,9 @@ _plane__orch() {
                 ;;
             plane__orch__subcmd__help,hook)
                 cmd="plane__orch__subcmd__help__subcmd__hook"
+                ;;
+            plane__orch__subcmd__help,init)
+                cmd="plane__orch__subcmd__help__subcmd__init"
                 ;;
             plane__orch__subcmd__help,list)
                 cmd="plane__orch__subcmd__help__subcmd__list"
@@ -245,7 +251,7 @@ _plane__orch() {
 
     case "${cmd}" in
         plane__orch)
-            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove poll update-plane attach restart budget hook doctor completions serve notify help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove poll update-plane attach restart budget hook doctor init completions serve notify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -262,7 +268,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__add)
+        plane__orch__subcmd__add)
             opts="-t -d -v -q -h -V --title --description --url --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -300,7 +306,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__approve)
+        plane__orch__subcmd__approve)
             opts="-v -q -h -V --no-session --budget --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -322,7 +328,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__attach)
+        plane__orch__subcmd__attach)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -340,7 +346,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__budget)
+        plane__orch__subcmd__budget)
             opts="-v -q -h -V --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -358,7 +364,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__complete)
+        plane__orch__subcmd__complete)
             opts="-f -v -q -h -V --file --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -384,7 +390,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__completions)
+        plane__orch__subcmd__completions)
             opts="-v -q -h -V --config --verbose --quiet --help --version bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -402,7 +408,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__doctor)
+        plane__orch__subcmd__doctor)
             opts="-v -q -h -V --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -420,8 +426,8 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help)
-            opts="list show add approve complete remove poll update-plane attach restart budget hook doctor completions serve notify help"
+        plane__orch__subcmd__help)
+            opts="list show add approve complete remove poll update-plane attach restart budget hook doctor init completions serve notify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -434,7 +440,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__add)
+        plane__orch__subcmd__help__subcmd__add)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -448,7 +454,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__approve)
+        plane__orch__subcmd__help__subcmd__approve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -462,7 +468,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__attach)
+        plane__orch__subcmd__help__subcmd__attach)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -476,7 +482,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__budget)
+        plane__orch__subcmd__help__subcmd__budget)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -490,7 +496,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__complete)
+        plane__orch__subcmd__help__subcmd__complete)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -504,7 +510,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__completions)
+        plane__orch__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -518,7 +524,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__doctor)
+        plane__orch__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -532,7 +538,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__help)
+        plane__orch__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -546,7 +552,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook)
+        plane__orch__subcmd__help__subcmd__hook)
             opts="session-start prompt-submit pre-tool-use notify stop stop-failure session-end status-line prompt agent status"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -560,7 +566,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__agent)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__agent)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -574,7 +580,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__notify)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__notify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -588,7 +594,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__pre__subcmd__tool__subcmd__use)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__pre__subcmd__tool__subcmd__use)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -602,7 +608,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__prompt)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__prompt)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -616,7 +622,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__prompt__subcmd__submit)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__prompt__subcmd__submit)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -630,7 +636,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__session__subcmd__end)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__session__subcmd__end)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -644,7 +650,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__session__subcmd__start)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__session__subcmd__start)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -658,7 +664,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__status)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -672,7 +678,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__status__subcmd__line)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__status__subcmd__line)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -686,7 +692,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__stop)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__stop)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -700,7 +706,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__hook__subcmd__stop__subcmd__failure)
+        plane__orch__subcmd__help__subcmd__hook__subcmd__stop__subcmd__failure)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -714,7 +720,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__list)
+        plane__orch__subcmd__help__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -728,7 +734,21 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__notify)
+        plane__orch__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__help__subcmd__notify)
             opts="test"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -742,7 +762,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__notify__subcmd__test)
+        plane__orch__subcmd__help__subcmd__notify__subcmd__test)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -756,7 +776,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__poll)
+        plane__orch__subcmd__help__subcmd__poll)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -770,7 +790,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__remove)
+        plane__orch__subcmd__help__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -784,7 +804,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__restart)
+        plane__orch__subcmd__help__subcmd__restart)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -798,7 +818,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__serve)
+        plane__orch__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -812,7 +832,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__show)
+        plane__orch__subcmd__help__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -826,7 +846,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__help__subcmd__update__subcmd__plane)
+        plane__orch__subcmd__help__subcmd__update__subcmd__plane)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -840,7 +860,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook)
+        plane__orch__subcmd__hook)
             opts="-v -q -h -V --config --verbose --quiet --help --version session-start prompt-submit pre-tool-use notify stop stop-failure session-end status-line prompt agent status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -858,7 +878,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__agent)
+        plane__orch__subcmd__hook__subcmd__agent)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -876,7 +896,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help)
+        plane__orch__subcmd__hook__subcmd__help)
             opts="session-start prompt-submit pre-tool-use notify stop stop-failure session-end status-line prompt agent status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -890,7 +910,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__agent)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__agent)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -904,7 +924,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__help)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -918,7 +938,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__notify)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__notify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -932,7 +952,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__pre__subcmd__tool__subcmd__use)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__pre__subcmd__tool__subcmd__use)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -946,7 +966,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__prompt)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__prompt)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -960,7 +980,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__prompt__subcmd__submit)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__prompt__subcmd__submit)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -974,7 +994,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__session__subcmd__end)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__session__subcmd__end)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -988,7 +1008,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__session__subcmd__start)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__session__subcmd__start)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1002,7 +1022,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__status)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1016,7 +1036,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__status__subcmd__line)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__status__subcmd__line)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1030,7 +1050,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__stop)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__stop)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1044,7 +1064,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__help__subcmd__stop__subcmd__failure)
+        plane__orch__subcmd__hook__subcmd__help__subcmd__stop__subcmd__failure)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1058,7 +1078,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__notify)
+        plane__orch__subcmd__hook__subcmd__notify)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1076,7 +1096,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__pre__subcmd__tool__subcmd__use)
+        plane__orch__subcmd__hook__subcmd__pre__subcmd__tool__subcmd__use)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1094,7 +1114,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__prompt)
+        plane__orch__subcmd__hook__subcmd__prompt)
             opts="-v -q -h -V --restart --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1112,7 +1132,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__prompt__subcmd__submit)
+        plane__orch__subcmd__hook__subcmd__prompt__subcmd__submit)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1130,7 +1150,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__session__subcmd__end)
+        plane__orch__subcmd__hook__subcmd__session__subcmd__end)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1148,7 +1168,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__session__subcmd__start)
+        plane__orch__subcmd__hook__subcmd__session__subcmd__start)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1166,7 +1186,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__status)
+        plane__orch__subcmd__hook__subcmd__status)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1184,7 +1204,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__status__subcmd__line)
+        plane__orch__subcmd__hook__subcmd__status__subcmd__line)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1202,7 +1222,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__stop)
+        plane__orch__subcmd__hook__subcmd__stop)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1220,7 +1240,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__hook__subcmd__stop__subcmd__failure)
+        plane__orch__subcmd__hook__subcmd__stop__subcmd__failure)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1238,7 +1258,29 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__list)
+        plane__orch__subcmd__init)
+            opts="-v -q -h -V --dir --force --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__list)
             opts="-v -q -h -V --status --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1260,7 +1302,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__notify)
+        plane__orch__subcmd__notify)
             opts="-v -q -h -V --config --verbose --quiet --help --version test help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1278,7 +1320,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__notify__subcmd__help)
+        plane__orch__subcmd__notify__subcmd__help)
             opts="test help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1292,7 +1334,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__notify__subcmd__help__subcmd__help)
+        plane__orch__subcmd__notify__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1306,7 +1348,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__notify__subcmd__help__subcmd__test)
+        plane__orch__subcmd__notify__subcmd__help__subcmd__test)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1320,7 +1362,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__notify__subcmd__test)
+        plane__orch__subcmd__notify__subcmd__test)
             opts="-v -q -h -V --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1338,7 +1380,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__poll)
+        plane__orch__subcmd__poll)
             opts="-v -q -h -V --loop --interval --dry-run --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1360,7 +1402,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__remove)
+        plane__orch__subcmd__remove)
             opts="-v -q -h -V --kill-session --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1378,7 +1420,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__restart)
+        plane__orch__subcmd__restart)
             opts="-v -q -h -V --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1396,7 +1438,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__serve)
+        plane__orch__subcmd__serve)
             opts="-v -q -h -V --bind --poll --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1418,7 +1460,7 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__show)
+        plane__orch__subcmd__show)
             opts="-v -q -h -V --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1436,8 +1478,8 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__subcmd__orch__subcmd__update__subcmd__plane)
-            opts="-v -q -h -V --dry-run --json --config --verbose --quiet --help --version"
+        plane__orch__subcmd__update__subcmd__plane)
+            opts="-v -q -h -V --dry-run --no-plane --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

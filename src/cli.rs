@@ -26,7 +26,8 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// The config file [default: $PLANE_ORCH_CONFIG, else ./config.yaml]
+    /// The config file [default: $PLANE_ORCH_CONFIG, else ./config.yaml, else
+    /// $XDG_CONFIG_HOME/plane-orch/config.yaml]
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
@@ -66,8 +67,10 @@ pub enum Command {
     /// Called inside a session by Claude Code's hooks and the worker
     #[command(hide = true, subcommand)]
     Hook(HookCommand),
-    /// Check the setup: config, state file, Plane key, git, the worker, tmux, /complete
+    /// Check the setup: config, state file, Plane key, git, the worker, tmux, the agent
     Doctor(DoctorArgs),
+    /// Write a commented config.yaml of your own, with absolute paths
+    Init(InitArgs),
     /// Print the shell completion script for bash, zsh or fish
     Completions(CompletionsArgs),
     /// Serve the HTTP API for dashboards
@@ -324,9 +327,26 @@ pub struct UpdatePlaneArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Mark it done without posting to Plane (a ticket added by hand, or handled in Plane
+    /// already); recorded as not posted
+    #[arg(long, conflicts_with = "dry_run")]
+    pub no_plane: bool,
+
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Write DIR/config.yaml, with the data in DIR/data [default:
+    /// $XDG_CONFIG_HOME/plane-orch, data in $XDG_DATA_HOME/plane-orch]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Replace a config.yaml that exists already
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -388,16 +388,51 @@ struct RawApi {
 
 // ---- finding and reading the file ------------------------------------------------------
 
-/// Where the config file is: `--config`, else `$PLANE_ORCH_CONFIG`, else `./config.yaml`.
+/// Where the config file is: `--config`, else `$PLANE_ORCH_CONFIG`, else `./config.yaml`, else
+/// the one `plane-orch init` writes (`$XDG_CONFIG_HOME/plane-orch/config.yaml`). When none of
+/// the last two exists, `./config.yaml` (whose error then says what to do).
 #[must_use]
 pub fn locate(flag: Option<&Path>) -> PathBuf {
     if let Some(path) = flag {
         return path.to_path_buf();
     }
-    match std::env::var_os(CONFIG_ENV) {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from("config.yaml"),
+    if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
     }
+    let here = PathBuf::from("config.yaml");
+    if here.exists() {
+        return here;
+    }
+    user_config_path().filter(|p| p.exists()).unwrap_or(here)
+}
+
+/// A base folder of the XDG spec: `$VAR` when it is an absolute path, else `~/<fallback>`.
+fn xdg_dir(var: &str, fallback: &str) -> Option<PathBuf> {
+    match std::env::var_os(var).map(PathBuf::from) {
+        Some(p) if p.is_absolute() => Some(p),
+        _ => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(fallback)),
+    }
+}
+
+/// `$XDG_CONFIG_HOME/plane-orch` (default `~/.config/plane-orch`): where `init` writes.
+#[must_use]
+pub fn user_config_dir() -> Option<PathBuf> {
+    xdg_dir("XDG_CONFIG_HOME", ".config").map(|d| d.join("plane-orch"))
+}
+
+/// `$XDG_DATA_HOME/plane-orch` (default `~/.local/share/plane-orch`): where the data of the
+/// config `init` writes goes.
+#[must_use]
+pub fn user_data_dir() -> Option<PathBuf> {
+    xdg_dir("XDG_DATA_HOME", ".local/share").map(|d| d.join("plane-orch"))
+}
+
+/// The config file `init` writes by default.
+#[must_use]
+pub fn user_config_path() -> Option<PathBuf> {
+    user_config_dir().map(|d| d.join("config.yaml"))
 }
 
 /// Reads and validates the config file at `path`.
@@ -408,7 +443,8 @@ pub fn load(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::NotFound {
             format!(
-                "pass --config PATH, set {CONFIG_ENV}, or run from the folder holding config.yaml"
+                "run `plane-orch init` to write one of your own, pass --config PATH, set \
+                 {CONFIG_ENV}, or run from the folder holding config.yaml"
             )
         } else {
             "check the file's permissions".to_string()

@@ -15,6 +15,8 @@ use crate::plane::{self, client::Access, client::Patience, Client};
 use crate::store::Store;
 use crate::ticket::Status as TicketStatus;
 
+mod agent;
+
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -85,17 +87,53 @@ impl Check {
 
 impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {:<17} {}",
-            self.status.mark(),
-            self.name,
-            self.detail
-        )?;
-        if let Some(fix) = &self.fix {
-            write!(f, "\n    fix: {fix}")?;
+        f.write_str(&self.render(None))
+    }
+}
+
+/// Appends `text` to `out`, whose current line is `indent` columns wide, breaking it at spaces
+/// so no line passes `width` columns (a single word longer than that keeps its own line);
+/// each new line starts with `indent` spaces.
+fn wrap_into(out: &mut String, text: &str, indent: usize, width: usize) {
+    use unicode_width::UnicodeWidthStr;
+    let room = width.saturating_sub(indent).max(20);
+    let mut used = 0;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let w = word.width();
+        if used > 0 && used + 1 + w > room {
+            out.push('\n');
+            out.push_str(&" ".repeat(indent));
+            used = 0;
+        } else if used > 0 {
+            out.push(' ');
+            used += 1;
         }
-        Ok(())
+        out.push_str(word);
+        used += w;
+    }
+}
+
+impl Check {
+    /// The check as printed: `✓ name  detail`, then `    fix: ...` on the next line. With a
+    /// `width`, long lines are wrapped at word boundaries, continuing under their text.
+    #[must_use]
+    pub fn render(&self, width: Option<usize>) -> String {
+        let head = format!("{} {:<17} ", self.status.mark(), self.name);
+        let mut out = head.clone();
+        match width {
+            None => out.push_str(&self.detail),
+            Some(w) => wrap_into(&mut out, &self.detail, head.chars().count(), w),
+        }
+        if let Some(fix) = &self.fix {
+            const FIX: &str = "    fix: ";
+            out.push('\n');
+            out.push_str(FIX);
+            match width {
+                None => out.push_str(fix),
+                Some(w) => wrap_into(&mut out, fix, FIX.len(), w),
+            }
+        }
+        out
     }
 }
 
@@ -137,6 +175,7 @@ pub fn run(config_flag: Option<&Path>) -> Vec<Check> {
     checks.push(completion_folder(&config));
     checks.push(session_backend(&config));
     checks.push(complete_command(&config));
+    checks.extend(agent::checks(&config));
     checks.extend(notify_sinks(&config));
     checks
 }
@@ -733,6 +772,29 @@ mod tests {
             "✗ tmux              tmux is not on PATH\n    fix: install tmux"
         );
         assert_eq!(Check::ok("git", "ok").to_string(), "✓ git               ok");
+    }
+
+    #[test]
+    fn long_lines_wrap_at_spaces_under_their_text() {
+        let c = Check::fail(
+            "agent",
+            "claude-nope (automation.agent_command) is not on the PATH sessions get",
+            "install it, or set automation.agent_command to the agent's absolute path",
+        );
+        let text = c.render(Some(50));
+        assert_eq!(
+            text,
+            "✗ agent             claude-nope\n                    \
+             (automation.agent_command) is\n                    not on the PATH sessions \
+             get\n    fix: install it, or set\n         \
+             automation.agent_command to the agent's\n         absolute path"
+        );
+        for line in text.lines() {
+            assert!(line.chars().count() <= 50, "{line:?}");
+        }
+        // Unwrapped, every word is kept in order.
+        let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(words(&text), words(&c.render(None)));
     }
 
     #[test]

@@ -91,12 +91,40 @@ impl Setup {
         let skill = root.join("data/claude/.claude/skills/complete");
         fs::create_dir_all(&skill).unwrap();
         fs::write(skill.join("SKILL.md"), "---\nname: complete\n---\n").unwrap();
-        fs::write(root.join("data/claude/settings.json"), "{}\n").unwrap();
+        // The hooks as plane-orch writes them, calling this very binary.
+        let hook = |sub: &str| {
+            serde_json::json!([{"hooks": [{"type": "command",
+                "command": format!("'{}' hook {sub}", common::bin_path().display())}]}])
+        };
+        let settings = serde_json::json!({"hooks": {
+            "UserPromptSubmit": hook("prompt-submit"), "Notification": hook("notify")}});
+        fs::write(root.join("data/claude/settings.json"), settings.to_string()).unwrap();
+        // Claude Code on the PATH, run once and logged in, with a config folder of its own.
+        let bin = root.join("agent-bin");
+        fs::create_dir(&bin).unwrap();
+        fs::write(bin.join("claude"), common::sessions::FAKE_CLAUDE).unwrap();
+        fs::set_permissions(bin.join("claude"), fs::Permissions::from_mode(0o755)).unwrap();
+        common::sessions::set_up_claude_config(&root.join("claude-config"));
         Setup { env, plane: None }
     }
 
     fn path(&self) -> &Path {
         self.env.path()
+    }
+
+    /// plane-orch in this setup: the fake `claude` first on PATH, Claude's config folder and
+    /// systemd's unit folders (`XDG_CONFIG_HOME`) of the setup's own.
+    fn cmd(&self) -> assert_cmd::Command {
+        let mut cmd = self.env.cmd();
+        let path = format!(
+            "{}:{}",
+            self.path().join("agent-bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        cmd.env("PATH", path)
+            .env("CLAUDE_CONFIG_DIR", self.path().join("claude-config"))
+            .env("XDG_CONFIG_HOME", self.path().join("xdg"));
+        cmd
     }
 
     fn fake(&self) -> &FakePlane {
@@ -111,7 +139,7 @@ impl Setup {
     /// Runs `doctor` with `key` (if any) in the key's variable and an optional PATH; asserts
     /// the key shows up in neither stdout nor stderr.
     fn doctor_with(&self, key: Option<&str>, path: Option<&Path>) -> Output {
-        let mut cmd = self.env.cmd();
+        let mut cmd = self.cmd();
         if let Some(k) = key {
             cmd.env(KEY_ENV, k);
         }
@@ -195,6 +223,9 @@ fn doctor_on_a_healthy_setup_prints_only_check_marks_and_exits_zero() {
         "completion folder",
         "tmux",
         "/complete",
+        "agent",
+        "claude config",
+        "hooks",
     ] {
         assert!(has_check(&stdout, "✓", name), "no {name} check:\n{stdout}");
     }
@@ -656,4 +687,279 @@ fn doctor_skips_plane_when_it_is_not_configured() {
         "{stdout}"
     );
     assert!(setup.fake().requests().is_empty(), "doctor asked Plane");
+}
+
+// The agent: what a session meets when it starts.
+
+#[test]
+fn doctor_fails_when_the_agent_is_not_on_the_path_sessions_get() {
+    let setup = Setup::with_config("  agent_command: claude-nope\n");
+    let out = setup.doctor(true, None);
+    assert_fails(
+        &out,
+        "agent",
+        "claude-nope (automation.agent_command) is not on the PATH sessions get",
+        "set automation.agent_command",
+    );
+    // The real name, missing from the PATH: the fix says how to install Claude Code.
+    let setup = Setup::new();
+    let bin = path_with_git_only(setup.path());
+    let out = setup.doctor(true, Some(&bin));
+    assert_fails(
+        &out,
+        "agent",
+        "claude (automation.agent_command)",
+        "npm install -g @anthropic-ai/claude-code",
+    );
+}
+
+#[test]
+fn doctor_finds_the_agent_on_the_tmux_servers_path_not_its_own() {
+    let setup = Setup::new();
+    let tmux = common::sessions::TmuxGuard::new();
+    // A server started without the agent's folder on its PATH: sessions will not find it,
+    // though doctor's own PATH has it.
+    let out = std::process::Command::new("tmux")
+        .args(["new-session", "-d", "-s", "other", "sleep 600"])
+        .env("TMUX_TMPDIR", tmux.tmpdir())
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("CLAUDE_CONFIG_DIR", setup.path().join("claude-config"))
+        .env_remove("TMUX")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = setup
+        .cmd()
+        .env(KEY_ENV, KEY)
+        .env("TMUX_TMPDIR", tmux.tmpdir())
+        .arg("doctor")
+        .output()
+        .unwrap();
+    assert_fails(
+        &out,
+        "agent",
+        "the running tmux server's environment",
+        "set automation.agent_command: ",
+    );
+}
+
+#[test]
+fn doctor_fails_on_a_claude_config_that_never_ran() {
+    let setup = Setup::new();
+    let fresh = setup.path().join("never-ran");
+    fs::create_dir(&fresh).unwrap();
+    let run = |dir: &Path| {
+        setup
+            .cmd()
+            .env(KEY_ENV, KEY)
+            .env("CLAUDE_CONFIG_DIR", dir)
+            .arg("doctor")
+            .output()
+            .unwrap()
+    };
+    assert_fails(
+        &run(&fresh),
+        "claude config",
+        "never-ran/.claude.json does not exist",
+        &format!(
+            "run `CLAUDE_CONFIG_DIR={} claude` once in a terminal",
+            fresh.display()
+        ),
+    );
+    // What a real Claude Code leaves after a first run that stopped at its set-up screen.
+    fs::write(
+        fresh.join(".claude.json"),
+        r#"{"firstStartTime": "2026-12-01T19:43:19.292Z", "migrationVersion": 13,
+            "userID": "4b2b", "seenNotifications": {}}"#,
+    )
+    .unwrap();
+    assert_fails(
+        &run(&fresh),
+        "claude config",
+        "first-run set-up was never finished",
+        "finish its set-up",
+    );
+}
+
+#[test]
+fn doctor_warns_when_claude_has_no_login_it_can_see() {
+    let setup = Setup::new();
+    let dir = setup.path().join("claude-config");
+    fs::write(
+        dir.join(".claude.json"),
+        r#"{"hasCompletedOnboarding": true}"#,
+    )
+    .unwrap();
+    let out = setup.doctor(true, None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("! claude config ") && stdout.contains("no login found"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("type /login"), "{stdout}");
+    // A key in the environment is a login.
+    let out = setup
+        .cmd()
+        .env(KEY_ENV, KEY)
+        .env("ANTHROPIC_API_KEY", "sk-test")
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(has_check(&stdout, "✓", "claude config"), "{stdout}");
+    assert!(!stdout.contains("sk-test"), "{stdout}");
+}
+
+#[test]
+fn doctor_fails_when_sessions_read_another_claude_config_than_plane_orch() {
+    let setup = Setup::new();
+    let theirs = setup.path().join("server-claude");
+    common::sessions::set_up_claude_config(&theirs);
+    let tmux = common::sessions::TmuxGuard::new();
+    let path = format!(
+        "{}:{}",
+        setup.path().join("agent-bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = std::process::Command::new("tmux")
+        .args(["new-session", "-d", "-s", "other", "sleep 600"])
+        .env("TMUX_TMPDIR", tmux.tmpdir())
+        .env("PATH", &path)
+        .env("CLAUDE_CONFIG_DIR", &theirs)
+        .env_remove("TMUX")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = setup
+        .cmd()
+        .env(KEY_ENV, KEY)
+        .env("TMUX_TMPDIR", tmux.tmpdir())
+        .arg("doctor")
+        .output()
+        .unwrap();
+    assert_fails(
+        &out,
+        "claude config",
+        &format!(
+            "plane-orch marks worktrees trusted in {}/.claude.json, but sessions read {}/.claude.json",
+            setup.path().join("claude-config").display(),
+            theirs.display()
+        ),
+        &format!("export CLAUDE_CONFIG_DIR={}", theirs.display()),
+    );
+    assert!(
+        has_check(&text(&out.stdout), "✓", "agent"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn doctor_fails_when_the_hooks_call_a_binary_that_is_gone() {
+    let setup = Setup::new();
+    let settings = r#"{"hooks": {"UserPromptSubmit": [{"hooks": [{"type": "command",
+        "command": "'/gone/plane orch' hook prompt-submit"}]}]}}"#;
+    fs::write(setup.path().join("data/claude/settings.json"), settings).unwrap();
+    let out = setup.doctor(true, None);
+    assert_fails(
+        &out,
+        "hooks",
+        "/gone/plane orch is not an executable file",
+        "plane-orch restart ID",
+    );
+}
+
+#[test]
+fn doctor_fails_on_an_installed_serve_unit_that_would_kill_sessions() {
+    let setup = Setup::new();
+    let units = setup.path().join("xdg/systemd/user");
+    fs::create_dir_all(&units).unwrap();
+    let shipped = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/systemd/plane-orch-serve.service"),
+    )
+    .unwrap();
+    let unit = units.join("plane-orch-serve.service");
+    fs::write(&unit, shipped.replace("KillMode=process\n", "")).unwrap();
+    assert_fails(
+        &setup.doctor(true, None),
+        "serve unit",
+        "runs serve with KillMode=control-group (the default)",
+        "add KillMode=process under [Service]",
+    );
+    // The shipped unit as it is: fine.
+    fs::write(&unit, &shipped).unwrap();
+    let out = setup.doctor(true, None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(has_check(&stdout, "✓", "serve unit"), "{stdout}");
+    // A drop-in wins over the unit.
+    fs::create_dir(units.join("plane-orch-serve.service.d")).unwrap();
+    fs::write(
+        units.join("plane-orch-serve.service.d/kill.conf"),
+        "[Service]\nKillMode=mixed\n",
+    )
+    .unwrap();
+    assert_fails(
+        &setup.doctor(true, None),
+        "serve unit",
+        "KillMode=mixed",
+        "KillMode=process",
+    );
+}
+
+#[test]
+fn doctor_wraps_long_lines_to_a_narrow_terminal_at_word_boundaries() {
+    let setup = Setup::with_config("  agent_command: claude-nope\n");
+    // A real terminal, 60 columns wide (util-linux `script` gives doctor a pty).
+    let cmd = format!(
+        "stty rows 24 cols 60; exec '{}' --config '{}' doctor",
+        common::bin_path().display(),
+        setup.env.config_path().display()
+    );
+    let path = format!(
+        "{}:{}",
+        setup.path().join("agent-bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("timeout")
+        .args(["60", "script", "-qec", &cmd, "/dev/null"])
+        .current_dir(setup.path())
+        .env_remove("PLANE_ORCH_CONFIG")
+        .env_remove("TMUX")
+        .env("PATH", path)
+        .env(KEY_ENV, KEY)
+        .env("NO_COLOR", "1")
+        .env("TMUX_TMPDIR", setup.path().join("tmux"))
+        .env("CLAUDE_CONFIG_DIR", setup.path().join("claude-config"))
+        .env("XDG_CONFIG_HOME", setup.path().join("xdg"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script runs");
+    let screen = text(&out.stdout).replace('\r', "");
+    assert!(screen.contains("✗ agent "), "{screen}");
+    for line in screen.lines().filter(|l| !l.starts_with("error:")) {
+        let cols = line.chars().count();
+        // The text after the mark and name (20 columns), or after `    fix: `.
+        let body: String = if line.starts_with("    fix: ") {
+            line.chars().skip(9).collect()
+        } else {
+            line.chars().skip(20).collect()
+        };
+        assert!(
+            cols <= 60 || body.split_whitespace().count() == 1,
+            "a line of {cols} columns that could have been broken between words:\n{screen}"
+        );
+    }
+    // The agent's ✗ line went on under its text rather than mid-word.
+    let at = screen
+        .lines()
+        .position(|l| l.starts_with("✗ agent "))
+        .unwrap();
+    let next = screen.lines().nth(at + 1).unwrap();
+    assert!(next.starts_with(&" ".repeat(20)), "{screen}");
+    assert!(
+        screen.contains("claude-nope") && !screen.contains("claude-\n"),
+        "{screen}"
+    );
 }

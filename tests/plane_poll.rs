@@ -295,19 +295,41 @@ fn a_trigger_name_no_state_has_is_a_config_error_naming_it_and_the_project() {
 }
 
 #[test]
-fn polling_without_plane_configured_warns_and_succeeds() {
+fn a_poll_that_watches_plane_without_its_key_fails_with_exit_2() {
     let w = PlaneEnv::new(two_projects(), &[CSLOG], "", "");
-    let out = w.env.cmd().arg("poll").output().unwrap();
+    // A completion file is still handled: local work does not wait for Plane.
+    w.env.add("CSLOG-1", "Local");
+    w.env.ok(&["approve", "CSLOG-1", "--no-session"]);
+    let dir = w.env.path().join("data/completions");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("completion-CSLOG-1.txt"), "done by file").unwrap();
+    let err = w.env.fails(2, &["--quiet", "poll"]);
+    assert!(
+        err.contains("watches Plane") && err.contains(KEY_ENV) && err.contains("env file"),
+        "{err}"
+    );
+    assert_eq!(w.env.ticket("CSLOG-1")["status"], "completed");
+    assert!(w.plane.requests().is_empty());
+}
+
+#[test]
+fn polling_without_plane_configured_warns_and_succeeds() {
+    let w = PlaneEnv::new(two_projects(), &[], "", "");
+    let out = w.cmd().arg("poll").output().unwrap();
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("not configured") && err.contains(KEY_ENV),
+        err.contains("not configured") && err.contains("plane.project_ids is empty"),
         "{err}"
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "0 queued, 0 completed, 0 sessions lost\n"
     );
+    // --quiet: nothing at all when nothing went wrong.
+    let out = w.cmd().args(["--quiet", "poll"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
     assert!(w.plane.requests().is_empty());
 }
 

@@ -294,7 +294,10 @@ fn without_trust_worktrees_claude_config_is_left_alone() {
     s.ok(&["add", "NOTRUST-1", "--title", "No trust"]);
     s.ok(&["approve", "NOTRUST-1"]);
     s.agent_argv();
-    assert!(!s.claude_config.join(".claude.json").exists());
+    assert_eq!(
+        std::fs::read_to_string(s.claude_config.join(".claude.json")).unwrap(),
+        common::sessions::CLAUDE_JSON_SET_UP
+    );
 }
 
 #[test]

@@ -30,6 +30,14 @@ fn a_killed_session_is_flagged_once_and_restart_resumes_the_same_conversation() 
 
     s.tmux.tmux(&["kill-session", "-t", "=plane-LOST-1"]);
     wait_for("the session to end", || !s.tmux.has("plane-LOST-1"));
+    // An ended session's name is not shown as if it ran.
+    let listed = s.ok(&["list"]);
+    assert!(
+        !listed.contains("plane-LOST-1") && listed.contains("- (session ended)"),
+        "{listed}"
+    );
+    let report = common::json(&s.ok(&["poll", "--dry-run", "--json"]));
+    assert_eq!(report["sessions_lost_ids"], serde_json::json!(["LOST-1"]));
     let out = s.ok(&["poll", "--dry-run"]);
     assert!(out.contains("1 sessions lost"), "{out}");
     assert_eq!(
@@ -39,6 +47,8 @@ fn a_killed_session_is_flagged_once_and_restart_resumes_the_same_conversation() 
 
     let out = s.ok(&["poll"]);
     assert_eq!(out.trim(), "0 queued, 0 completed, 1 sessions lost");
+    let listed = s.ok(&["list"]);
+    assert!(listed.contains("- (session lost)"), "{listed}");
     let t = s.ticket("LOST-1");
     assert_eq!(t["status"], "active");
     assert!(t["session_lost_at"].is_string());
@@ -62,6 +72,7 @@ fn a_killed_session_is_flagged_once_and_restart_resumes_the_same_conversation() 
     assert_eq!(t["session_lost_at"], serde_json::Value::Null);
     assert_eq!(t["session"]["agent_session"], uuid.as_str());
     assert!(s.tmux.has("plane-LOST-1"));
+    assert!(s.ok(&["list"]).contains("plane-LOST-1"));
     let events = s.env.events("LOST-1");
     assert_eq!(events.last().unwrap(), "session_restarted");
     let out = s.ok(&["poll"]);

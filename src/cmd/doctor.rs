@@ -15,6 +15,8 @@ impl Run for DoctorArgs {
             print_json(&checks)?;
         } else {
             // anstream drops the colour when stdout is not a terminal or NO_COLOR is set.
+            let width =
+                terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| usize::from(w.0));
             let mut out = anstream::stdout().lock();
             for check in &checks {
                 let style = match check.status {
@@ -22,7 +24,7 @@ impl Run for DoctorArgs {
                     Status::Warn => anstyle::AnsiColor::Yellow.on_default(),
                     Status::Fail => anstyle::AnsiColor::Red.on_default().bold(),
                 };
-                let text = check.to_string();
+                let text = check.render(width);
                 let (mark, rest) = text.split_at(check.status.mark().len());
                 writeln!(out, "{style}{mark}{style:#}{rest}").context("cannot write to stdout")?;
             }

@@ -38,7 +38,11 @@ impl Run for ListArgs {
             .iter()
             .map(|t| state_of(&app, t, activities.get(&t.id), now))
             .collect();
-        print!("{}", table(&tickets, &states, now, &Layout::for_stdout()));
+        let live = Liveness::check(&app.config, tickets.iter().copied());
+        print!(
+            "{}",
+            table(&tickets, &states, &live, now, &Layout::for_stdout())
+        );
         Ok(())
     }
 }
@@ -152,11 +156,17 @@ pub fn age(d: TimeDelta) -> String {
     }
 }
 
-fn session_column(t: &Ticket) -> String {
-    let mut out = t
-        .session
-        .as_ref()
-        .map_or_else(|| "-".to_string(), |s| s.name.clone());
+/// The SESSION column: the session's name while it runs (or when that cannot be told), `-`
+/// once it has ended, and flags.
+fn session_column(t: &Ticket, alive: Option<bool>) -> String {
+    let mut out = match (&t.session, alive) {
+        (Some(s), None | Some(true)) => s.name.clone(),
+        _ => "-".to_string(),
+    };
+    if alive == Some(false) && t.status == Status::Active && t.session_lost_at.is_none() {
+        // Ended since the last poll, which will flag it.
+        out.push_str(" (session ended)");
+    }
     if t.session_lost_at.is_some() && t.status == Status::Active {
         out.push_str(" (session lost)");
     }
@@ -197,6 +207,7 @@ fn cut(text: &str, max: usize) -> String {
 pub fn table(
     tickets: &[&Ticket],
     states: &[String],
+    live: &Liveness,
     now: DateTime<Utc>,
     layout: &Layout,
 ) -> String {
@@ -215,7 +226,7 @@ pub fn table(
                     .get(i)
                     .map_or_else(|| "-".to_string(), |s| cut(s, 60)),
                 t.title.replace(['\n', '\r', '\t'], " "),
-                session_column(t),
+                session_column(t, live.of(t)),
             ]
         })
         .collect();
@@ -297,7 +308,13 @@ mod tests {
     #[test]
     fn an_empty_queue_prints_only_no_tickets() {
         assert_eq!(
-            table(&[], &[], at("2026-01-01T00:00:00Z"), &Layout::plain()),
+            table(
+                &[],
+                &[],
+                &Liveness::default(),
+                at("2026-01-01T00:00:00Z"),
+                &Layout::plain()
+            ),
             "no tickets\n"
         );
     }
@@ -312,7 +329,7 @@ mod tests {
                 terminal_width: Some(width),
                 color: false,
             };
-            let out = table(&[&t], &[], now, &layout);
+            let out = table(&[&t], &[], &Liveness::default(), now, &layout);
             let row = out.lines().nth(1).unwrap();
             let title_len = row.split_whitespace().nth(4).unwrap().chars().count();
             if width == 20 {
@@ -323,7 +340,7 @@ mod tests {
                 assert!(row.chars().count() <= width, "{out}");
             }
         }
-        let piped = table(&[&t], &[], now, &Layout::plain());
+        let piped = table(&[&t], &[], &Liveness::default(), now, &Layout::plain());
         let title = piped
             .lines()
             .nth(1)
@@ -348,6 +365,7 @@ mod tests {
         let coloured = table(
             &[&a, &b],
             &[],
+            &Liveness::default(),
             now,
             &Layout {
                 terminal_width: None,
@@ -355,7 +373,7 @@ mod tests {
             },
         );
         assert!(coloured.contains("\u{1b}["));
-        let plain = table(&[&a, &b], &[], now, &Layout::plain());
+        let plain = table(&[&a, &b], &[], &Liveness::default(), now, &Layout::plain());
         assert!(!plain.contains('\u{1b}'));
         let stripped: String = anstream::adapter::strip_str(&coloured).to_string();
         assert_eq!(stripped, plain);
@@ -374,7 +392,13 @@ mod tests {
             terminal_width: Some(48),
             color: false,
         };
-        let out = table(&[&a, &b], &[], at("2026-01-01T00:00:01Z"), &layout);
+        let out = table(
+            &[&a, &b],
+            &[],
+            &Liveness::default(),
+            at("2026-01-01T00:00:01Z"),
+            &layout,
+        );
         let lines: Vec<&str> = out.lines().collect();
         // The SESSION column starts at the same terminal column on every line.
         let session_at = |l: &str| width(&l[..l.rfind(" -").unwrap_or(l.len())]);

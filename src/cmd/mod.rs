@@ -8,6 +8,7 @@ mod complete;
 mod completions;
 mod doctor;
 mod hook;
+mod init;
 mod list;
 mod notify;
 mod poll;
@@ -46,6 +47,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Complete(args) => args.run(global),
         Command::Remove(args) => args.run(global),
         Command::Doctor(args) => args.run(global),
+        Command::Init(args) => args.run(global),
         Command::Completions(args) => args.run(global),
         Command::Attach(args) => args.run(global),
         Command::Budget(args) => args.run(global),
@@ -62,7 +64,11 @@ pub fn dispatch(cli: Cli) -> Result<()> {
 /// for long does; commands that only read or print do not.
 fn keeps_log(command: &Command) -> bool {
     match command {
-        Command::List(_) | Command::Show(_) | Command::Doctor(_) | Command::Completions(_) => false,
+        Command::List(_)
+        | Command::Show(_)
+        | Command::Doctor(_)
+        | Command::Init(_)
+        | Command::Completions(_) => false,
         // A dry run changes nothing, so it leaves nothing behind, the log included.
         Command::Poll(args) => !args.dry_run,
         Command::UpdatePlane(args) => !args.dry_run,

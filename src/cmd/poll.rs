@@ -18,7 +18,7 @@ impl Run for PollArgs {
         };
         if !self.repeat {
             let report = workflow::poll(&app, &opts)?;
-            self.print(&app, &report)?;
+            self.print(&app, &report, global.quiet)?;
             // The projects that were read are merged; the exit status says some were not.
             return report.failure().map_or(Ok(()), Err);
         }
@@ -29,7 +29,7 @@ impl Run for PollArgs {
             // One failed tick (Plane down) must not end the loop: the next one may work.
             match workflow::poll(&app, &opts) {
                 Ok(report) => {
-                    self.print(&app, &report)?;
+                    self.print(&app, &report, global.quiet)?;
                     if let Some(e) = report.failure() {
                         eprintln!("error: {e:#}");
                     }
@@ -42,9 +42,14 @@ impl Run for PollArgs {
 }
 
 impl PollArgs {
-    fn print(&self, app: &App, report: &PollReport) -> Result<()> {
+    /// Prints the tick's report: JSON, or lines for people. `--quiet` prints nothing (errors
+    /// still go to stderr), so a cron job mails only when something went wrong.
+    fn print(&self, app: &App, report: &PollReport, quiet: bool) -> Result<()> {
         if self.json {
             return print_json(report);
+        }
+        if quiet {
+            return Ok(());
         }
         if report.skipped {
             println!(

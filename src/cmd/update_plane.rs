@@ -14,11 +14,18 @@ impl Run for UpdatePlaneArgs {
         let opts = UpdatePlaneOptions {
             dry_run: self.dry_run,
             summary: None,
+            no_plane: self.no_plane,
         };
         let out = workflow::update_plane(&app, &self.id, &opts)?;
         if self.json {
             return print_json(&json!({
-                "status": if self.dry_run { "dry_run" } else { "updated" },
+                "status": if self.dry_run {
+                    "dry_run"
+                } else if self.no_plane {
+                    "done_without_plane"
+                } else {
+                    "updated"
+                },
                 "ticket_id": out.ticket.id,
                 "comment_posted": out.comment_posted,
                 "state_updated": out.state_updated,
@@ -35,6 +42,13 @@ impl Run for UpdatePlaneArgs {
             for line in &out.plan {
                 println!("  {line}");
             }
+            return Ok(());
+        }
+        if self.no_plane {
+            println!(
+                "{} is done: nothing was posted to Plane (recorded in its history)",
+                out.ticket.id
+            );
             return Ok(());
         }
         if out.item_deleted {

@@ -584,8 +584,8 @@ fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             &ctx.app,
             id,
             &UpdatePlaneOptions {
-                dry_run: false,
                 summary,
+                ..UpdatePlaneOptions::default()
             },
         )?;
         Ok(json!({

@@ -106,6 +106,27 @@ pub fn live_sessions() -> Result<HashSet<String>> {
         .collect())
 }
 
+/// The running tmux server's global environment, which every new session starts with
+/// (plus the `-e` variables); `None` when no server runs, so a new one would start with the
+/// environment of whoever starts it.
+///
+/// # Errors
+/// tmux cannot be run.
+pub fn server_environment() -> Result<Option<Vec<(String, String)>>> {
+    let out = run(&["show-environment", "-g"])?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    // `NAME=value`, or `-NAME` for a variable removed from the environment.
+    Ok(Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    ))
+}
+
 /// Kills the session; one that is already gone is fine.
 ///
 /// # Errors

@@ -13,15 +13,16 @@ fn is_candidate(t: &Ticket) -> bool {
 
 /// Flags active tickets whose session has ended without a summary: `session_lost_at` and one
 /// `session_lost` event, once (a ticket already flagged is left alone until `restart`).
-/// Returns how many were newly flagged; with `dry_run` nothing is written.
+/// Returns the ids of those newly flagged (with `dry_run`, of those that would be; nothing is
+/// written).
 ///
 /// # Errors
 /// The state file or the session backend cannot be read.
-pub fn flag_lost_sessions(app: &App, dry_run: bool) -> Result<usize> {
+pub fn flag_lost_sessions(app: &App, dry_run: bool) -> Result<Vec<String>> {
     let state = app.store.load()?;
     let candidates: Vec<&Ticket> = state.tickets.values().filter(|t| is_candidate(t)).collect();
     if candidates.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let live = session::live_sessions(&app.config)?;
     let lost: Vec<(crate::ticket::TicketId, crate::ticket::SessionInfo)> = candidates
@@ -32,11 +33,11 @@ pub fn flag_lost_sessions(app: &App, dry_run: bool) -> Result<usize> {
         })
         .collect();
     if dry_run || lost.is_empty() {
-        return Ok(lost.len());
+        return Ok(lost.iter().map(|(id, _)| id.to_string()).collect());
     }
     app.store.update(|state| {
         let at = now();
-        let mut flagged = 0;
+        let mut flagged = Vec::new();
         for (id, seen) in &lost {
             let Some(ticket) = state.tickets.get_mut(id) else {
                 continue;
@@ -55,7 +56,7 @@ pub fn flag_lost_sessions(app: &App, dry_run: bool) -> Result<usize> {
                     seen.name
                 )),
             );
-            flagged += 1;
+            flagged.push(id.to_string());
         }
         Ok(flagged)
     })

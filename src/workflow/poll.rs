@@ -50,6 +50,7 @@ pub struct PollReport {
     /// Ids, for --dry-run and logs.
     pub queued_ids: Vec<String>,
     pub completed_ids: Vec<String>,
+    pub sessions_lost_ids: Vec<String>,
     pub dropped_ids: Vec<String>,
     pub flagged_ids: Vec<String>,
     pub changed_ids: Vec<String>,
@@ -215,13 +216,13 @@ fn poll_plane(app: &App, opts: &PollOptions, views: &mut ProjectViews) -> Result
     completion_files(app, opts, &mut report)?;
     // After the completion files (a ticket completed by one is not lost) and before Plane (a
     // Plane outage must not keep lost sessions from being flagged).
-    report.sessions_lost = match super::flag_lost_sessions(app, opts.dry_run) {
-        Ok(n) => n,
-        Err(e) => {
-            log::warn!("cannot tell which sessions ended: {e:#}");
-            0
+    match super::flag_lost_sessions(app, opts.dry_run) {
+        Ok(ids) => {
+            report.sessions_lost = ids.len();
+            report.sessions_lost_ids = ids;
         }
-    };
+        Err(e) => log::warn!("cannot tell which sessions ended: {e:#}"),
+    }
 
     match super::supervise::watch(app, opts.dry_run) {
         Ok(w) => {
@@ -252,8 +253,19 @@ fn poll_plane(app: &App, opts: &PollOptions, views: &mut ProjectViews) -> Result
     }
 
     let cfg = &app.config.plane;
-    if let Some(why) = plane::not_configured(cfg, true) {
+    if cfg.workspace_slug.is_empty() || cfg.project_ids.is_empty() {
+        let why = plane::not_configured(cfg, true).unwrap_or_default();
         log::warn!("Plane is not configured ({why}): polling handled completion files only");
+    } else if let Some(why) = plane::not_configured(cfg, true) {
+        // Plane is set up but this poll cannot reach it (typically cron or systemd without
+        // the env file): an error, so the job fails where a person sees it.
+        return Err(Error::Config(format!(
+            "{} watches Plane, but {why}: export it, or for cron and systemd put \
+             {}=... in their env file (see docs/operations.md)",
+            app.config.path.display(),
+            cfg.api_key_env
+        ))
+        .into());
     } else {
         let mut client = app.plane_client()?;
         if opts.dry_run {

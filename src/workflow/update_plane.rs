@@ -19,7 +19,12 @@ pub struct UpdatePlaneOptions {
     pub dry_run: bool,
     /// Replaces the recorded summary when non-empty (an event keeps the old).
     pub summary: Option<String>,
+    /// Mark the ticket done without asking Plane anything (recorded in its `done` event).
+    pub no_plane: bool,
 }
+
+/// The `done` event's detail of a ticket marked done with `--no-plane`.
+pub const NOT_POSTED: &str = "marked done without posting to Plane (update-plane --no-plane)";
 
 /// What update-plane did.
 #[derive(Debug, Clone)]
@@ -132,6 +137,20 @@ pub fn update_plane(
         return Err(invalid(format!(
             "{id} has no summary to post: pass one (the API's \"summary\")"
         )));
+    }
+    if opts.no_plane {
+        let ticket = app.store.update(|state| {
+            let t = state.get_mut(id)?;
+            t.transition(Status::Done, now(), Some(NOT_POSTED.into()))?;
+            Ok(t.clone())
+        })?;
+        return Ok(UpdatePlaneOutcome {
+            comment_posted: ticket.plane_sync.comment_posted_at.is_some(),
+            state_updated: ticket.plane_sync.state_updated_at.is_some(),
+            item_deleted: false,
+            plan: Vec::new(),
+            ticket,
+        });
     }
     if opts.dry_run {
         return Ok(UpdatePlaneOutcome {

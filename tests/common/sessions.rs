@@ -175,6 +175,23 @@ pub fn hook_fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claude-hooks")
 }
 
+/// What `.claude.json` holds once Claude Code's first run is done and a person has logged
+/// in (keys as a real Claude Code 2.1 writes them).
+pub const CLAUDE_JSON_SET_UP: &str = r#"{
+  "numStartups": 1,
+  "hasCompletedOnboarding": true,
+  "lastOnboardingVersion": "2.1.197",
+  "oauthAccount": {"emailAddress": "test@example.com"},
+  "projects": {}
+}
+"#;
+
+/// Makes `dir` a Claude config folder (`CLAUDE_CONFIG_DIR`) whose first run is done.
+pub fn set_up_claude_config(dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join(".claude.json"), CLAUDE_JSON_SET_UP).unwrap();
+}
+
 /// A test world for sessions: an [`Env`] whose config points at a real git repo, the real
 /// worker and a fake `claude` first on PATH, with a private tmux server.
 pub struct Sessions {
@@ -216,6 +233,7 @@ impl Sessions {
         let claude = bin_dir.join("claude");
         fs::write(&claude, FAKE_CLAUDE).unwrap();
         make_executable(&claude);
+        set_up_claude_config(&claude_config);
         let path = format!(
             "{}:{}",
             bin_dir.display(),
