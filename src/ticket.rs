@@ -286,6 +286,10 @@ pub struct Ticket {
     /// The operation under way on the ticket (or left by a process that died), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op: Option<Op>,
+    /// The ticket's own spend limit in USD (approve --budget, `budget`); else
+    /// `automation.budget_usd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
     #[serde(default)]
     pub events: Vec<Event>,
 }
@@ -480,6 +484,7 @@ impl Ticket {
             run_id: None,
             plane_sync: PlaneSync::default(),
             op: None,
+            budget_usd: None,
             events: Vec::new(),
         };
         let how = match ticket.trigger_type {

@@ -39,11 +39,14 @@ fn index() -> &'static [u8] {
 }
 
 fn asset(bytes: &'static [u8], content_type: &'static str, cache: &'static str) -> Reply {
-    Reply::new(200, Body::Bytes(std::borrow::Cow::Borrowed(bytes), content_type))
-        .with_header("Cache-Control", cache)
-        .with_header("Content-Security-Policy", CSP)
-        .with_header("X-Frame-Options", "DENY")
-        .with_header("Referrer-Policy", "no-referrer")
+    Reply::new(
+        200,
+        Body::Bytes(std::borrow::Cow::Borrowed(bytes), content_type),
+    )
+    .with_header("Cache-Control", cache)
+    .with_header("Content-Security-Policy", CSP)
+    .with_header("X-Frame-Options", "DENY")
+    .with_header("Referrer-Policy", "no-referrer")
 }
 
 /// The page for `/`.

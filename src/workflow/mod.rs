@@ -12,8 +12,8 @@ mod plane_state;
 mod poll;
 mod remove;
 mod restart;
+pub mod supervise;
 mod update_plane;
-mod waiting;
 
 pub use add::{add, AddRequest};
 pub use approve::{approve, ApproveOptions};
@@ -26,7 +26,6 @@ pub use poll::{
 pub use remove::{remove, RemoveOptions};
 pub use restart::restart;
 pub use update_plane::{update_plane, UpdatePlaneOptions, UpdatePlaneOutcome};
-pub use waiting::{clear_waiting, mark_waiting};
 
 /// The most bytes a summary may have (the same limit as a completion file).
 pub const MAX_SUMMARY_BYTES: usize = 64 * 1024;
