@@ -25,6 +25,9 @@ _plane__orch() {
             plane__orch,attach)
                 cmd="plane__orch__subcmd__attach"
                 ;;
+            plane__orch,budget)
+                cmd="plane__orch__subcmd__budget"
+                ;;
             plane__orch,cleanup)
                 cmd="plane__orch__subcmd__cleanup"
                 ;;
@@ -79,6 +82,9 @@ _plane__orch() {
             plane__orch__subcmd__help,attach)
                 cmd="plane__orch__subcmd__help__subcmd__attach"
                 ;;
+            plane__orch__subcmd__help,budget)
+                cmd="plane__orch__subcmd__help__subcmd__budget"
+                ;;
             plane__orch__subcmd__help,cleanup)
                 cmd="plane__orch__subcmd__help__subcmd__cleanup"
                 ;;
@@ -130,14 +136,32 @@ _plane__orch() {
             plane__orch__subcmd__help__subcmd__hook,notify)
                 cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__notify"
                 ;;
+            plane__orch__subcmd__help__subcmd__hook,pre-tool-use)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__pre__subcmd__tool__subcmd__use"
+                ;;
             plane__orch__subcmd__help__subcmd__hook,prompt)
                 cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__prompt"
                 ;;
             plane__orch__subcmd__help__subcmd__hook,prompt-submit)
                 cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__prompt__subcmd__submit"
                 ;;
+            plane__orch__subcmd__help__subcmd__hook,session-end)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__session__subcmd__end"
+                ;;
+            plane__orch__subcmd__help__subcmd__hook,session-start)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__session__subcmd__start"
+                ;;
             plane__orch__subcmd__help__subcmd__hook,status)
                 cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__status"
+                ;;
+            plane__orch__subcmd__help__subcmd__hook,status-line)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__status__subcmd__line"
+                ;;
+            plane__orch__subcmd__help__subcmd__hook,stop)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__stop"
+                ;;
+            plane__orch__subcmd__help__subcmd__hook,stop-failure)
+                cmd="plane__orch__subcmd__help__subcmd__hook__subcmd__stop__subcmd__failure"
                 ;;
             plane__orch__subcmd__help__subcmd__notify,test)
                 cmd="plane__orch__subcmd__help__subcmd__notify__subcmd__test"
@@ -151,14 +175,32 @@ _plane__orch() {
             plane__orch__subcmd__hook,notify)
                 cmd="plane__orch__subcmd__hook__subcmd__notify"
                 ;;
+            plane__orch__subcmd__hook,pre-tool-use)
+                cmd="plane__orch__subcmd__hook__subcmd__pre__subcmd__tool__subcmd__use"
+                ;;
             plane__orch__subcmd__hook,prompt)
                 cmd="plane__orch__subcmd__hook__subcmd__prompt"
                 ;;
             plane__orch__subcmd__hook,prompt-submit)
                 cmd="plane__orch__subcmd__hook__subcmd__prompt__subcmd__submit"
                 ;;
+            plane__orch__subcmd__hook,session-end)
+                cmd="plane__orch__subcmd__hook__subcmd__session__subcmd__end"
+                ;;
+            plane__orch__subcmd__hook,session-start)
+                cmd="plane__orch__subcmd__hook__subcmd__session__subcmd__start"
+                ;;
             plane__orch__subcmd__hook,status)
                 cmd="plane__orch__subcmd__hook__subcmd__status"
+                ;;
+            plane__orch__subcmd__hook,status-line)
+                cmd="plane__orch__subcmd__hook__subcmd__status__subcmd__line"
+                ;;
+            plane__orch__subcmd__hook,stop)
+                cmd="plane__orch__subcmd__hook__subcmd__stop"
+                ;;
+            plane__orch__subcmd__hook,stop-failure)
+                cmd="plane__orch__subcmd__hook__subcmd__stop__subcmd__failure"
                 ;;
             plane__orch__subcmd__hook__subcmd__help,agent)
                 cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__agent"
@@ -169,14 +211,32 @@ _plane__orch() {
             plane__orch__subcmd__hook__subcmd__help,notify)
                 cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__notify"
                 ;;
+            plane__orch__subcmd__hook__subcmd__help,pre-tool-use)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__pre__subcmd__tool__subcmd__use"
+                ;;
             plane__orch__subcmd__hook__subcmd__help,prompt)
                 cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__prompt"
                 ;;
             plane__orch__subcmd__hook__subcmd__help,prompt-submit)
                 cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__prompt__subcmd__submit"
                 ;;
+            plane__orch__subcmd__hook__subcmd__help,session-end)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__session__subcmd__end"
+                ;;
+            plane__orch__subcmd__hook__subcmd__help,session-start)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__session__subcmd__start"
+                ;;
             plane__orch__subcmd__hook__subcmd__help,status)
                 cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__status"
+                ;;
+            plane__orch__subcmd__hook__subcmd__help,status-line)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__status__subcmd__line"
+                ;;
+            plane__orch__subcmd__hook__subcmd__help,stop)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__stop"
+                ;;
+            plane__orch__subcmd__hook__subcmd__help,stop-failure)
+                cmd="plane__orch__subcmd__hook__subcmd__help__subcmd__stop__subcmd__failure"
                 ;;
             plane__orch__subcmd__notify,help)
                 cmd="plane__orch__subcmd__notify__subcmd__help"
@@ -197,7 +257,7 @@ _plane__orch() {
 
     case "${cmd}" in
         plane__orch)
-            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove poll update-plane attach restart cleanup hook doctor init completions serve notify help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version list show add approve complete remove poll update-plane attach restart cleanup budget hook doctor init completions serve notify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -253,7 +313,29 @@ _plane__orch() {
             return 0
             ;;
         plane__orch__subcmd__approve)
-            opts="-v -q -h -V --no-session --json --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --no-session --budget --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__attach)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -270,8 +352,8 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        plane__orch__subcmd__attach)
-            opts="-v -q -h -V --config --verbose --quiet --help --version"
+        plane__orch__subcmd__budget)
+            opts="-v -q -h -V --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -377,7 +459,7 @@ _plane__orch() {
             return 0
             ;;
         plane__orch__subcmd__help)
-            opts="list show add approve complete remove poll update-plane attach restart cleanup hook doctor init completions serve notify help"
+            opts="list show add approve complete remove poll update-plane attach restart cleanup budget hook doctor init completions serve notify help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -419,6 +501,20 @@ _plane__orch() {
             return 0
             ;;
         plane__orch__subcmd__help__subcmd__attach)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__help__subcmd__budget)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -503,7 +599,7 @@ _plane__orch() {
             return 0
             ;;
         plane__orch__subcmd__help__subcmd__hook)
-            opts="prompt-submit notify prompt agent status"
+            opts="session-start prompt-submit pre-tool-use notify stop stop-failure session-end status-line prompt agent status"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -531,6 +627,20 @@ _plane__orch() {
             return 0
             ;;
         plane__orch__subcmd__help__subcmd__hook__subcmd__notify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__help__subcmd__hook__subcmd__pre__subcmd__tool__subcmd__use)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -572,7 +682,77 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        plane__orch__subcmd__help__subcmd__hook__subcmd__session__subcmd__end)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__help__subcmd__hook__subcmd__session__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         plane__orch__subcmd__help__subcmd__hook__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__help__subcmd__hook__subcmd__status__subcmd__line)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__help__subcmd__hook__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__help__subcmd__hook__subcmd__stop__subcmd__failure)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -727,7 +907,7 @@ _plane__orch() {
             return 0
             ;;
         plane__orch__subcmd__hook)
-            opts="-v -q -h -V --config --verbose --quiet --help --version prompt-submit notify prompt agent status help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version session-start prompt-submit pre-tool-use notify stop stop-failure session-end status-line prompt agent status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -763,7 +943,7 @@ _plane__orch() {
             return 0
             ;;
         plane__orch__subcmd__hook__subcmd__help)
-            opts="prompt-submit notify prompt agent status help"
+            opts="session-start prompt-submit pre-tool-use notify stop stop-failure session-end status-line prompt agent status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -818,6 +998,20 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        plane__orch__subcmd__hook__subcmd__help__subcmd__pre__subcmd__tool__subcmd__use)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         plane__orch__subcmd__hook__subcmd__help__subcmd__prompt)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -846,6 +1040,34 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        plane__orch__subcmd__hook__subcmd__help__subcmd__session__subcmd__end)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__hook__subcmd__help__subcmd__session__subcmd__start)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         plane__orch__subcmd__hook__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -860,7 +1082,67 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        plane__orch__subcmd__hook__subcmd__help__subcmd__status__subcmd__line)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__hook__subcmd__help__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__hook__subcmd__help__subcmd__stop__subcmd__failure)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         plane__orch__subcmd__hook__subcmd__notify)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__hook__subcmd__pre__subcmd__tool__subcmd__use)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -914,7 +1196,97 @@ _plane__orch() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        plane__orch__subcmd__hook__subcmd__session__subcmd__end)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__hook__subcmd__session__subcmd__start)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         plane__orch__subcmd__hook__subcmd__status)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__hook__subcmd__status__subcmd__line)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__hook__subcmd__stop)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        plane__orch__subcmd__hook__subcmd__stop__subcmd__failure)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

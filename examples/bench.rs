@@ -716,6 +716,8 @@ struct Figures<'a> {
     floor: Option<Duration>,
     approve: Option<Duration>,
     complete: Option<Duration>,
+    /// One hook call (PreToolUse), as Claude Code makes on every tool use.
+    hook: Option<Duration>,
     polls: &'a [PollOutcome],
     serve: &'a [ServeRow],
     /// The state file of the list and transition cases, in bytes.
@@ -726,6 +728,13 @@ struct Figures<'a> {
 fn targets(f: &Figures) -> String {
     let mut out = String::from(
         "## Targets\n\n| figure | measured | target | verdict |\n|---|---:|---|---|\n",
+    );
+    target(
+        &mut out,
+        "a hook call (PreToolUse) on 10,000, median",
+        &f.hook.map_or_else(|| "-".into(), ms),
+        "< 20 ms",
+        f.hook.map(|d| d < Duration::from_millis(20)),
     );
     let floor = f.floor;
     for (name, d) in [
@@ -1002,6 +1011,30 @@ fn main() {
         plane(&["complete", &format!("BENCH-{i}"), "bench summary"])
     });
 
+    // 2b. a hook call, as Claude Code makes one on every tool use: it must never read the
+    // state file, so the queue's size must not show here.
+    let fixtures = Path::new("tests/fixtures/claude-hooks");
+    let transcript = b.dir.path().join("transcript.jsonl");
+    let lines = std::fs::read_to_string(fixtures.join("transcript.jsonl")).expect("fixture");
+    std::fs::write(&transcript, lines.repeat(50)).expect("transcript");
+    let mut input: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("pre-tool-use.json")).expect("fixture"),
+    )
+    .expect("fixture JSON");
+    input["transcript_path"] = transcript.display().to_string().into();
+    let input_path = b.dir.path().join("pre-tool-use.json");
+    std::fs::write(&input_path, input.to_string()).expect("hook input");
+    b.case(
+        "hook pre-tool-use (10,000)",
+        &format!("{note}; a transcript of 100 requests"),
+        |_| {
+            let mut c = plane(&["hook", "pre-tool-use"]);
+            c.env("PLANE_ORCH_TICKET", "BENCH-1")
+                .stdin(std::fs::File::open(&input_path).expect("hook input"));
+            c
+        },
+    );
+
     // 5. the parse floor
     let mut runs_floor = Vec::new();
     for _ in 0..b.runs {
@@ -1070,6 +1103,7 @@ fn main() {
         floor: b.median("parse floor: read + serde_json (in-process)"),
         approve: b.median("approve --no-session (10,000)"),
         complete: b.median("complete (10,000)"),
+        hook: b.median("hook pre-tool-use (10,000)"),
         polls: &polls,
         serve: &served,
         store_bytes: size,

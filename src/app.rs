@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::activity::ActivityStore;
 use crate::config::{self, Config};
 use crate::plane::client::Patience;
 use crate::plane::Client;
@@ -14,6 +15,8 @@ use crate::store::Store;
 pub struct App {
     pub config: Config,
     pub store: Store,
+    /// What each session is doing, beside the state file.
+    pub activity: ActivityStore,
     /// How patient Plane requests made for this caller are: `None` for the command line and
     /// polls (retries, waits); the HTTP API's request paths send once within a short deadline.
     pub plane_patience: Option<Patience>,
@@ -40,9 +43,11 @@ impl App {
     pub fn from_config(config: Config) -> App {
         let store =
             Store::new(config.state.path.clone()).keep_done_days(config.state.keep_done_days);
+        let activity = ActivityStore::for_state(&config.state.path);
         App {
             config,
             store,
+            activity,
             plane_patience: None,
         }
     }

@@ -64,6 +64,8 @@ pub enum Command {
     Restart(RestartArgs),
     /// Remove the worktrees, branches and sessions of done and removed tickets, when no work is lost
     Cleanup(CleanupArgs),
+    /// Set a ticket's spend limit in USD (`none`: back to automation.budget_usd)
+    Budget(BudgetArgs),
     /// Called inside a session by Claude Code's hooks and the worker
     #[command(hide = true, subcommand)]
     Hook(HookCommand),
@@ -162,7 +164,26 @@ pub struct ApproveArgs {
     #[arg(long)]
     pub no_session: bool,
 
+    /// The session's spend limit in USD [default: automation.budget_usd]
+    #[arg(long, value_name = "USD")]
+    pub budget: Option<f64>,
+
     /// Print the approved ticket as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BudgetArgs {
+    /// The pending or active ticket
+    #[arg(value_parser = parse_id)]
+    pub id: TicketId,
+
+    /// The new budget in USD, e.g. 10 or 12.50; `none` removes the ticket's own
+    #[arg(value_name = "USD")]
+    pub usd: String,
+
+    /// Print the ticket's activity and cost as JSON
     #[arg(long)]
     pub json: bool,
 }
@@ -222,10 +243,22 @@ pub struct RestartArgs {
 /// The hidden commands sessions call.
 #[derive(Debug, Subcommand)]
 pub enum HookCommand {
+    /// Claude Code's SessionStart hook: the session is working
+    SessionStart,
     /// Claude Code's UserPromptSubmit hook: `/complete <summary>` records the summary
     PromptSubmit,
+    /// Claude Code's PreToolUse hook: working, with the tool in use
+    PreToolUse,
     /// Claude Code's Notification hook: marks the ticket as waiting for the person
     Notify,
+    /// Claude Code's Stop hook: the turn ended
+    Stop,
+    /// Claude Code's StopFailure hook: the turn ended on an API error (a limit?)
+    StopFailure,
+    /// Claude Code's SessionEnd hook: the session ended
+    SessionEnd,
+    /// Claude Code's status line: records its cost, prints the ticket's state
+    StatusLine,
     /// For the worker: prints the agent's prompt, built from the approved snapshot
     Prompt {
         /// The ticket

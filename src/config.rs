@@ -49,6 +49,8 @@ pub struct Config {
     pub log: LogConfig,
     pub api: ApiConfig,
     pub cleanup: CleanupConfig,
+    pub watch: WatchConfig,
+    pub prices: PricesConfig,
     pub notify: crate::notify::NotifyConfig,
     /// Keys that were accepted but have no effect, and other advice for the person.
     pub warnings: Vec<String>,
@@ -130,6 +132,8 @@ pub struct AutomationConfig {
     pub remote: String,
     /// The review page of a branch: `{branch}`, `{id}` and `{base}` are filled in.
     pub review_url: Option<String>,
+    /// The spend limit of a session in USD when approve gives none; `None`: no limit.
+    pub budget_usd: Option<f64>,
 }
 
 /// `cleanup`: removing what done and removed tickets left behind.
@@ -141,6 +145,74 @@ pub struct CleanupConfig {
     pub older_than_days: u32,
     /// Write a bundle of each branch here before removing it.
     pub bundle_dir: Option<PathBuf>,
+}
+
+/// The watchdog of poll ticks: sessions that never start, stall, or run too long.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// A session still `starting` after this long is flagged `stuck before start`.
+    pub start_seconds: u64,
+    /// A `working` session with no hook event for this long is flagged `stalled`.
+    pub stall_minutes: f64,
+    /// A session older than this is flagged `over_time`; `None`: no limit.
+    pub max_session_minutes: Option<f64>,
+    /// Interrupt a session flagged `over_time`, as the budget does.
+    pub stop_over_time: bool,
+}
+
+/// USD per million tokens of one model family.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+    pub cache_write: f64,
+    pub cache_read: f64,
+}
+
+/// Token prices by model id prefix (the longest matching prefix wins).
+#[derive(Debug, Clone)]
+pub struct PricesConfig {
+    /// When the prices were taken.
+    pub date: String,
+    pub models: Vec<(String, Price)>,
+}
+
+/// The date the default prices were taken.
+pub const DEFAULT_PRICES_DATE: &str = "2026-12-01";
+
+/// The default prices, USD per million tokens (input, output, cache write, cache read). The
+/// Opus 4.5+ row matches the cost Claude Code 2.1.197 itself reports for claude-opus-4-8.
+#[must_use]
+pub fn default_prices() -> Vec<(String, Price)> {
+    let p = |input, output, cache_write, cache_read| Price {
+        input,
+        output,
+        cache_write,
+        cache_read,
+    };
+    vec![
+        ("claude-opus-4-0".into(), p(15.0, 75.0, 18.75, 1.5)),
+        ("claude-opus-4-1".into(), p(15.0, 75.0, 18.75, 1.5)),
+        ("claude-opus-4-2025".into(), p(15.0, 75.0, 18.75, 1.5)),
+        ("claude-opus-4".into(), p(5.0, 25.0, 6.25, 0.5)),
+        ("claude-sonnet-4".into(), p(3.0, 15.0, 3.75, 0.3)),
+        ("claude-3-7-sonnet".into(), p(3.0, 15.0, 3.75, 0.3)),
+        ("claude-haiku-4".into(), p(1.0, 5.0, 1.25, 0.1)),
+        ("claude-3-5-haiku".into(), p(0.8, 4.0, 1.0, 0.08)),
+    ]
+}
+
+impl PricesConfig {
+    /// The price of `model`: the longest configured prefix it starts with.
+    #[must_use]
+    pub fn of(&self, model: &str) -> Option<Price> {
+        self.models
+            .iter()
+            .filter(|(prefix, _)| model.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, p)| *p)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -196,6 +268,8 @@ struct RawConfig {
     log: RawLog,
     api: RawApi,
     cleanup: RawCleanup,
+    watch: RawWatch,
+    prices: RawPrices,
     notify: crate::notify::config::RawNotify,
     /// The old orchestrator's tmux-session-service section.
     tmux_session_service: Option<RawTmuxService>,
@@ -264,6 +338,7 @@ struct RawAutomation {
     push: Option<bool>,
     remote: Option<String>,
     review_url: Option<String>,
+    budget_usd: Option<f64>,
     /// Old orchestrator: the session name prefix.
     session_prefix: Option<String>,
     /// Old orchestrator: tmux-session-service's project id.
@@ -278,6 +353,23 @@ struct RawCleanup {
     auto: Option<bool>,
     older_than_days: Option<u32>,
     bundle_dir: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawWatch {
+    start_seconds: Option<u64>,
+    stall_minutes: Option<f64>,
+    max_session_minutes: Option<f64>,
+    stop_over_time: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPrices {
+    date: Option<String>,
+    /// Model id prefix → price; replaces the defaults for the prefixes it names.
+    models: Option<std::collections::BTreeMap<String, Price>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -627,6 +719,8 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         log: lg,
         api,
         cleanup,
+        watch,
+        prices,
         notify,
         tmux_session_service,
         triggers,
@@ -881,6 +975,54 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         Some(u) => Some(review_url_template(&u)?),
         None => None,
     };
+    let budget_usd = match a.budget_usd {
+        Some(b) if !(b.is_finite() && b > 0.0) => {
+            return Err(format!(
+                "automation.budget_usd: {b} must be a positive amount of USD (leave it out for no limit)"
+            ))
+        }
+        other => other,
+    };
+
+    // Watch
+    let minutes = |key: &str, v: f64| {
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(format!("{key}: {v} must be a positive number of minutes"))
+        }
+    };
+    let watch = WatchConfig {
+        start_seconds: positive("watch.start_seconds", watch.start_seconds.unwrap_or(60))?,
+        stall_minutes: minutes("watch.stall_minutes", watch.stall_minutes.unwrap_or(20.0))?,
+        max_session_minutes: watch
+            .max_session_minutes
+            .map(|v| minutes("watch.max_session_minutes", v))
+            .transpose()?,
+        stop_over_time: watch.stop_over_time.unwrap_or(false),
+    };
+
+    // Prices
+    let mut models = default_prices();
+    for (prefix, price) in prices.models.unwrap_or_default() {
+        let all = [
+            price.input,
+            price.output,
+            price.cache_write,
+            price.cache_read,
+        ];
+        if prefix.trim().is_empty() || all.iter().any(|v| !v.is_finite() || *v < 0.0) {
+            return Err(format!(
+                "prices.models.{prefix}: prices are USD per million tokens, 0 or more, for a model id prefix"
+            ));
+        }
+        models.retain(|(p, _)| p != &prefix);
+        models.push((prefix, price));
+    }
+    let prices = PricesConfig {
+        date: prices.date.unwrap_or_else(|| DEFAULT_PRICES_DATE.into()),
+        models,
+    };
 
     // Completion
     let pattern = c
@@ -1022,6 +1164,7 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
             push: a.push.unwrap_or(false),
             remote,
             review_url,
+            budget_usd,
         },
         sessions: SessionsConfig {
             backend,
@@ -1056,6 +1199,8 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
                 .filter(|d| !d.trim().is_empty())
                 .map(|d| resolve(dir, &d)),
         },
+        watch,
+        prices,
         notify,
         warnings,
     })
@@ -1129,6 +1274,26 @@ mod tests {
         assert_eq!(c.plane.project_identifier.as_deref(), Some("CSLOG"));
         assert!(c.warnings.iter().any(|w| w.contains("claude_bin")));
         assert!(c.warnings.iter().any(|w| w.contains("triggers")));
+    }
+
+    #[test]
+    fn watch_budget_and_prices() {
+        let c = parse_str("").unwrap();
+        assert_eq!(c.watch.start_seconds, 60);
+        assert!(c.automation.budget_usd.is_none());
+        let opus = c.prices.of("claude-opus-4-8").unwrap();
+        assert!((opus.input - 5.0).abs() < 1e-9);
+        assert!((c.prices.of("claude-opus-4-1-20250805").unwrap().input - 15.0).abs() < 1e-9);
+        assert!(c.prices.of("gpt-5").is_none());
+        let c = parse_str(
+            "automation:\n  budget_usd: 5\nwatch:\n  stall_minutes: 0.5\nprices:\n  date: '2027-01-01'\n  models:\n    gpt-5: {input: 1, output: 2, cache_write: 0, cache_read: 0}\n",
+        )
+        .unwrap();
+        assert_eq!(c.automation.budget_usd, Some(5.0));
+        assert!((c.watch.stall_minutes - 0.5).abs() < 1e-9);
+        assert!(c.prices.of("gpt-5-mini").is_some());
+        assert!(parse_str("automation:\n  budget_usd: -1\n").is_err());
+        assert!(parse_str("watch:\n  start_seconds: 0\n").is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! at both ends. `main.rs` parses the command line and calls [`run`]; everything else lives
 //! in the modules below.
 
+pub mod activity;
 pub mod app;
 pub mod cli;
 pub mod cmd;

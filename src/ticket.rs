@@ -333,6 +333,10 @@ pub struct Ticket {
     /// What the session's branch holds (none without a worktree branch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<BranchState>,
+    /// The ticket's own spend limit in USD (approve --budget, `budget`); else
+    /// `automation.budget_usd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
     #[serde(default)]
     pub events: Vec<Event>,
 }
@@ -528,6 +532,7 @@ impl Ticket {
             plane_sync: PlaneSync::default(),
             op: None,
             branch: None,
+            budget_usd: None,
             events: Vec::new(),
         };
         let how = match ticket.trigger_type {

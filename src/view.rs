@@ -4,6 +4,8 @@
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 
+use crate::activity::{self, Activity, Cost, Entry, Flag, Kind};
+use crate::config::Config;
 use crate::ticket::{BranchState, Event, Op, Snapshot, Status, Ticket, TriggerType};
 
 /// A ticket in API answers: the orchestrator's ten keys first, then ours. It borrows from the
@@ -40,6 +42,28 @@ pub struct ApiTicket<'a> {
     pub op: Option<&'a Op>,
     /// What the ticket's branch holds: commits, diffstat, uncommitted work; null without one.
     pub branch: Option<&'a BranchState>,
+    /// What the session is doing (from Claude Code's hooks); null when nothing is known.
+    pub activity: Option<ApiActivity<'a>>,
+    /// Tokens and USD the ticket's sessions have used; null when nothing is known.
+    pub cost: Option<Cost>,
+}
+
+/// The activity part of an `ApiTicket`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiActivity<'a> {
+    pub state: Kind,
+    pub since: DateTime<Utc>,
+    pub last_activity_at: DateTime<Utc>,
+    pub tool: Option<&'a str>,
+    pub message: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    pub reset_at: Option<&'a str>,
+    /// `stuck`, `stalled`, `over_time`, each with when and why (and the pane's text).
+    pub flags: &'a [Flag],
+    /// The budget that applies (the ticket's own, else `automation.budget_usd`).
+    pub budget_usd: Option<f64>,
+    /// The one line `list` shows in its STATE column.
+    pub summary: String,
 }
 
 /// The session part of an `ApiTicket`.
@@ -69,6 +93,8 @@ pub struct ApiTicketDetail<'a> {
     pub ticket: ApiTicket<'a>,
     pub events: &'a [Event],
     pub approved_snapshot: Option<&'a Snapshot>,
+    /// The activity's changes and supervision events, oldest first.
+    pub activity_history: &'a [Entry],
 }
 
 impl<'a> ApiTicket<'a> {
@@ -114,7 +140,44 @@ impl<'a> ApiTicket<'a> {
             plane_closed_at: t.plane_closed_at,
             op: t.op.as_ref(),
             branch: t.branch.as_ref(),
+            activity: None,
+            cost: None,
         }
+    }
+
+    /// Adds what the ticket's session is doing and has cost; `waiting` follows the activity.
+    #[must_use]
+    pub fn with_activity(
+        mut self,
+        t: &Ticket,
+        a: Option<&'a Activity>,
+        config: &Config,
+        now: DateTime<Utc>,
+    ) -> ApiTicket<'a> {
+        let Some(a) = a else { return self };
+        let cost = a.cost(&config.prices);
+        let budget = t.budget_usd.or(a.budget(config.automation.budget_usd));
+        if t.status == Status::Active {
+            self.waiting = (a.state == Kind::Waiting).then(|| ApiWaiting {
+                since: a.since,
+                message: a.message.as_deref().unwrap_or(""),
+                kind: a.kind.as_deref(),
+            });
+        }
+        self.activity = Some(ApiActivity {
+            state: a.state,
+            since: a.since,
+            last_activity_at: a.last_activity_at,
+            tool: a.tool.as_deref(),
+            message: a.message.as_deref(),
+            kind: a.kind.as_deref(),
+            reset_at: a.reset_at.as_deref(),
+            flags: &a.flags,
+            budget_usd: budget,
+            summary: activity::state_column(a, &cost, budget, now),
+        });
+        self.cost = Some(cost);
+        self
     }
 }
 
@@ -125,6 +188,24 @@ impl<'a> ApiTicketDetail<'a> {
             ticket: ApiTicket::new(t, alive),
             events: &t.events,
             approved_snapshot: t.approved_snapshot.as_ref(),
+            activity_history: &[],
+        }
+    }
+
+    /// [`ApiTicketDetail::new`] with the ticket's activity, its history included.
+    #[must_use]
+    pub fn with_activity(
+        t: &'a Ticket,
+        alive: Option<bool>,
+        a: Option<&'a Activity>,
+        config: &Config,
+        now: DateTime<Utc>,
+    ) -> ApiTicketDetail<'a> {
+        ApiTicketDetail {
+            ticket: ApiTicket::new(t, alive).with_activity(t, a, config, now),
+            events: &t.events,
+            approved_snapshot: t.approved_snapshot.as_ref(),
+            activity_history: a.map_or(&[], |a| a.history.as_slice()),
         }
     }
 }

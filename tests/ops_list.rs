@@ -43,10 +43,10 @@ fn list_prints_aligned_columns_oldest_first_with_ages_and_counts() {
     let title = format!("A very long title {}", "word ".repeat(30));
     let cut: String = title.chars().take(59).collect::<String>() + "…";
     let expected = format!(
-        "ID        STATUS   AGE  TITLE{pad}SESSION\n\
-         CSLOG-22  pending  3h   {cut}  -\n\
-         CSLOG-1   pending  42s  Fix the login page{pad2}-\n\
-         OPS-3     active   3d   Rotate the keys{pad3}-\n\
+        "ID        STATUS   AGE  STATE  TITLE{pad}SESSION\n\
+         CSLOG-22  pending  3h   -      {cut}  -\n\
+         CSLOG-1   pending  42s  -      Fix the login page{pad2}-\n\
+         OPS-3     active   3d   -      Rotate the keys{pad3}-\n\
          2 pending, 1 active\n",
         pad = " ".repeat(62 - 5),
         pad2 = " ".repeat(62 - 18),

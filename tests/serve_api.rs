@@ -18,7 +18,7 @@ const TEN_KEYS: [&str; 10] = [
     "completed_at",
 ];
 
-const OUR_KEYS: [&str; 10] = [
+const OUR_KEYS: [&str; 12] = [
     "status",
     "url",
     "priority",
@@ -26,6 +26,8 @@ const OUR_KEYS: [&str; 10] = [
     "description_text",
     "session",
     "waiting",
+    "activity",
+    "cost",
     "approved_at",
     "done_at",
     "last_error",

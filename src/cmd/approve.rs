@@ -12,6 +12,7 @@ impl Run for ApproveArgs {
         let app = App::load(global.config.as_deref())?;
         let opts = ApproveOptions {
             no_session: self.no_session,
+            budget_usd: self.budget,
         };
         let ticket = workflow::approve(&app, &self.id, opts)?;
         if self.json {

@@ -5,13 +5,13 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
 
 use crate::app::App;
 use crate::cli::{GlobalArgs, HookCommand};
 use crate::error::{invalid, Error};
 use crate::term::inert;
 use crate::ticket::{Status, Ticket, TicketId};
+use crate::workflow::supervise::{self, Hook, HookInput};
 use crate::workflow::{self, SummarySource, MAX_SUMMARY_BYTES};
 
 use super::Run;
@@ -23,7 +23,13 @@ impl Run for HookCommand {
     fn run(&self, global: &GlobalArgs) -> Result<()> {
         match self {
             HookCommand::PromptSubmit => prompt_submit(global),
-            HookCommand::Notify => notify(global),
+            HookCommand::SessionStart => event(global, Hook::SessionStart),
+            HookCommand::PreToolUse => event(global, Hook::PreToolUse),
+            HookCommand::Notify => event(global, Hook::Notification),
+            HookCommand::Stop => event(global, Hook::Stop),
+            HookCommand::StopFailure => event(global, Hook::StopFailure),
+            HookCommand::SessionEnd => event(global, Hook::SessionEnd),
+            HookCommand::StatusLine => event(global, Hook::StatusLine),
             HookCommand::Prompt { id, restart } => {
                 let app = App::load(global.config.as_deref())?;
                 let ticket = wait_until_approved(&app, id)?;
@@ -57,18 +63,13 @@ fn session_ticket() -> Option<TicketId> {
 
 fn read_stdin() -> Result<String> {
     let mut buf = String::new();
-    let limit = u64::try_from(16 * MAX_SUMMARY_BYTES).unwrap_or(u64::MAX);
+    // A PreToolUse input carries the tool's whole input (a file Claude writes): room for it.
+    let limit = u64::try_from(1024 * MAX_SUMMARY_BYTES).unwrap_or(u64::MAX);
     std::io::stdin()
         .take(limit)
         .read_to_string(&mut buf)
         .context("cannot read the hook's input")?;
     Ok(buf)
-}
-
-#[derive(Deserialize)]
-struct PromptInput {
-    #[serde(default)]
-    prompt: String,
 }
 
 /// The summary when `prompt` is `/complete ...`: the rest of the text, trimmed.
@@ -81,21 +82,96 @@ fn complete_summary(prompt: &str) -> Option<&str> {
     }
 }
 
-/// `UserPromptSubmit`: not our session or not `/complete` → silent exit 0; `/complete` with
-/// nothing after it → usage on stderr, exit 2 (Claude Code blocks the prompt); otherwise the
-/// summary is recorded and the outcome printed for Claude, exit 0 either way.
+/// What a hook prints for Claude Code: `systemMessage` is shown in the pane even when no model
+/// turn follows; `additionalContext` is what the model reads.
+#[must_use]
+pub fn hook_answer(event: &str, message: &str) -> String {
+    serde_json::json!({
+        "systemMessage": message,
+        "hookSpecificOutput": {"hookEventName": event, "additionalContext": message},
+    })
+    .to_string()
+}
+
+/// Reads and parses the hook's input; `None` (after a one-line message) when it is unusable.
+fn hook_input(what: &str) -> Option<HookInput> {
+    let raw = match read_stdin() {
+        Ok(raw) => raw,
+        Err(e) => {
+            eprintln!("plane-orch: {what}: {}", inert(&format!("{e:#}")));
+            return None;
+        }
+    };
+    match serde_json::from_str(&raw) {
+        Ok(input) => Some(input),
+        Err(e) => {
+            eprintln!("plane-orch: {what}: the hook's input is not JSON ({e}); ignored");
+            None
+        }
+    }
+}
+
+/// Every hook but UserPromptSubmit: records the activity. A problem never stops Claude: one
+/// line on stderr, exit 0. Only a used-up budget refuses a tool call (exit 2, which Claude
+/// Code reports to the agent instead of running the tool).
+fn event(global: &GlobalArgs, hook: Hook) -> Result<()> {
+    let Some(id) = session_ticket() else {
+        return Ok(());
+    };
+    let what = format!("{hook:?} hook for {id}");
+    let Some(input) = hook_input(&what) else {
+        return Ok(());
+    };
+    let app = match App::load(global.config.as_deref()) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!(
+                "plane-orch: {what}: {}",
+                crate::activity::text(&format!("{e:#}"))
+            );
+            return Ok(());
+        }
+    };
+    let outcome = match supervise::on_hook(&app, &id, hook, &input) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!(
+                "plane-orch: {what}: {}",
+                crate::activity::text(&format!("{e:#}"))
+            );
+            return Ok(());
+        }
+    };
+    if hook == Hook::StatusLine {
+        let a = outcome.activity.as_ref();
+        let cost = a.map(|a| a.cost(&app.config.prices)).unwrap_or_default();
+        let budget = a.and_then(|a| a.budget(app.config.automation.budget_usd));
+        let spend = match budget {
+            Some(b) => format!("${:.2}/{b:.2}", cost.spent_usd),
+            None => format!("${:.2}", cost.spent_usd),
+        };
+        println!("plane-orch {id} · {spend}");
+        return Ok(());
+    }
+    if let (Hook::PreToolUse, Some(message)) = (hook, outcome.over_budget) {
+        return Err(Error::Invalid(message).into());
+    }
+    Ok(())
+}
+
+/// `UserPromptSubmit`: records the activity; then, when the prompt is `/complete ...`, records
+/// the summary and answers with a `systemMessage` (shown in the pane with or without a model
+/// turn). `/complete` with nothing after it → usage on stderr, exit 2 (Claude Code blocks the
+/// prompt). Any other prompt while the budget is used up is blocked the same way.
 fn prompt_submit(global: &GlobalArgs) -> Result<()> {
     let Some(id) = session_ticket() else {
         return Ok(());
     };
-    let Ok(input) = read_stdin() else {
+    let Some(input) = hook_input(&format!("UserPromptSubmit hook for {id}")) else {
         return Ok(());
     };
-    let Ok(input) = serde_json::from_str::<PromptInput>(&input) else {
-        log::debug!("the UserPromptSubmit hook got input that is not JSON; ignored");
-        return Ok(());
-    };
-    let summary = complete_summary(&input.prompt);
+    let prompt = input.prompt.clone().unwrap_or_default();
+    let summary = complete_summary(&prompt);
     if summary == Some("") {
         return Err(invalid(
             "usage: /complete <summary of what was done>: the summary must not be empty",
@@ -105,55 +181,42 @@ fn prompt_submit(global: &GlobalArgs) -> Result<()> {
         Ok(app) => app,
         Err(e) => {
             if summary.is_some() {
-                println!("plane-orch: NOT recorded: {}", inert(&format!("{e:#}")));
+                let why = crate::activity::text(&format!("{e:#}"));
+                println!(
+                    "{}",
+                    hook_answer(
+                        "UserPromptSubmit",
+                        &format!("plane-orch: NOT recorded: {why}")
+                    )
+                );
             }
             return Ok(());
         }
     };
-    // Any prompt means the person is back: the session no longer waits for them.
-    if let Err(e) = workflow::clear_waiting(&app, &id) {
-        log::warn!("cannot clear the waiting mark of {id}: {e:#}");
-    }
+    let over_budget = match supervise::on_hook(&app, &id, Hook::PromptSubmit, &input) {
+        Ok(outcome) => outcome.over_budget,
+        Err(e) => {
+            eprintln!(
+                "plane-orch: cannot record the activity of {id}: {}",
+                inert(&format!("{e:#}"))
+            );
+            None
+        }
+    };
     let Some(summary) = summary else {
+        if let Some(message) = over_budget {
+            return Err(Error::Invalid(message).into());
+        }
         return Ok(());
     };
-    match workflow::complete(&app, &id, summary, SummarySource::Hook) {
-        Ok(_) => println!("plane-orch: recorded completion summary for {id}"),
-        Err(e) => println!("plane-orch: NOT recorded: {}", inert(&format!("{e:#}"))),
-    }
-    Ok(())
-}
-
-#[derive(Deserialize)]
-struct NotifyInput {
-    #[serde(default)]
-    notification_type: Option<String>,
-    #[serde(default)]
-    message: Option<String>,
-}
-
-/// `Notification`: the session waits for the person; marks the ticket `waiting`. Never fails
-/// the hook: a problem is logged on stderr only.
-fn notify(global: &GlobalArgs) -> Result<()> {
-    let Some(id) = session_ticket() else {
-        return Ok(());
+    let message = match workflow::complete(&app, &id, summary, SummarySource::Hook) {
+        Ok(_) => format!("plane-orch: recorded the summary for {id}"),
+        Err(e) => format!(
+            "plane-orch: NOT recorded: {}",
+            crate::activity::text(&format!("{e:#}"))
+        ),
     };
-    let outcome = (|| -> Result<()> {
-        let input: NotifyInput =
-            serde_json::from_str(&read_stdin()?).context("the Notification hook's input")?;
-        let app = App::load(global.config.as_deref())?;
-        let message = input
-            .message
-            .unwrap_or_else(|| "Claude Code needs you".into());
-        workflow::mark_waiting(&app, &id, &message, input.notification_type.as_deref())?;
-        Ok(())
-    })();
-    if let Err(e) = outcome {
-        eprintln!(
-            "plane-orch: cannot mark {id} as waiting: {}",
-            inert(&format!("{e:#}"))
-        );
-    }
+    println!("{}", hook_answer("UserPromptSubmit", &message));
     Ok(())
 }
 

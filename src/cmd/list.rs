@@ -18,20 +18,56 @@ impl Run for ListArgs {
         let app = App::load(global.config.as_deref())?;
         let owned = app.store.load_listed(|s| wanted(self.status, s))?;
         let tickets: Vec<&Ticket> = owned.iter().collect();
+        let activities = app.activity.load_all();
+        let now = display_now();
         if self.json {
             let live = Liveness::check(&app.config, tickets.iter().copied());
             let api: Vec<ApiTicket> = tickets
                 .iter()
-                .map(|t| ApiTicket::new(t, live.of(t)))
+                .map(|t| {
+                    ApiTicket::new(t, live.of(t)).with_activity(
+                        t,
+                        activities.get(&t.id),
+                        &app.config,
+                        now,
+                    )
+                })
                 .collect();
             return print_json(&api);
         }
+        let states: Vec<String> = tickets
+            .iter()
+            .map(|t| state_of(&app, t, activities.get(&t.id), now))
+            .collect();
         let live = Liveness::check(&app.config, tickets.iter().copied());
         print!(
             "{}",
-            table(&tickets, &live, display_now(), &Layout::for_stdout())
+            table(&tickets, &states, &live, now, &Layout::for_stdout())
         );
         Ok(())
+    }
+}
+
+/// The STATE column: what an active ticket's session is doing and its spend; for other
+/// tickets only the spend, when known.
+#[must_use]
+pub fn state_of(
+    app: &App,
+    t: &Ticket,
+    a: Option<&crate::activity::Activity>,
+    now: DateTime<Utc>,
+) -> String {
+    let Some(a) = a else {
+        return "-".to_string();
+    };
+    let cost = a.cost(&app.config.prices);
+    let budget = t.budget_usd.or(a.budget(app.config.automation.budget_usd));
+    if t.status == Status::Active {
+        crate::activity::state_column(a, &cost, budget, now)
+    } else if cost.spent_usd > 0.0 {
+        format!("${:.2}", cost.spent_usd)
+    } else {
+        "-".to_string()
     }
 }
 
@@ -132,11 +168,6 @@ fn session_column(t: &Ticket, alive: Option<bool>) -> String {
         // Ended since the last poll, which will flag it.
         out.push_str(" (session ended)");
     }
-    if let Some(w) = &t.waiting {
-        let kind = w.kind.as_deref().unwrap_or("input");
-        let kind = kind.strip_suffix("_prompt").unwrap_or(kind);
-        let _ = write!(out, " (waiting: {kind})");
-    }
     if t.session_lost_at.is_some() && t.status == Status::Active {
         out.push_str(" (session lost)");
     }
@@ -178,25 +209,35 @@ fn cut(text: &str, max: usize) -> String {
 /// The table `list` prints: aligned columns, titles cut to fit, and a last line with counts
 /// per status; only `no tickets` when there are none.
 #[must_use]
-pub fn table(tickets: &[&Ticket], live: &Liveness, now: DateTime<Utc>, layout: &Layout) -> String {
+pub fn table(
+    tickets: &[&Ticket],
+    states: &[String],
+    live: &Liveness,
+    now: DateTime<Utc>,
+    layout: &Layout,
+) -> String {
     if tickets.is_empty() {
         return "no tickets\n".to_string();
     }
-    let mut rows: Vec<[String; 5]> = tickets
+    let mut rows: Vec<[String; 6]> = tickets
         .iter()
-        .map(|t| {
+        .enumerate()
+        .map(|(i, t)| {
             [
                 t.id.to_string(),
                 t.status.to_string(),
                 age(now - t.queued_at),
+                states
+                    .get(i)
+                    .map_or_else(|| "-".to_string(), |s| inert(&cut(s, 60)).into_owned()),
                 // Titles come from Plane: controls made visible, never a second row.
                 inert(&t.title).into_owned(),
                 inert(&session_column(t, live.of(t))).into_owned(),
             ]
         })
         .collect();
-    let header = ["ID", "STATUS", "AGE", "TITLE", "SESSION"].map(String::from);
-    let width_of = |rows: &[[String; 5]], i: usize| {
+    let header = ["ID", "STATUS", "AGE", "STATE", "TITLE", "SESSION"].map(String::from);
+    let width_of = |rows: &[[String; 6]], i: usize| {
         rows.iter()
             .map(|r| width(&r[i]))
             .chain(std::iter::once(width(&header[i])))
@@ -205,16 +246,16 @@ pub fn table(tickets: &[&Ticket], live: &Liveness, now: DateTime<Utc>, layout: &
     };
     let title_max = match layout.terminal_width {
         Some(term) => {
-            let others: usize = [0, 1, 2, 4].iter().map(|&i| width_of(&rows, i)).sum();
-            // Four gaps of two spaces between five columns.
-            term.saturating_sub(others + 8).max(MIN_TITLE_WIDTH)
+            let others: usize = [0, 1, 2, 3, 5].iter().map(|&i| width_of(&rows, i)).sum();
+            // Five gaps of two spaces between six columns.
+            term.saturating_sub(others + 10).max(MIN_TITLE_WIDTH)
         }
         None => PIPE_TITLE_WIDTH,
     };
     for row in &mut rows {
-        row[3] = cut(&row[3], title_max);
+        row[4] = cut(&row[4], title_max);
     }
-    let widths: Vec<usize> = (0..5).map(|i| width_of(&rows, i)).collect();
+    let widths: Vec<usize> = (0..6).map(|i| width_of(&rows, i)).collect();
     let mut out = String::new();
     let lines = std::iter::once((&header, None)).chain(
         rows.iter()
@@ -275,6 +316,7 @@ mod tests {
         assert_eq!(
             table(
                 &[],
+                &[],
                 &Liveness::default(),
                 at("2026-01-01T00:00:00Z"),
                 &Layout::plain()
@@ -293,9 +335,9 @@ mod tests {
                 terminal_width: Some(width),
                 color: false,
             };
-            let out = table(&[&t], &Liveness::default(), now, &layout);
+            let out = table(&[&t], &[], &Liveness::default(), now, &layout);
             let row = out.lines().nth(1).unwrap();
-            let title_len = row.split_whitespace().nth(3).unwrap().chars().count();
+            let title_len = row.split_whitespace().nth(4).unwrap().chars().count();
             if width == 20 {
                 assert_eq!(title_len, MIN_TITLE_WIDTH, "{out}");
             } else {
@@ -304,13 +346,13 @@ mod tests {
                 assert!(row.chars().count() <= width, "{out}");
             }
         }
-        let piped = table(&[&t], &Liveness::default(), now, &Layout::plain());
+        let piped = table(&[&t], &[], &Liveness::default(), now, &Layout::plain());
         let title = piped
             .lines()
             .nth(1)
             .unwrap()
             .split_whitespace()
-            .nth(3)
+            .nth(4)
             .unwrap();
         assert_eq!(title.chars().count(), PIPE_TITLE_WIDTH);
         assert!(title.ends_with('…'));
@@ -328,6 +370,7 @@ mod tests {
         let now = at("2026-01-01T03:00:00Z");
         let coloured = table(
             &[&a, &b],
+            &[],
             &Liveness::default(),
             now,
             &Layout {
@@ -336,7 +379,7 @@ mod tests {
             },
         );
         assert!(coloured.contains("\u{1b}["));
-        let plain = table(&[&a, &b], &Liveness::default(), now, &Layout::plain());
+        let plain = table(&[&a, &b], &[], &Liveness::default(), now, &Layout::plain());
         assert!(!plain.contains('\u{1b}'));
         let stripped: String = anstream::adapter::strip_str(&coloured).to_string();
         assert_eq!(stripped, plain);
@@ -352,11 +395,12 @@ mod tests {
         );
         let b = ticket("B-2", "ascii", Status::Pending, at("2026-01-01T00:00:00Z"));
         let layout = Layout {
-            terminal_width: Some(40),
+            terminal_width: Some(48),
             color: false,
         };
         let out = table(
             &[&a, &b],
+            &[],
             &Liveness::default(),
             at("2026-01-01T00:00:01Z"),
             &layout,
@@ -365,7 +409,7 @@ mod tests {
         // The SESSION column starts at the same terminal column on every line.
         let session_at = |l: &str| width(&l[..l.rfind(" -").unwrap_or(l.len())]);
         assert_eq!(session_at(lines[1]), session_at(lines[2]), "{out}");
-        assert!(width(lines[0]) <= 40, "{out}");
+        assert!(width(lines[0]) <= 48, "{out}");
         assert!(lines[1].contains('…'), "{out}");
     }
 }

@@ -3,6 +3,7 @@
 mod add;
 mod approve;
 mod attach;
+mod budget;
 mod cleanup;
 mod complete;
 mod completions;
@@ -50,6 +51,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Init(args) => args.run(global),
         Command::Completions(args) => args.run(global),
         Command::Attach(args) => args.run(global),
+        Command::Budget(args) => args.run(global),
         Command::Restart(args) => args.run(global),
         Command::Cleanup(args) => args.run(global),
         Command::Poll(args) => args.run(global),

@@ -2,7 +2,11 @@ use anyhow::Result;
 
 use crate::app::App;
 use crate::cli::{GlobalArgs, ShowArgs};
+use chrono::{DateTime, Utc};
+
+use crate::activity::{clip, state_column, Activity};
 use crate::term::{inert, inert_lines};
+use crate::ticket::{Status, Ticket};
 use crate::view::ApiTicketDetail;
 
 use super::{
@@ -22,12 +26,19 @@ impl Run for ShowArgs {
                 &archived
             }
         };
+        let activity = app.activity.load(&ticket.id);
+        let now = display_now();
         if self.json {
             let live = crate::session::Liveness::check(&app.config, [ticket]);
-            return print_json(&ApiTicketDetail::new(ticket, live.of(ticket)));
+            return print_json(&ApiTicketDetail::with_activity(
+                ticket,
+                live.of(ticket),
+                activity.as_ref(),
+                &app.config,
+                now,
+            ));
         }
         // Everything below may hold text from Plane, a session or a completion file.
-        let now = display_now();
         println!("{}  {}", ticket.id, inert(&ticket.title));
         println!("status:    {}", ticket.status);
         println!(
@@ -52,12 +63,8 @@ impl Run for ShowArgs {
         if let Some(b) = &ticket.branch {
             print_branch(b);
         }
-        if let Some(w) = &ticket.waiting {
-            println!(
-                "waiting:   {} (since {})",
-                inert(&w.message),
-                w.since.to_rfc3339()
-            );
+        if let Some(a) = &activity {
+            print_activity(&app, ticket, a, now);
         }
         if let Some(e) = &ticket.last_error {
             println!("error:     {}", inert(e));
@@ -115,6 +122,79 @@ fn print_branch(b: &crate::ticket::BranchState) {
     }
     if let Some(url) = &b.review_url {
         println!("review:    {}", inert(url));
+    }
+}
+
+fn print_activity(app: &App, t: &Ticket, a: &Activity, now: DateTime<Utc>) {
+    let cost = a.cost(&app.config.prices);
+    let budget = t.budget_usd.or(a.budget(app.config.automation.budget_usd));
+    if t.status == Status::Active {
+        println!("state:     {}", state_column(a, &cost, budget, now));
+        if let Some(m) = &a.message {
+            println!("message:   {}", clip(m, false, 300));
+        }
+        println!(
+            "activity:  last hook event {} ago ({})",
+            age(now - a.last_activity_at),
+            a.last_activity_at.to_rfc3339()
+        );
+        for f in &a.flags {
+            println!(
+                "flag:      {} since {}: {}",
+                f.flag,
+                f.at.to_rfc3339(),
+                inert(&f.detail)
+            );
+            if let Some(screen) = &f.screen {
+                println!("  the pane shows:\n{}", indent(&clip(screen, true, 8192)));
+            }
+        }
+    }
+    let t = &cost.tokens;
+    match budget {
+        Some(b) => println!("budget:    ${b:.2} (${:.2} spent)", cost.spent_usd),
+        None => println!("budget:    none (${:.2} spent)", cost.spent_usd),
+    }
+    println!(
+        "cost:      ${:.4} from {} session(s) at the prices of {}{}",
+        cost.usd,
+        cost.sessions,
+        cost.prices_date,
+        cost.claude_reported_usd
+            .map_or_else(String::new, |r| format!("; Claude Code says ${r:.4}"))
+    );
+    println!(
+        "tokens:    {} input, {} output, {} cache read, {} cache write",
+        t.input, t.output, t.cache_read, t.cache_write
+    );
+    for (model, m) in &cost.by_model {
+        let priced = if cost.unpriced_models.contains(model) {
+            " (no price in the config: tokens only)"
+        } else {
+            ""
+        };
+        println!(
+            "  {}: {} in, {} out, {} cache read, {} cache write{priced}",
+            clip(model, false, 60),
+            m.input,
+            m.output,
+            m.cache_read,
+            m.cache_write
+        );
+    }
+    if !a.history.is_empty() {
+        println!("activity history:");
+        for e in &a.history {
+            match &e.detail {
+                Some(d) => println!(
+                    "  {}  {:<12} {}",
+                    e.at.to_rfc3339(),
+                    e.event,
+                    clip(d, false, 300)
+                ),
+                None => println!("  {}  {}", e.at.to_rfc3339(), e.event),
+            }
+        }
     }
 }
 

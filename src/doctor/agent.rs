@@ -469,7 +469,7 @@ mod tests {
     fn hook_binaries_are_read_from_quoted_commands() {
         let settings = claude::settings(Path::new("/opt/my tools/plane-orch"));
         let found = hook_binaries(&settings);
-        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found.len(), claude::HOOKS.len(), "{found:?}");
         assert!(found.iter().all(|(b, _)| b == "/opt/my tools/plane-orch"));
         assert!(hook_binaries(&serde_json::json!({})).is_empty());
     }

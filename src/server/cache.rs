@@ -176,6 +176,22 @@ impl StateCache {
         }
     }
 
+    /// The open tickets without ever waiting: as [`StateCache::summary_now`], the last ones
+    /// read when the file is being read or locked; `None` when nothing was ever read.
+    #[must_use]
+    pub fn state_now(&self, store: &Store) -> Option<Arc<State>> {
+        match self.current_or_wait(store, |c| Arc::clone(&c.state), false) {
+            Ok(Some(state)) => Some(state),
+            Ok(None) => self
+                .slot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .map(|c| Arc::clone(&c.state)),
+            Err(_) => None,
+        }
+    }
+
     fn since_verified(&self) -> Duration {
         let at = Duration::from_nanos(self.verified_nanos.load(Ordering::Relaxed));
         epoch().elapsed().saturating_sub(at)

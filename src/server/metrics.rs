@@ -8,6 +8,59 @@ use std::time::Duration;
 use super::cache::Summary;
 use crate::ticket::Status;
 
+/// Activity of the active tickets by state, and the cost of every ticket with a known one.
+#[must_use]
+pub fn render_activity(
+    activities: &std::collections::BTreeMap<crate::ticket::TicketId, crate::activity::Activity>,
+    active: &std::collections::HashSet<crate::ticket::TicketId>,
+    prices: &crate::config::PricesConfig,
+) -> String {
+    use crate::activity::Kind;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP plane_orch_activity Active tickets by what their session is doing."
+    );
+    let _ = writeln!(out, "# TYPE plane_orch_activity gauge");
+    for kind in Kind::ALL {
+        let n = activities
+            .iter()
+            .filter(|(id, a)| active.contains(*id) && a.state == kind)
+            .count();
+        let _ = writeln!(
+            out,
+            "plane_orch_activity{{state=\"{}\"}} {n}",
+            kind.as_str()
+        );
+    }
+    for flag in ["stuck", "stalled", "over_time"] {
+        let n = activities
+            .iter()
+            .filter(|(id, a)| active.contains(*id) && a.flag(flag).is_some())
+            .count();
+        if flag == "stuck" {
+            let _ = writeln!(
+                out,
+                "# HELP plane_orch_flagged Active tickets flagged by the watchdog."
+            );
+            let _ = writeln!(out, "# TYPE plane_orch_flagged gauge");
+        }
+        let _ = writeln!(out, "plane_orch_flagged{{flag=\"{flag}\"}} {n}");
+    }
+    // Folded from +0.0: an empty f64 sum is -0.0, which Prometheus would print as such.
+    let total = activities
+        .values()
+        .fold(0.0_f64, |sum, a| sum + a.cost(prices).spent_usd);
+    let _ = writeln!(
+        out,
+        "# HELP plane_orch_cost_usd_total USD spent by the sessions of the tickets with activity."
+    );
+    // A gauge: removing a ticket removes its cost.
+    let _ = writeln!(out, "# TYPE plane_orch_cost_usd_total gauge");
+    let _ = writeln!(out, "plane_orch_cost_usd_total {total}");
+    out
+}
+
 /// The HTTP statuses the server answers with; anything else is counted as `other`.
 const STATUSES: [u16; 16] = [
     200, 201, 204, 400, 401, 403, 404, 405, 408, 409, 411, 413, 421, 500, 502, 503,

@@ -140,7 +140,9 @@ fn allowed_methods(segments: &[&str]) -> Option<&'static str> {
         | ["metrics"] => "GET, HEAD, OPTIONS",
         ["api", "tickets"] => "GET, HEAD, POST, OPTIONS",
         ["api", "tickets", _] => "GET, HEAD, DELETE, OPTIONS",
-        ["api", "approve" | "complete" | "update-plane" | "restart", _] => "POST, OPTIONS",
+        ["api", "approve" | "complete" | "update-plane" | "restart" | "budget", _] => {
+            "POST, OPTIONS"
+        }
         _ => return None,
     })
 }
@@ -197,7 +199,8 @@ pub fn route(ctx: &Ctx, req: &Request<'_>) -> Reply {
         ("POST", ["api", "tickets"], _) => add_ticket(ctx, req.body),
         ("GET", ["api", "tickets", _], Some(id)) => get_ticket(ctx, &id),
         ("DELETE", ["api", "tickets", _], Some(id)) => delete_ticket(ctx, &id, req.query),
-        ("POST", ["api", "approve", _], Some(id)) => approve(ctx, &id),
+        ("POST", ["api", "approve", _], Some(id)) => approve(ctx, &id, req.body),
+        ("POST", ["api", "budget", _], Some(id)) => budget(ctx, &id, req.body),
         ("POST", ["api", "complete", _], Some(id)) => complete(ctx, &id, req.body),
         ("POST", ["api", "update-plane", _], Some(id)) => update_plane(ctx, &id, req.body),
         ("POST", ["api", "restart", _], Some(id)) => restart(ctx, &id),
@@ -214,6 +217,36 @@ fn alive(t: &Ticket, live: Option<&HashSet<String>>) -> Option<bool> {
 
 fn api_ticket<'a>(t: &'a Ticket, live: Option<&HashSet<String>>) -> ApiTicket<'a> {
     ApiTicket::new(t, alive(t, live))
+}
+
+/// Every ticket's activity, read once for a whole answer.
+type Activities = std::collections::BTreeMap<TicketId, crate::activity::Activity>;
+
+/// An `ApiTicket` with its activity and cost.
+fn api_ticket_with<'a>(
+    ctx: &Ctx,
+    t: &'a Ticket,
+    live: Option<&HashSet<String>>,
+    activities: &'a Activities,
+) -> ApiTicket<'a> {
+    ApiTicket::new(t, alive(t, live)).with_activity(
+        t,
+        activities.get(&t.id),
+        &ctx.app.config,
+        crate::ticket::now(),
+    )
+}
+
+/// A ticket answer after a change: with its activity read now.
+fn changed_ticket(ctx: &Ctx, t: &Ticket) -> Result<Value> {
+    let a = ctx.app.activity.load(&t.id);
+    let live = ctx.live_sessions(true);
+    to_value(&ApiTicket::new(t, alive(t, live.as_deref())).with_activity(
+        t,
+        a.as_ref(),
+        &ctx.app.config,
+        crate::ticket::now(),
+    ))
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value> {
@@ -316,9 +349,27 @@ fn health(ctx: &Ctx, req: &Request<'_>) -> Reply {
 
 fn metrics(ctx: &Ctx) -> Reply {
     let state = ctx.cache.summary_now(&ctx.app.store);
-    let text = ctx
+    let mut text = ctx
         .metrics
         .render(state.summary.as_ref().ok(), ctx.cache.loads(), state.age);
+    // Like the summary, the active set never waits for another process's lock.
+    let activities = ctx.app.activity.load_all();
+    let active: HashSet<TicketId> = ctx
+        .cache
+        .state_now(&ctx.app.store)
+        .map(|s| {
+            s.tickets
+                .values()
+                .filter(|t| t.status == Status::Active)
+                .map(|t| t.id.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    text.push_str(&super::metrics::render_activity(
+        &activities,
+        &active,
+        &ctx.app.config.prices,
+    ));
     Reply::new(
         200,
         Body::Text(text, "text/plain; version=0.0.4; charset=utf-8"),
@@ -337,7 +388,8 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
         .get_with_generation(&ctx.app.store)
         .and_then(|(state, generation)| {
             let live = ctx.live_sessions(false);
-            let mut key = format!("list {status:?} {all}");
+            // Activity lives beside the state file: its files are part of the key.
+            let mut key = format!("list {status:?} {all} {}", ctx.app.activity.fingerprint());
             if let Some(live) = &live {
                 let mut names: Vec<&String> = live.iter().collect();
                 names.sort();
@@ -355,7 +407,7 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
                         None => all || t.status != Status::Done,
                     })
                     .collect();
-                list_bytes(tickets, live.as_deref())
+                list_bytes(ctx, tickets, live.as_deref())
             })
         });
     match answer {
@@ -365,9 +417,17 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
 }
 
 /// A list answer: by status in workflow order, oldest first, as JSON.
-fn list_bytes(mut tickets: Vec<&Ticket>, live: Option<&HashSet<String>>) -> Result<Vec<u8>> {
+fn list_bytes(
+    ctx: &Ctx,
+    mut tickets: Vec<&Ticket>,
+    live: Option<&HashSet<String>>,
+) -> Result<Vec<u8>> {
     tickets.sort_by(|a, b| a.list_order(b));
-    let api: Vec<ApiTicket> = tickets.iter().map(|t| api_ticket(t, live)).collect();
+    let activities = ctx.app.activity.load_all();
+    let api: Vec<ApiTicket> = tickets
+        .iter()
+        .map(|t| api_ticket_with(ctx, t, live, &activities))
+        .collect();
     // About a kilobyte a ticket: one allocation instead of doubling through a megabyte.
     let mut bytes = Vec::with_capacity(api.len() * 1200 + 16);
     serde_json::to_writer(&mut bytes, &api)?;
@@ -384,7 +444,7 @@ fn list_with_done(ctx: &Ctx, status: Option<Status>) -> Reply {
             .store
             .load_listed(|s| status.is_none_or(|w| w == s))?;
         let live = ctx.live_sessions(false);
-        list_bytes(tickets.iter().collect(), live.as_deref())
+        list_bytes(ctx, tickets.iter().collect(), live.as_deref())
     })();
     match answer {
         Ok(bytes) => Reply::new(200, Body::Raw(std::sync::Arc::new(bytes))),
@@ -415,7 +475,16 @@ fn get_ticket(ctx: &Ctx, id: &TicketId) -> Reply {
         200,
         ctx.cache.get(&ctx.app.store).and_then(|state| {
             let live = ctx.live_sessions(false);
-            let detail = |t: &Ticket| to_value(&ApiTicketDetail::new(t, alive(t, live.as_deref())));
+            let a = ctx.app.activity.load(id);
+            let detail = |t: &Ticket| {
+                to_value(&ApiTicketDetail::with_activity(
+                    t,
+                    alive(t, live.as_deref()),
+                    a.as_ref(),
+                    &ctx.app.config,
+                    crate::ticket::now(),
+                ))
+            };
             if let Some(t) = state.tickets.get(id) {
                 return detail(t);
             }
@@ -473,21 +542,62 @@ fn add_ticket(ctx: &Ctx, body: &[u8]) -> Reply {
     result(201, r)
 }
 
-fn approve(ctx: &Ctx, id: &TicketId) -> Reply {
-    let r = workflow::approve(&ctx.app, id, ApproveOptions::default());
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetBody {
+    #[serde(default)]
+    budget_usd: Option<f64>,
+}
+
+/// The optional approve body: nothing, `{}`, or `{"budget_usd": 5}`.
+fn approve_options(body: &[u8]) -> Result<ApproveOptions> {
+    let budget_usd = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        parse_body::<BudgetBody>(body, r#"JSON like {"budget_usd": 5}, or nothing"#)?.budget_usd
+    };
+    Ok(ApproveOptions {
+        budget_usd,
+        ..ApproveOptions::default()
+    })
+}
+
+fn approve(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
+    let r = approve_options(body).and_then(|opts| workflow::approve(&ctx.app, id, opts));
     ctx.metrics.approvals.count(&r);
     result(
         200,
         r.and_then(|t| {
-            let live = ctx.live_sessions(true);
             Ok(json!({
                 "session_id": t.session.as_ref().map(|s| s.name.clone()),
                 "ticket_id": t.id.to_string(),
                 "created_at": t.session.as_ref().and_then(|s| s.started_at).or(t.approved_at),
-                "ticket": to_value(&api_ticket(&t, live.as_deref()))?,
+                "ticket": changed_ticket(ctx, &t)?,
             }))
         }),
     )
+}
+
+/// `POST /api/budget/{id}` with `{"budget_usd": 10}` (null: back to `automation.budget_usd`):
+/// the ticket with its activity and cost.
+fn budget(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
+    let r = (|| {
+        let raw: Value = parse_body(body, r#"JSON like {"budget_usd": 10}"#)?;
+        if raw.get("budget_usd").is_none() {
+            return Err(error::invalid(
+                r#"the body has no "budget_usd": send {"budget_usd": 10}, or null for the default"#,
+            ));
+        }
+        let b: BudgetBody = parse_body(body, r#"JSON like {"budget_usd": 10}"#)?;
+        workflow::supervise::set_budget(&ctx.app, id, b.budget_usd)?;
+        let t = ctx
+            .app
+            .store
+            .find(id)?
+            .ok_or_else(|| crate::error::Error::NotFound(id.to_string()))?;
+        changed_ticket(ctx, &t)
+    })();
+    result(200, r)
 }
 
 #[derive(Deserialize)]
@@ -510,7 +620,7 @@ fn complete(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             .summary
             .ok_or_else(|| error::invalid(r#"the body has no "summary": say what was done"#))?;
         let t = workflow::complete(&ctx.app, id, &summary, SummarySource::Api)?;
-        to_value(&api_ticket(&t, ctx.live_sessions(false).as_deref()))
+        changed_ticket(ctx, &t)
     })();
     ctx.metrics.completions.count(&r);
     result(200, r)
@@ -545,7 +655,7 @@ fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
             "state_updated": out.state_updated,
             "warnings": out.warnings,
             "item_deleted": out.item_deleted,
-            "ticket": to_value(&api_ticket(&out.ticket, ctx.live_sessions(false).as_deref()))?,
+            "ticket": changed_ticket(ctx, &out.ticket)?,
         }))
     })();
     ctx.metrics.plane_updates.count(&r);
@@ -554,10 +664,7 @@ fn update_plane(ctx: &Ctx, id: &TicketId, body: &[u8]) -> Reply {
 
 fn restart(ctx: &Ctx, id: &TicketId) -> Reply {
     let r = workflow::restart(&ctx.app, id);
-    result(
-        200,
-        r.and_then(|t| to_value(&api_ticket(&t, ctx.live_sessions(true).as_deref()))),
-    )
+    result(200, r.and_then(|t| changed_ticket(ctx, &t)))
 }
 
 /// Lines a peek shows unless `?lines=` asks for another number, and the most it may ask.
@@ -705,6 +812,42 @@ mod tests {
         let r = call(&ctx, "POST", "/api/approve/A-2", "");
         assert_eq!(r.status, 404);
         assert_eq!(r.value()["error"]["code"], "not_found");
+    }
+
+    #[test]
+    fn a_budget_is_set_over_the_api_and_bad_ones_are_refused() {
+        let (_dir, ctx) = ctx();
+        call(
+            &ctx,
+            "POST",
+            "/api/tickets",
+            r#"{"id": "B-1", "title": "t"}"#,
+        );
+        let r = call(&ctx, "POST", "/api/budget/B-1", r#"{"budget_usd": 5}"#);
+        assert_eq!(r.status, 200, "{:?}", r.value());
+        let stored = ctx
+            .app
+            .store
+            .find(&TicketId::parse("B-1").unwrap())
+            .unwrap();
+        assert_eq!(stored.unwrap().budget_usd, Some(5.0));
+        for bad in [r#"{"budget_usd": -1}"#, r#"{}"#, r#"{"budget": 5}"#, "nope"] {
+            let r = call(&ctx, "POST", "/api/budget/B-1", bad);
+            assert_eq!(r.status, 400, "{bad}: {:?}", r.value());
+        }
+        assert_eq!(
+            call(&ctx, "POST", "/api/budget/B-9", r#"{"budget_usd": 5}"#).status,
+            404
+        );
+        let r = call(&ctx, "POST", "/api/approve/B-1", r#"{"budget_usd": "x"}"#);
+        assert_eq!(r.status, 400, "{:?}", r.value());
+        let metrics = call(&ctx, "GET", "/metrics", "").value();
+        let text = metrics.as_str().unwrap();
+        assert!(
+            text.contains("plane_orch_activity{state=\"working\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("plane_orch_cost_usd_total 0"), "{text}");
     }
 
     #[test]

@@ -21,7 +21,7 @@ disable-model-invocation: true
 
 A plane-orch hook has already handled this `/complete` command before you saw it.
 
-- If the hook's output says `plane-orch: recorded completion summary for ...`, confirm in one
+- If the hook's output says `plane-orch: recorded the summary for ...`, confirm in one
   line that the summary was recorded and that the person can now review it (`plane-orch list`).
 - If it says `plane-orch: NOT recorded: ...`, report that message to the person word for word.
 
@@ -40,17 +40,32 @@ pub fn settings_path(claude_dir: &Path) -> PathBuf {
     claude_dir.join("settings.json")
 }
 
-/// The settings file: a `UserPromptSubmit` hook for `/complete` (and clearing `waiting`) and a
-/// `Notification` hook for "needs you". Hook commands run through a shell: the path is quoted.
+/// The hooks plane-orch registers: Claude Code's event, and the `plane-orch hook` subcommand.
+pub const HOOKS: [(&str, &str); 7] = [
+    ("SessionStart", "session-start"),
+    ("UserPromptSubmit", "prompt-submit"),
+    ("PreToolUse", "pre-tool-use"),
+    ("Notification", "notify"),
+    ("Stop", "stop"),
+    ("StopFailure", "stop-failure"),
+    ("SessionEnd", "session-end"),
+];
+
+/// The settings file: every hook of [`HOOKS`] (activity, `/complete`, the budget) and the
+/// status line (Claude Code's own cost). Hook commands run through a shell: the path is quoted.
 #[must_use]
 pub fn settings(exe: &Path) -> Value {
     let bin = shell_quote(&exe.display().to_string());
-    let hook = |sub: &str| json!([{ "hooks": [{ "type": "command", "command": format!("{bin} hook {sub}") }] }]);
+    let mut hooks = Map::new();
+    for (event, sub) in HOOKS {
+        hooks.insert(
+            event.to_string(),
+            json!([{ "hooks": [{ "type": "command", "command": format!("{bin} hook {sub}") }] }]),
+        );
+    }
     json!({
-        "hooks": {
-            "UserPromptSubmit": hook("prompt-submit"),
-            "Notification": hook("notify"),
-        }
+        "hooks": hooks,
+        "statusLine": {"type": "command", "command": format!("{bin} hook status-line")},
     })
 }
 
@@ -88,7 +103,7 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Writes to a temp file beside `path`, then renames it over: a reader (or Claude Code) never
 /// sees half a file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
@@ -231,5 +246,15 @@ mod tests {
         assert_eq!(cmd, "'/opt/my tools/plane-orch' hook notify");
         let odd = Path::new("/opt/it's/plane-orch");
         assert_eq!(hook_binary(&settings(odd)).as_deref(), Some(odd));
+        for (event, sub) in HOOKS {
+            let cmd = s["hooks"][event][0]["hooks"][0]["command"]
+                .as_str()
+                .unwrap();
+            assert!(cmd.ends_with(&format!(" hook {sub}")), "{event}: {cmd}");
+        }
+        assert_eq!(
+            s["statusLine"]["command"],
+            "'/opt/my tools/plane-orch' hook status-line"
+        );
     }
 }

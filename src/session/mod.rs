@@ -298,6 +298,15 @@ pub fn capture_screen(
     tmux::capture_screen(&session.name, lines)
 }
 
+/// Interrupts the agent in a ticket's session (Escape to its pane). Both backends run the
+/// user's tmux, as [`attach`] relies on too.
+///
+/// # Errors
+/// `Error::Session` when tmux cannot reach the session.
+pub fn interrupt(_config: &Config, name: &str) -> Result<()> {
+    tmux::interrupt(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -235,6 +235,43 @@ fn plain_tail(text: &str, lines: usize) -> String {
     clean[start..end].join("\n")
 }
 
+/// tmux for a session's pane: inside a session (a hook) the server is the one named by
+/// `$TMUX`, whatever `TMUX_TMPDIR` says.
+fn pane_command() -> Command {
+    let mut cmd = Command::new("tmux");
+    if let Some(socket) = std::env::var("TMUX")
+        .ok()
+        .and_then(|v| v.split(',').next().map(str::to_string))
+        .filter(|s| !s.is_empty())
+    {
+        cmd.arg("-S").arg(socket);
+    }
+    cmd.env_remove("TMUX");
+    cmd
+}
+
+fn pane_run(args: &[&str]) -> Result<Output> {
+    exec(pane_command().args(args))
+}
+
+/// Sends Escape to the session's pane: Claude Code stops what it is doing.
+///
+/// # Errors
+/// tmux cannot be run or has no such session.
+pub fn interrupt(name: &str) -> Result<()> {
+    let target = format!("={name}:");
+    let out = pane_run(&["send-keys", "-t", &target, "Escape"])?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Session(format!(
+            "tmux could not send Escape to {name}: {}",
+            stderr_of(&out)
+        ))
+        .into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::plain_tail;

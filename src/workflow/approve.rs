@@ -13,6 +13,8 @@ use super::op::{self, Running};
 pub struct ApproveOptions {
     /// Mark the ticket active without starting a session (the person works on it themselves).
     pub no_session: bool,
+    /// The session's spend limit in USD; `None`: `automation.budget_usd`.
+    pub budget_usd: Option<f64>,
 }
 
 /// pending → active. Freezes what the person approved as `approved_snapshot`: the agent is
@@ -24,8 +26,11 @@ pub struct ApproveOptions {
 /// (conflict); the workdir or the session could not be made (`Error::Session`; the ticket
 /// stays pending with `last_error` set).
 pub fn approve(app: &App, id: &TicketId, opts: ApproveOptions) -> Result<Ticket> {
+    if let Some(b) = opts.budget_usd {
+        super::supervise::valid_budget(b)?;
+    }
     if opts.no_session {
-        return approve_without_session(app, id);
+        return approve_without_session(app, id, opts.budget_usd);
     }
     app.store
         .find(id)?
@@ -74,7 +79,10 @@ pub fn approve(app: &App, id: &TicketId, opts: ApproveOptions) -> Result<Ticket>
         |_| (),
     )?;
 
-    let info = match start_session(app, id, &agent_session, false) {
+    let budget = opts
+        .budget_usd
+        .or(app.store.find(id)?.and_then(|t| t.budget_usd));
+    let info = match start_session(app, id, &agent_session, false, budget) {
         Ok(info) => info,
         Err(err) => {
             let message = format!("{err:#}");
@@ -99,6 +107,9 @@ pub fn approve(app: &App, id: &TicketId, opts: ApproveOptions) -> Result<Ticket>
         ticket.session = Some(info.clone());
         ticket.session_lost_at = None;
         ticket.waiting = None;
+        if opts.budget_usd.is_some() {
+            ticket.budget_usd = opts.budget_usd;
+        }
         if ticket.issue_id.is_some() {
             ticket.op.clone_from(&follow_up);
         }
@@ -171,11 +182,14 @@ fn after_approval(app: &App, ticket: Ticket) -> Ticket {
     app.store.find(&ticket.id).ok().flatten().unwrap_or(ticket)
 }
 
-fn approve_without_session(app: &App, id: &TicketId) -> Result<Ticket> {
+fn approve_without_session(app: &App, id: &TicketId, budget: Option<f64>) -> Result<Ticket> {
     let lease = op::lease(app, id, OpKind::Approve.doing())?;
     let follow_up = state_move_op(app);
     let ticket = app.store.update_ticket(id, |ticket| {
         let at = now();
+        if budget.is_some() {
+            ticket.budget_usd = budget;
+        }
         ticket.transition(Status::Active, at, Some("no session started".into()))?;
         if let Some(left) = ticket.op.as_ref().filter(|o| o.kind != OpKind::MoveState) {
             return Err(conflict(format!(
@@ -211,6 +225,7 @@ pub(super) fn start_session(
     id: &TicketId,
     agent_session: &str,
     restart: bool,
+    budget: Option<f64>,
 ) -> Result<SessionInfo> {
     let config = &app.config;
     let as_session = |e: anyhow::Error| -> anyhow::Error {
@@ -244,6 +259,10 @@ pub(super) fn start_session(
         agent_session: agent_session.to_string(),
         restart,
     };
+    // Before the start: the session's first hook must find it `starting`, not be overwritten.
+    if let Err(e) = super::supervise::session_started(app, id, budget) {
+        log::warn!("{id}: cannot record the session's activity: {e:#}");
+    }
     session::start(config, &spec)?;
     Ok(SessionInfo {
         name: spec.name,

@@ -15,8 +15,8 @@ mod remove;
 mod report;
 mod restart;
 mod results;
+pub mod supervise;
 mod update_plane;
-mod waiting;
 
 pub use add::{add, AddRequest};
 pub use approve::{approve, ApproveOptions};
@@ -31,7 +31,6 @@ pub use remove::{remove, RemoveOptions};
 pub use restart::restart;
 pub use results::{look as look_at_branch, warnings as branch_warnings};
 pub use update_plane::{update_plane, UpdatePlaneOptions, UpdatePlaneOutcome};
-pub use waiting::{clear_waiting, mark_waiting};
 
 /// The most bytes a summary may have (the same limit as a completion file).
 pub const MAX_SUMMARY_BYTES: usize = 64 * 1024;

@@ -58,6 +58,12 @@ pub struct PollReport {
     pub changed_ids: Vec<String>,
     /// One line per thing done (or that would be done), for people.
     pub actions: Vec<String>,
+    /// Sessions the watchdog flagged this tick: never started, stalled, over time.
+    pub stuck_ids: Vec<String>,
+    pub stalled_ids: Vec<String>,
+    pub over_time_ids: Vec<String>,
+    /// Sessions whose budget is used up.
+    pub over_budget_ids: Vec<String>,
     /// Whether Plane was read (false: not configured, only completion files were handled).
     pub plane_polled: bool,
     /// Watched projects that could not be read this time: skipped, their tickets untouched.
@@ -199,6 +205,33 @@ fn poll_plane(app: &App, opts: &PollOptions, views: &mut ProjectViews) -> Result
 
     if app.config.cleanup.auto && !opts.dry_run {
         auto_cleanup(app, &mut report);
+    }
+    match super::supervise::watch(app, opts.dry_run) {
+        Ok(w) => {
+            for id in &w.stuck {
+                report.act(format!(
+                    "{id}: stuck before start (see `plane-orch show {id}`)"
+                ));
+            }
+            for id in &w.stalled {
+                report.act(format!(
+                    "{id}: stalled (no hook event for watch.stall_minutes)"
+                ));
+            }
+            for id in &w.over_time {
+                report.act(format!("{id}: over time (watch.max_session_minutes)"));
+            }
+            report.stuck_ids = w.stuck;
+            report.stalled_ids = w.stalled;
+            report.over_time_ids = w.over_time;
+            report.over_budget_ids = w.over_budget;
+        }
+        Err(e) => log::warn!("the session watchdog failed: {e:#}"),
+    }
+    if !opts.dry_run {
+        if let Err(e) = super::supervise::sync_trail(app) {
+            log::warn!("cannot copy the sessions' events into the tickets' history: {e:#}");
+        }
     }
 
     let cfg = &app.config.plane;

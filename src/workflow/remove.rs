@@ -31,6 +31,8 @@ pub fn remove(app: &App, id: &TicketId, opts: RemoveOptions) -> Result<Ticket> {
         lease.remove();
         super::cleanup::note_removed(app, id);
         log::info!("{id}: removed from the queue (was {})", ticket.status);
+        // Its activity goes with it: a ticket queued again under this id starts afresh.
+        app.activity.remove(id);
         return Ok(ticket);
     }
     let (op, ticket) = Running::begin(app, id, OpKind::Remove, |state| {
@@ -52,6 +54,7 @@ pub fn remove(app: &App, id: &TicketId, opts: RemoveOptions) -> Result<Ticket> {
     let ticket = op.finish_state(|state| drop_ticket(state, id))?;
     super::cleanup::note_removed(app, id);
     log::info!("{id}: removed from the queue (was {})", ticket.status);
+    app.activity.remove(id);
     Ok(ticket)
 }
 

@@ -71,7 +71,13 @@ pub fn restart(app: &App, id: &TicketId) -> Result<Ticket> {
         )),
         |_| (),
     )?;
-    let info = match start_session(app, id, &agent_session, old.agent_session.is_some()) {
+    let info = match start_session(
+        app,
+        id,
+        &agent_session,
+        old.agent_session.is_some(),
+        ticket.budget_usd,
+    ) {
         Ok(info) => info,
         Err(err) => {
             op.fail(false, |_| {})?;

@@ -130,9 +130,50 @@ if [ -f "$d/hook-input" ]; then
   sh -c "$cmd" < "$d/hook-input" > "$d/hook-stdout" 2> "$d/hook-stderr" || status=$?
   echo "$status" > "$d/hook-status"
 fi
+if [ -f "$d/script" ]; then
+  # Plays Claude Code's hooks from the captured fixtures, through the commands the
+  # --settings file names, with this session's id, transcript and folder put in.
+  sid=""
+  prev=""
+  for a in "$@"; do
+    if [ "$prev" = "--session-id" ] || [ "$prev" = "--resume" ]; then sid="$a"; fi
+    prev="$a"
+  done
+  cfg="${CLAUDE_CONFIG_DIR:-$HOME/.claude}"
+  here=$(pwd -P)
+  slug=$(printf '%s' "$here" | sed 's/[^A-Za-z0-9]/-/g')
+  transcript="$cfg/projects/$slug/$sid.jsonl"
+  mkdir -p "$cfg/projects/$slug"
+  fix="${FAKE_CLAUDE_FIXTURES:?}"
+  n=0
+  while read -r verb arg file; do
+    case "$verb" in
+      hook)
+        n=$((n+1))
+        cmd=$(awk -v ev="$arg" '$0 ~ "^ *\"" ev "\": " { on=1; next } on && /"command":/ { sub(/^[^:]*: *"/, ""); sub(/",?$/, ""); print; exit }' "$settings")
+        sed -e "s#/tmp/i13cc/cfg/projects/-tmp-i13cc-work/[0-9]\{8\}-2222-4333-8444-555555555555.jsonl#$transcript#g" \
+            -e "s/[0-9]\{8\}-2222-4333-8444-555555555555/$sid/g" \
+            -e "s#/tmp/i13cc/work#$here#g" "$fix/$file" > "$d/in-$n.json"
+        status=0
+        sh -c "$cmd" < "$d/in-$n.json" > "$d/out-$n" 2> "$d/err-$n" || status=$?
+        echo "$status" > "$d/status-$n.tmp" && mv "$d/status-$n.tmp" "$d/status-$n"
+        ;;
+      transcript) cat "$fix/$arg" >> "$transcript" ;;
+      wait) while [ ! -f "$d/$arg" ]; do sleep 0.05; done ;;
+      raw) stty raw -echo < /dev/tty ;;
+      key) dd bs=1 count=1 of="$d/$arg.tmp" < /dev/tty 2>/dev/null; mv "$d/$arg.tmp" "$d/$arg" ;;
+      sleep) sleep "$arg" ;;
+    esac
+  done < "$d/script"
+fi
 while [ -f "$d/hold" ]; do sleep 0.1; done
 exit 0
 "#;
+
+/// The hook inputs and transcript captured from the real Claude Code.
+pub fn hook_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claude-hooks")
+}
 
 /// What `.claude.json` holds once Claude Code's first run is done and a person has logged
 /// in (keys as a real Claude Code 2.1 writes them).
@@ -226,7 +267,8 @@ impl Sessions {
         cmd.env("PATH", &self.path)
             .env("TMUX_TMPDIR", self.tmux.tmpdir())
             .env("CLAUDE_CONFIG_DIR", &self.claude_config)
-            .env("FAKE_CLAUDE_DIR", &self.fake);
+            .env("FAKE_CLAUDE_DIR", &self.fake)
+            .env("FAKE_CLAUDE_FIXTURES", hook_fixtures());
         cmd
     }
 
@@ -242,6 +284,7 @@ impl Sessions {
             .env("TMUX_TMPDIR", self.tmux.tmpdir())
             .env("CLAUDE_CONFIG_DIR", &self.claude_config)
             .env("FAKE_CLAUDE_DIR", &self.fake)
+            .env("FAKE_CLAUDE_FIXTURES", hook_fixtures())
             .arg("--config")
             .arg(self.env.config_path());
         cmd
@@ -295,6 +338,28 @@ impl Sessions {
             "prompt": prompt,
         });
         fs::write(self.fake.join("hook-input"), input.to_string()).unwrap();
+    }
+
+    /// Makes the fake `claude` play `script`: one step a line, `hook EVENT FIXTURE` (Claude
+    /// Code's event, a file of tests/fixtures/claude-hooks), `transcript FIXTURE` (appended to
+    /// the session's transcript), `wait FILE` (until the test makes it), `raw` (the terminal
+    /// in raw mode), `key FILE` (one byte typed into the pane), `sleep S`.
+    pub fn agent_will_play(&self, script: &str) {
+        fs::write(self.fake.join("script"), script).unwrap();
+    }
+
+    /// Lets a played script go past `wait NAME`.
+    pub fn go(&self, name: &str) {
+        fs::write(self.fake.join(name), "").unwrap();
+    }
+
+    /// Waits for the played script's `n`th hook call and returns its exit status and stderr.
+    pub fn hook_done(&self, n: usize) -> (i32, String) {
+        let file = self.fake.join(format!("status-{n}"));
+        wait_for(&format!("hook call {n}"), || file.exists());
+        let status = fs::read_to_string(&file).unwrap().trim().parse().unwrap();
+        let err = fs::read_to_string(self.fake.join(format!("err-{n}"))).unwrap_or_default();
+        (status, err)
     }
 
     /// Makes the fake `claude` keep running (as a real one does while it works) until its
