@@ -320,7 +320,8 @@ fn approving_from_the_page_starts_a_real_session_and_its_peek_shows_the_screen()
     w.ok(&["poll"]);
     let s = serve(&w);
     let out = scenario("approve", &s, &json!({"id": "CSLOG-7", "peek": PEEK}));
-    assert_eq!(out["activity"], "running", "{out}");
+    // The session is up; its agent has not reported yet (the worker here runs none).
+    assert_eq!(out["activity"], "starting", "{out}");
     assert_eq!(out["attach"], "plane-orch attach CSLOG-7", "{out}");
     assert!(out["peek"].as_str().unwrap().contains(PEEK), "{out}");
     assert!(out["peek"].as_str().unwrap().contains("CSLOG-7"), "{out}");
@@ -330,6 +331,12 @@ fn approving_from_the_page_starts_a_real_session_and_its_peek_shows_the_screen()
     let name = t["session"]["name"].as_str().unwrap();
     assert!(w.env.tmux_has_session(name), "no tmux session {name}");
     assert!(out["notice"].as_str().unwrap().contains(name), "{out}");
+    // The budget typed at approve, then raised from the active card.
+    assert!(
+        out["budgetNotice"].as_str().unwrap().contains("$12.50"),
+        "{out}"
+    );
+    assert_eq!(w.env.ticket("CSLOG-7")["budget_usd"], 12.5);
 }
 
 #[test]
@@ -563,6 +570,7 @@ fn at_400_px_nothing_scrolls_sideways_in_light_or_dark() {
     );
     assert_eq!(out["cards"], 5, "{out}");
     // Restart, from the lost session's card: a new session runs.
-    assert_eq!(out["restarted"], "running", "{out}");
+    // A new session: no longer lost, its agent not heard from yet.
+    assert_eq!(out["restarted"], "starting", "{out}");
     assert!(w.env.tmux_has_session("plane-CSLOG-5"));
 }

@@ -89,6 +89,11 @@ const scenarios = {
     await page.waitForTimeout(300);
     out.peekOpenAfterRefresh = await active.locator('details.peek').evaluate((d) => d.open);
     await shot(page, 'active');
+    // Raise the budget from the page.
+    await active.locator('[data-role=budget-input]').fill('12.5');
+    await active.locator('[data-role=budget]').click();
+    await page.waitForFunction(() => (document.querySelector('#notice')?.textContent || '').includes('budget is now'));
+    out.budgetNotice = await page.locator('#notice').textContent();
   },
 
   async update() {
@@ -266,7 +271,7 @@ const scenarios = {
       const c = card(page, params.restart, 'active');
       await c.locator('[data-role=restart]').click();
       await page.waitForFunction(
-        (sel) => document.querySelector(sel)?.textContent === 'running',
+        (sel) => ['running', 'starting'].includes(document.querySelector(sel)?.textContent),
         `article.card[data-id="${params.restart}"] [data-role=activity]`,
       );
       out.restarted = await c.locator('[data-role=activity]').textContent();

@@ -199,11 +199,12 @@
 
   function activityOf(t) {
     const a = t.activity;
-    if (a && typeof a === 'object' && a.state) {
-      return { state: String(a.state), question: a.question || a.message || null, since: a.since || null };
-    }
+    // A session that ended without a summary is lost, whatever it last reported.
     if (t.session && (t.session.alive === false || t.session_lost_at)) {
       return { state: 'lost', question: null, since: t.session_lost_at || null };
+    }
+    if (a && typeof a === 'object' && a.state) {
+      return { state: String(a.state), question: a.question || a.message || null, since: a.since || null };
     }
     if (t.waiting) return { state: 'waiting', question: t.waiting.message, since: t.waiting.since };
     if (t.session && t.session.alive) return { state: 'running', question: null, since: null };
@@ -382,6 +383,7 @@
       parts.push(el('div', { class: 'row' }, el('code', { class: 'cmd', text: cmd }), copy));
       parts.push(peekBlock(t));
     }
+    parts.push(budgetRow(t));
     if (sessionLost(t)) {
       const restart = el('button', { type: 'button', class: 'primary', 'data-role': 'restart', text: 'Restart session' });
       restart.addEventListener('click', action(restart, t.id, async () => {
@@ -391,6 +393,22 @@
       parts.push(el('div', { class: 'row' }, el('span', { class: 'warn', text: 'The session has ended without a summary.' }), restart));
     }
     return parts;
+  }
+
+  // Raise (or set) the budget of a running ticket: a session held at its budget goes on.
+  function budgetRow(t) {
+    const current = t.activity && t.activity.budget_usd != null ? t.activity.budget_usd : t.cost && t.cost.budget_usd;
+    const input = el('input', { type: 'number', min: '0', step: '0.5', inputmode: 'decimal', 'data-role': 'budget-input', 'aria-label': `New budget in dollars for ${t.id}`, placeholder: current != null ? String(current) : 'none', value: budgets.get(`raise-${t.id}`) || null });
+    input.addEventListener('input', () => budgets.set(`raise-${t.id}`, input.value));
+    const set = el('button', { type: 'button', 'data-role': 'budget', text: 'Set budget' });
+    set.addEventListener('click', action(set, t.id, async () => {
+      const n = Number(input.value);
+      if (!input.value.trim() || !Number.isFinite(n) || n <= 0) throw new Error('type a budget in dollars, more than 0');
+      await api('POST', `/api/budget/${enc(t.id)}`, { budget_usd: n });
+      budgets.delete(`raise-${t.id}`);
+      return `${t.id}: the budget is now $${n.toFixed(2)}`;
+    }));
+    return el('div', { class: 'row' }, el('label', { class: 'budget' }, 'Budget $', input), set);
   }
 
   function completedBlock(t) {
