@@ -434,7 +434,11 @@ fn message(kind: EventKind, ticket: &Ticket, event: &Event, facts: TicketFacts) 
             format!("{}\n{}", ticket.title, excerpt(detail, 500)),
         ),
         EventKind::Budget => (
-            format!("{id} has used its budget"),
+            if detail.starts_with("80 %") {
+                format!("{id} has used 80 % of its budget")
+            } else {
+                format!("{id} has used its budget")
+            },
             format!("{}\n{}", ticket.title, excerpt(detail, 500)),
         ),
         EventKind::Queued | EventKind::Test => (id.to_string(), ticket.title.clone()),
@@ -479,5 +483,54 @@ fn queued_message(
         message,
         link,
         tickets,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ticket::NewTicket;
+
+    #[test]
+    fn supervision_and_workflow_events_map_to_their_notifications() {
+        let at = crate::ticket::now();
+        let mut t = Ticket::new(NewTicket::manual(TicketId::parse("A-1").unwrap(), "t"), at);
+        for name in [
+            "stuck",
+            "stalled",
+            "over_time",
+            "budget",
+            "session_lost",
+            "plane_error",
+            "completed",
+            "plane_error",
+            "done",
+            "title_changed",
+        ] {
+            t.record(at, name, None);
+        }
+        let kinds: Vec<Option<EventKind>> = t
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| kind_of(&t, i, e))
+            .collect();
+        use EventKind as K;
+        assert_eq!(
+            kinds,
+            [
+                Some(K::Queued),
+                Some(K::Stuck),
+                Some(K::Stalled),
+                Some(K::OverTime),
+                Some(K::Budget),
+                Some(K::SessionLost),
+                None, // a Plane error before completion (approve's state move) is no update failure
+                Some(K::Completed),
+                Some(K::UpdateFailed),
+                Some(K::Done),
+                None,
+            ]
+        );
     }
 }
