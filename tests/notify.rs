@@ -252,9 +252,7 @@ fn a_command_sink_gets_hostile_titles_as_arguments_and_no_shell_runs_them() {
          env > \"$(dirname \"$0\")/env\"\n",
     )
     .unwrap();
-    let mut perms = std::fs::metadata(&script).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&script, perms).unwrap();
+    common::sessions::make_executable(&script);
     env.set_config(&format!(
         "notify:\n  sinks:\n    - kind: command\n      command: [{}, \"--event={{event}}\", \"{{title}}\", \"{{id}}\"]\n",
         script.display()

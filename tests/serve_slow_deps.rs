@@ -48,9 +48,7 @@ fn hanging_tmux(env: &Env) -> String {
     let tmux = bin.join("tmux");
     // Short enough that nothing is left behind for long if the server is killed first.
     std::fs::write(&tmux, "#!/bin/sh\nexec sleep 20\n").unwrap();
-    let mut perms = std::fs::metadata(&tmux).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&tmux, perms).unwrap();
+    common::sessions::make_executable(&tmux);
     format!(
         "{}:{}",
         bin.display(),

@@ -146,9 +146,7 @@ fn write_worker(env: &Env) {
         format!("#!/bin/sh\necho '{PEEK}' \"$1\"\nexec sleep 600\n"),
     )
     .expect("write worker");
-    let mut perms = std::fs::metadata(&worker).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&worker, perms).unwrap();
+    common::sessions::make_executable(&worker);
 }
 
 /// A fake Plane whose items `ready` are in the trigger state, and an env watching it, with

@@ -71,9 +71,7 @@ impl Env {
         let env = Env::with_config(&format!("{SERVE_CONFIG}{extra}"));
         let worker = env.path().join("worker.sh");
         std::fs::write(&worker, "#!/bin/sh\nexec sleep 600\n").expect("write worker");
-        let mut perms = std::fs::metadata(&worker).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&worker, perms).unwrap();
+        super::sessions::make_executable(&worker);
         env
     }
 
