@@ -389,3 +389,61 @@ fn a_failed_on_approve_state_move_is_retried_by_poll_until_it_lands() {
     w.ok(&["poll"]);
     assert_eq!(w.with(|p| p.count("PATCH", "/work-items/")), patches);
 }
+
+#[test]
+fn approve_killed_during_its_plane_state_move_is_moved_once_by_the_next_poll() {
+    let mut p = Project::cslog();
+    p.fill(1, 2);
+    p.set_state(2, "Ready for Claude");
+    let w = PlaneEnv::new(
+        Plane::new(vec![p]),
+        &[CSLOG],
+        "  transitions:\n    on_approve: In Progress\n",
+        "",
+    );
+    w.ok(&["poll"]);
+    // The move's PATCH is held long enough to kill the approve waiting on it.
+    w.with(|p| {
+        p.slow_once
+            .push(("/work-items/".into(), Duration::from_secs(2)))
+    });
+    let child = spawn_until_request(
+        &w,
+        &["approve", "CSLOG-2", "--no-session"],
+        "PATCH",
+        "/work-items/",
+    );
+    kill(child);
+    let t = w.env.ticket("CSLOG-2");
+    assert_eq!(t["status"], "active", "{t}");
+    assert_eq!(t["op"]["kind"], "move_state", "{t}");
+    let show = w.ok(&["show", "CSLOG-2"]);
+    assert!(
+        show.contains("operation: interrupted: move_state"),
+        "{show}"
+    );
+
+    w.ok(&["poll"]);
+    let t = w.env.ticket("CSLOG-2");
+    assert!(t.get("op").is_none(), "{t}");
+    assert!(t["plane_sync"]["approve_state_set_at"].is_string(), "{t}");
+    let in_progress = w.with(|p| p.project(CSLOG).state_id("In Progress"));
+    assert_eq!(
+        w.with(|p| p.project(CSLOG).item_mut(2)["state"].clone()),
+        in_progress
+    );
+    let count = |name: &str| {
+        w.env
+            .events("CSLOG-2")
+            .iter()
+            .filter(|e| *e == name)
+            .count()
+    };
+    assert_eq!(count("approved"), 1);
+    assert_eq!(count("plane_state"), 1);
+    // Landed: later polls move nothing.
+    let patches = w.with(|p| p.count("PATCH", "/work-items/"));
+    w.ok(&["poll"]);
+    assert_eq!(w.with(|p| p.count("PATCH", "/work-items/")), patches);
+    assert_eq!(count("plane_state"), 1);
+}
