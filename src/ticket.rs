@@ -772,41 +772,26 @@ impl Ticket {
         ))
     }
 
-    /// A ticket decoded for a list's columns only: its description, approved snapshot, audit
-    /// trail, Plane write-back record and branch are skipped (serde passes over them without
-    /// copying), and left empty. Never write such a ticket back.
+    /// A ticket decoded for a list's columns only: every other field (the description,
+    /// approved snapshot, trail, Plane details) is passed over and left empty. Never write
+    /// such a ticket back.
     ///
     /// # Errors
     /// The JSON is not a ticket.
     pub fn listed(raw: &[u8]) -> serde_json::Result<Ticket> {
+        // Only what a list's columns show (ID, status, age, state, title, session and its
+        // flags): any other field is passed over, as are the bulky ones.
         #[derive(Deserialize)]
         struct Listed {
             id: TicketId,
-            issue_id: Option<String>,
-            project_id: Option<String>,
             title: String,
-            url: Option<String>,
-            priority: Option<String>,
-            #[serde(default)]
-            labels: Vec<String>,
             trigger_type: TriggerType,
             status: Status,
-            plane_created_at: Option<DateTime<FixedOffset>>,
-            plane_updated_at: Option<DateTime<FixedOffset>>,
             queued_at: DateTime<Utc>,
-            approved_at: Option<DateTime<Utc>>,
-            completed_at: Option<DateTime<Utc>>,
-            done_at: Option<DateTime<Utc>>,
             session: Option<SessionInfo>,
             last_error: Option<String>,
             #[serde(default)]
-            waiting: Option<Waiting>,
-            #[serde(default)]
             session_lost_at: Option<DateTime<Utc>>,
-            #[serde(default)]
-            plane_closed_at: Option<DateTime<Utc>>,
-            #[serde(default)]
-            run_id: Option<String>,
             #[serde(default)]
             op: Option<Op>,
             #[serde(default)]
@@ -828,35 +813,35 @@ impl Ticket {
         };
         Ok(Ticket {
             id: l.id,
-            issue_id: l.issue_id,
-            project_id: l.project_id,
+            issue_id: None,
+            project_id: None,
             title: l.title,
-            description_html: String::new(),
-            description_text: Text::kept(String::new()),
             html_policy: html::POLICY,
-            url: l.url,
-            priority: l.priority,
-            labels: l.labels,
+            url: None,
+            priority: None,
+            labels: Vec::new(),
             trigger_type: l.trigger_type,
             status: l.status,
-            plane_created_at: l.plane_created_at,
-            plane_updated_at: l.plane_updated_at,
+            plane_created_at: None,
+            plane_updated_at: None,
             queued_at: l.queued_at,
-            approved_at: l.approved_at,
-            completed_at: l.completed_at,
-            done_at: l.done_at,
-            approved_snapshot: None,
+            approved_at: None,
+            completed_at: None,
+            done_at: None,
             session: l.session,
-            summary: None,
             last_error: l.last_error,
-            waiting: l.waiting,
+            waiting: None,
             session_lost_at: l.session_lost_at,
-            plane_closed_at: l.plane_closed_at,
-            run_id: l.run_id,
-            plane_sync: PlaneSync::default(),
+            plane_closed_at: None,
+            run_id: None,
             op: l.op,
-            branch: None,
             budget_usd: l.budget_usd,
+            description_html: String::new(),
+            description_text: Text::kept(String::new()),
+            approved_snapshot: None,
+            summary: None,
+            plane_sync: PlaneSync::default(),
+            branch: None,
             events: Vec::new(),
         })
     }
@@ -1080,7 +1065,7 @@ mod tests {
                 &t.last_error
             )
         );
-        assert_eq!((&l.op, l.budget_usd, &l.url), (&t.op, t.budget_usd, &t.url));
+        assert_eq!((&l.op, l.budget_usd), (&t.op, t.budget_usd));
         assert!(l.description_html.is_empty() && l.events.is_empty());
     }
 }

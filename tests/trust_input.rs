@@ -182,8 +182,10 @@ fn refused_at_once(path: &std::path::Path, expect: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(status.code(), Some(2), "{}: {stderr}", path.display());
     assert!(stderr.contains(expect), "{}: {stderr}", path.display());
+    // Refused, not worked through: a bomb would take minutes. The bound leaves room for a
+    // debug build on a busy machine.
     assert!(
-        took < Duration::from_secs(1),
+        took < Duration::from_secs(3),
         "{} took {took:?}",
         path.display()
     );
