@@ -228,19 +228,25 @@ fn ticket_lines(bytes: &[u8]) -> Option<Vec<(&str, &[u8])>> {
         if line == b"}," || line == b"}" {
             break;
         }
-        let rest = line.strip_prefix(b"\"")?;
-        let colon = memchr::memmem::find(rest, b"\":")?;
-        let id = std::str::from_utf8(&rest[..colon]).ok()?;
-        let raw = &rest[colon + 2..];
-        let raw = raw.strip_suffix(b",").unwrap_or(raw);
+        let (id, raw) = ticket_line(line)?;
         // An id twice is damage: the full decoder refuses it and says so.
-        if !(raw.starts_with(b"{") && raw.ends_with(b"}") && seen.insert(id)) {
+        if !seen.insert(id) {
             return None;
         }
         out.push((id, raw));
     }
     // The document must end where encode ends it: a cut-off file is read the slow way.
     bytes.trim_ascii_end().ends_with(b"}").then_some(out)
+}
+
+/// One ticket line of the layout [`encode`] writes: `"<id>":{...}` with an optional comma.
+fn ticket_line(line: &[u8]) -> Option<(&str, &[u8])> {
+    let rest = line.strip_prefix(b"\"")?;
+    let colon = memchr::memmem::find(rest, b"\":")?;
+    let id = std::str::from_utf8(&rest[..colon]).ok()?;
+    let raw = &rest[colon + 2..];
+    let raw = raw.strip_suffix(b",").unwrap_or(raw);
+    (raw.starts_with(b"{") && raw.ends_with(b"}")).then_some((id, raw))
 }
 
 /// A ticket's status found by searching its raw JSON for `"status":"`, without decoding it.
@@ -397,6 +403,111 @@ impl Store {
             return Ok(None);
         };
         self.read_where_with(wanted, other).map(Some)
+    }
+
+    /// Every ticket of the state file as its id, status and raw JSON, for a reader that keeps
+    /// its own decoded copy and decodes only what changed. The file is read a line at a time
+    /// (the layout a writer leaves holds a ticket a line), so no copy of the whole file is held;
+    /// a file laid out otherwise is read whole, after `each(None)`, which says: forget the
+    /// tickets handed on so far, they come again. Under the shared lock, waited for when
+    /// `wait`, else `Ok(None)` while another process holds it.
+    ///
+    /// # Errors
+    /// As [`Store::load`], or what `each` returns.
+    pub fn scan_raw(
+        &self,
+        wait: bool,
+        mut each: impl FnMut(Option<(&str, Status, &[u8])>) -> Result<()>,
+    ) -> Result<Option<()>> {
+        use std::hash::BuildHasher;
+        use std::io::BufRead;
+        let _lock = if wait {
+            self.lock(false)?
+        } else {
+            match Lock::try_shared(&self.lock_path(), "the state lock")? {
+                Some(lock) => lock,
+                None => return Ok(None),
+            }
+        };
+        let cannot = || format!("cannot read the state file {}", self.path.display());
+        let status_of = |raw: &[u8]| match quick_status(raw) {
+            Some(status) => Ok(status),
+            None => serde_json::from_slice::<StatusPeek>(raw)
+                .map(|p| p.status)
+                .map_err(|e| self.damaged(&e)),
+        };
+        let file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(())),
+            Err(e) => return Err(e).with_context(cannot),
+        };
+        // As `ticket_lines`, a line at a time: anything unexpected sends the file the whole way.
+        let mut lines = io::BufReader::with_capacity(64 * 1024, file);
+        let mut line = Vec::new();
+        let mut next = |line: &mut Vec<u8>| -> Result<bool> {
+            line.clear();
+            lines.read_until(b'\n', line).with_context(cannot)?;
+            Ok(line.pop() == Some(b'\n'))
+        };
+        let streamed = (|| -> Result<bool> {
+            let header = next(&mut line)?
+                && line
+                    .strip_prefix(b"{\"version\":")
+                    .and_then(|v| v.strip_suffix(b","))
+                    .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u32>().ok())
+                    .is_some_and(|v| v <= VERSION)
+                && next(&mut line)?
+                && line == b"\"tickets\":{";
+            if !header {
+                return Ok(false);
+            }
+            // Ids seen, by hash: a collision only sends the file the whole way.
+            let ids = std::collections::hash_map::RandomState::new();
+            let mut seen = std::collections::HashSet::new();
+            loop {
+                if !next(&mut line)? {
+                    return Ok(false);
+                }
+                if line == b"}," || line == b"}" {
+                    break;
+                }
+                let Some((id, raw)) = ticket_line(&line) else {
+                    return Ok(false);
+                };
+                if !seen.insert(ids.hash_one(id)) {
+                    return Ok(false);
+                }
+                each(Some((id, status_of(raw)?, raw)))?;
+            }
+            // The document must end where encode ends it: a cut-off file goes the slow way.
+            let mut last = line.trim_ascii_end().last().copied();
+            while next(&mut line)? || !line.is_empty() {
+                if let Some(&b) = line.trim_ascii_end().last() {
+                    last = Some(b);
+                }
+            }
+            Ok(last == Some(b'}'))
+        })()?;
+        if streamed {
+            return Ok(Some(()));
+        }
+        each(None)?;
+        let Some(bytes) = self.read_bytes()? else {
+            return Ok(Some(()));
+        };
+        match raw_tickets(&bytes) {
+            Some(raws) => {
+                for (id, raw) in raws {
+                    each(Some((id, status_of(raw)?, raw)))?;
+                }
+            }
+            None => {
+                for t in self.decode(&bytes)?.tickets.values() {
+                    each(Some((t.id.as_str(), t.status, &serde_json::to_vec(t)?)))?;
+                }
+            }
+        }
+        Ok(Some(()))
     }
 
     fn read_where_with(
