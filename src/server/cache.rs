@@ -147,8 +147,8 @@ impl Times {
     }
 }
 
-/// Serialized answers by key.
-type Answers = HashMap<String, Arc<Vec<u8>>>;
+/// Serialized answers by key, each made once (its lock is held while it is made).
+type Answers = HashMap<String, Arc<Mutex<Option<Arc<Vec<u8>>>>>>;
 
 impl StateCache {
     /// The open tickets (done ones are left out): the cached ones while the file is unchanged,
@@ -295,6 +295,7 @@ impl StateCache {
         fingerprint: Option<Fingerprint>,
         wait: bool,
     ) -> Result<Option<Snapshot>> {
+        let (started, decoded) = (Instant::now(), self.decodes());
         let mut known = HashMap::with_capacity(before.map_or(0, |b| b.known.len()));
         let mut summary = Summary::default();
         let scanned = store.scan_raw(wait, |item| {
@@ -316,6 +317,12 @@ impl StateCache {
         if scanned.is_none() {
             return Ok(None);
         }
+        log::debug!(
+            "read the state file again in {:.1} ms: {} of {} tickets changed",
+            started.elapsed().as_secs_f64() * 1000.0,
+            self.decodes() - decoded,
+            known.len()
+        );
         let tickets = known
             .values()
             .filter_map(|k| k.ticket.as_ref())
@@ -373,33 +380,38 @@ impl StateCache {
 
     /// A serialized answer made from the state of `generation`, made by `make` the first
     /// time `key` is asked for in that generation. Answers of older generations are dropped.
+    /// Requests asking at once for an answer not made yet wait for the one that makes it,
+    /// rather than each making a copy.
     ///
     /// # Errors
-    /// Whatever `make` returns; nothing is cached then.
+    /// Whatever `make` returns; nothing is cached then (the next request tries again).
     pub fn answer(
         &self,
         generation: u64,
         key: &str,
         make: impl FnOnce() -> Result<Vec<u8>>,
     ) -> Result<Arc<Vec<u8>>> {
-        {
-            let answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
-            if answers.0 == generation {
-                if let Some(bytes) = answers.1.get(key) {
-                    return Ok(Arc::clone(bytes));
-                }
+        let slot = {
+            let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+            if answers.0 < generation {
+                *answers = (generation, HashMap::new());
             }
+            if answers.0 > generation {
+                // A newer generation wins; an older one (a slow request) is not cached.
+                None
+            } else {
+                Some(Arc::clone(answers.1.entry(key.to_string()).or_default()))
+            }
+        };
+        let Some(slot) = slot else {
+            return Ok(Arc::new(make()?));
+        };
+        let mut made = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(bytes) = &*made {
+            return Ok(Arc::clone(bytes));
         }
         let bytes = Arc::new(make()?);
-        let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
-        if answers.0 != generation {
-            // A newer generation wins; an older one (a slow request) is not cached.
-            if answers.0 > generation {
-                return Ok(bytes);
-            }
-            *answers = (generation, HashMap::new());
-        }
-        answers.1.insert(key.to_string(), Arc::clone(&bytes));
+        *made = Some(Arc::clone(&bytes));
         Ok(bytes)
     }
 
@@ -471,6 +483,39 @@ mod tests {
         cache.answer(g2, "list", make).unwrap();
         assert_eq!(made.get(), 3);
         assert!(cache.answer(g1, "list", || anyhow::bail!("x")).is_err());
+    }
+
+    #[test]
+    fn requests_asking_at_once_wait_for_one_answer() {
+        let cache = Arc::new(StateCache::default());
+        let made = Arc::new(AtomicU64::new(0));
+        let askers: Vec<_> = (0..8)
+            .map(|_| {
+                let (cache, made) = (Arc::clone(&cache), Arc::clone(&made));
+                std::thread::spawn(move || {
+                    cache
+                        .answer(1, "list", || {
+                            made.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(50));
+                            Ok(b"[1]".to_vec())
+                        })
+                        .unwrap()
+                })
+            })
+            .collect();
+        for a in askers {
+            assert_eq!(a.join().unwrap().as_slice(), b"[1]");
+        }
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        // A failed making is not kept: the next asker makes it.
+        assert!(cache.answer(1, "other", || anyhow::bail!("no")).is_err());
+        assert_eq!(
+            cache
+                .answer(1, "other", || Ok(b"x".to_vec()))
+                .unwrap()
+                .as_slice(),
+            b"x"
+        );
     }
 
     fn retitle(store: &Store, id: &str, title: &str) {
