@@ -4,6 +4,10 @@
 //! Only the open tickets (all but done) are kept decoded: they are what dashboards ask for,
 //! and done tickets, most of a long-lived queue, would otherwise hold most of the server's
 //! memory. Done tickets are counted and read from the file when asked for.
+//!
+//! A write to one ticket costs a read about one ticket's worth of work: the file is read a
+//! line at a time (never held whole), each ticket's bytes hashed, and only tickets whose bytes
+//! changed are decoded.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
