@@ -175,9 +175,9 @@ fn ticket(i: usize, status: Status) -> Ticket {
         at += TimeDelta::minutes(5);
         if step == Status::Active {
             t.approved_snapshot = Some(Snapshot {
-                title: t.title.clone(),
-                description_html: t.description_html.clone(),
-                description_text: t.description_text.clone(),
+                title: Some(t.title.clone()),
+                description_html: Some(t.description_html.clone()),
+                description_text: Some(t.description_text().to_string()),
                 url: t.url.clone(),
             });
             t.session = Some(SessionInfo {
