@@ -453,25 +453,24 @@ impl Store {
     /// [`Store::archived_summary`] returns, of the same version of the file. The file is read a line at a time
     /// (the layout a writer leaves holds a ticket a line), so no copy of the whole file is held;
     /// a file laid out otherwise is read whole, after `each(None)`, which says: forget the
-    /// tickets handed on so far, they come again. Under the shared lock, waited for when
-    /// `wait`, else `Ok(None)` while another process holds it.
+    /// tickets handed on so far, they come again. Under the shared lock when it is free; while
+    /// a writer holds it, read anyway when `anyway` (a writer replaces the file by a rename, so
+    /// the read sees one whole version, the one before the write or the one after), else
+    /// `Ok(None)`.
     ///
     /// # Errors
     /// As [`Store::load`], or what `each` returns.
     pub fn scan_raw(
         &self,
-        wait: bool,
+        anyway: bool,
         mut each: impl FnMut(Option<(&str, Status, &[u8])>) -> Result<()>,
     ) -> Result<Option<(usize, ArchiveTotals)>> {
         use std::hash::BuildHasher;
         use std::io::BufRead;
-        let _lock = if wait {
-            self.lock(false)?
-        } else {
-            match Lock::try_shared(&self.lock_path(), "the state lock")? {
-                Some(lock) => lock,
-                None => return Ok(None),
-            }
+        let _lock = match Lock::try_shared(&self.lock_path(), "the state lock")? {
+            Some(lock) => lock,
+            None if anyway => None,
+            None => return Ok(None),
         };
         let cannot = || format!("cannot read the state file {}", self.path.display());
         let status_of = |raw: &[u8]| match quick_status(raw) {

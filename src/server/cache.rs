@@ -156,7 +156,7 @@ type Answers = HashMap<String, Arc<Mutex<Option<Arc<Vec<u8>>>>>>;
 
 impl StateCache {
     /// The open tickets (done ones are left out): the cached ones while the file is unchanged,
-    /// else read again (under the store's shared lock).
+    /// else read again (a ticket at a time, decoding only the tickets that changed).
     ///
     /// # Errors
     /// The file cannot be read or does not parse; nothing is cached then.
@@ -291,7 +291,9 @@ impl StateCache {
     }
 
     /// The file read again, decoding only the tickets whose bytes differ from `before`'s;
-    /// `None` when not waiting and another process holds the lock.
+    /// `None` when not waiting and another process holds the lock. A waiting read does not
+    /// wait for a writer's lock either: it reads the version the writer replaces, whole, and
+    /// the next request reads the writer's once the fingerprint shows it.
     fn read(
         &self,
         store: &Store,
