@@ -179,6 +179,15 @@ struct LazyState<'a> {
     tickets: BTreeMap<&'a str, &'a serde_json::value::RawValue>,
 }
 
+/// What a state file says of its archived tickets: the part after the tickets, read alone.
+#[derive(Deserialize)]
+struct ArchiveTail {
+    #[serde(default)]
+    archived: Vec<serde::de::IgnoredAny>,
+    #[serde(default)]
+    archive_totals: ArchiveTotals,
+}
+
 /// Only a ticket's status.
 #[derive(Deserialize)]
 struct StatusPeek {
@@ -276,19 +285,25 @@ fn ticket_lines(bytes: &[u8]) -> Option<Vec<(&str, &[u8])>> {
         if line == b"}," || line == b"}" {
             break;
         }
-        let rest = line.strip_prefix(b"\"")?;
-        let colon = memchr::memmem::find(rest, b"\":")?;
-        let id = std::str::from_utf8(&rest[..colon]).ok()?;
-        let raw = &rest[colon + 2..];
-        let raw = raw.strip_suffix(b",").unwrap_or(raw);
+        let (id, raw) = ticket_line(line)?;
         // An id twice is damage: the full decoder refuses it and says so.
-        if !(raw.starts_with(b"{") && raw.ends_with(b"}") && seen.insert(id)) {
+        if !seen.insert(id) {
             return None;
         }
         out.push((id, raw));
     }
     // The document must end where encode ends it: a cut-off file is read the slow way.
     bytes.trim_ascii_end().ends_with(b"}").then_some(out)
+}
+
+/// One ticket line of the layout [`encode`] writes: `"<id>":{...}` with an optional comma.
+fn ticket_line(line: &[u8]) -> Option<(&str, &[u8])> {
+    let rest = line.strip_prefix(b"\"")?;
+    let colon = memchr::memmem::find(rest, b"\":")?;
+    let id = std::str::from_utf8(&rest[..colon]).ok()?;
+    let raw = &rest[colon + 2..];
+    let raw = raw.strip_suffix(b",").unwrap_or(raw);
+    (raw.starts_with(b"{") && raw.ends_with(b"}")).then_some((id, raw))
 }
 
 /// A ticket's status found by searching its raw JSON for `"status":"`, without decoding it.
@@ -433,6 +448,122 @@ impl Store {
         self.read_where_with(wanted, other).map(Some)
     }
 
+    /// Every ticket of the state file as its id, status and raw JSON, for a reader that keeps
+    /// its own decoded copy and decodes only what changed; returns what
+    /// [`Store::archived_summary`] returns, of the same version of the file. The file is read a line at a time
+    /// (the layout a writer leaves holds a ticket a line), so no copy of the whole file is held;
+    /// a file laid out otherwise is read whole, after `each(None)`, which says: forget the
+    /// tickets handed on so far, they come again. Under the shared lock when it is free; while
+    /// a writer holds it, read anyway when `anyway` (a writer replaces the file by a rename, so
+    /// the read sees one whole version, the one before the write or the one after), else
+    /// `Ok(None)`.
+    ///
+    /// # Errors
+    /// As [`Store::load`], or what `each` returns.
+    pub fn scan_raw(
+        &self,
+        anyway: bool,
+        mut each: impl FnMut(Option<(&str, Status, &[u8])>) -> Result<()>,
+    ) -> Result<Option<(usize, ArchiveTotals)>> {
+        use std::hash::BuildHasher;
+        use std::io::BufRead;
+        let _lock = match Lock::try_shared(&self.lock_path(), "the state lock")? {
+            Some(lock) => lock,
+            None if anyway => None,
+            None => return Ok(None),
+        };
+        let cannot = || format!("cannot read the state file {}", self.path.display());
+        let status_of = |raw: &[u8]| match quick_status(raw) {
+            Some(status) => Ok(status),
+            None => serde_json::from_slice::<StatusPeek>(raw)
+                .map(|p| p.status)
+                .map_err(|e| self.damaged(&e)),
+        };
+        let file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(Some((0, ArchiveTotals::default())))
+            }
+            Err(e) => return Err(e).with_context(cannot),
+        };
+        // As `ticket_lines`, a line at a time: anything unexpected sends the file the whole way.
+        let mut lines = io::BufReader::with_capacity(64 * 1024, file);
+        let mut line = Vec::new();
+        let mut next = |line: &mut Vec<u8>| -> Result<bool> {
+            line.clear();
+            lines.read_until(b'\n', line).with_context(cannot)?;
+            Ok(line.pop() == Some(b'\n'))
+        };
+        let streamed = (|| -> Result<Option<(usize, ArchiveTotals)>> {
+            let header = next(&mut line)?
+                && line
+                    .strip_prefix(b"{\"version\":")
+                    .and_then(|v| v.strip_suffix(b","))
+                    .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u32>().ok())
+                    .is_some_and(|v| v <= VERSION)
+                && next(&mut line)?
+                && line == b"\"tickets\":{";
+            if !header {
+                return Ok(None);
+            }
+            // Ids seen, by hash: a collision only sends the file the whole way.
+            let ids = std::collections::hash_map::RandomState::new();
+            let mut seen = std::collections::HashSet::new();
+            loop {
+                if !next(&mut line)? {
+                    return Ok(None);
+                }
+                if line == b"}," || line == b"}" {
+                    break;
+                }
+                let Some((id, raw)) = ticket_line(&line) else {
+                    return Ok(None);
+                };
+                if !seen.insert(ids.hash_one(id)) {
+                    return Ok(None);
+                }
+                each(Some((id, status_of(raw)?, raw)))?;
+            }
+            // The rest, as its own object (small: ids and sums). The document must end
+            // where encode ends it: a cut-off file goes the slow way.
+            let more = line == b"},";
+            let mut tail = b"{".to_vec();
+            while next(&mut line)? || !line.is_empty() {
+                tail.extend_from_slice(&line);
+                tail.push(b'\n');
+            }
+            if !more {
+                return Ok((tail.trim_ascii() == b"{}").then(|| (0, ArchiveTotals::default())));
+            }
+            if !tail.trim_ascii_end().ends_with(b"}") {
+                return Ok(None);
+            }
+            Ok(serde_json::from_slice::<ArchiveTail>(&tail)
+                .ok()
+                .map(|t| (t.archived.len(), t.archive_totals)))
+        })()?;
+        if let Some(archived) = streamed {
+            return Ok(Some(archived));
+        }
+        each(None)?;
+        let Some(bytes) = self.read_bytes()? else {
+            return Ok(Some((0, ArchiveTotals::default())));
+        };
+        match raw_tickets(&bytes) {
+            Some(raws) => {
+                for (id, raw) in raws {
+                    each(Some((id, status_of(raw)?, raw)))?;
+                }
+            }
+            None => {
+                for t in self.decode(&bytes)?.tickets.values() {
+                    each(Some((t.id.as_str(), t.status, &serde_json::to_vec(t)?)))?;
+                }
+            }
+        }
+        self.archived_in(&bytes).map(Some)
+    }
+
     fn read_where_with(
         &self,
         wanted: impl Fn(Status) -> bool,
@@ -535,19 +666,17 @@ impl Store {
     /// # Errors
     /// As [`Store::load`].
     pub fn archived_summary(&self) -> Result<(usize, ArchiveTotals)> {
-        #[derive(Deserialize)]
-        struct Tail {
-            #[serde(default)]
-            archived: Vec<serde::de::IgnoredAny>,
-            #[serde(default)]
-            archive_totals: ArchiveTotals,
-        }
         let _lock = self.lock(false)?;
         let Some(bytes) = self.read_bytes()? else {
             return Ok((0, ArchiveTotals::default()));
         };
+        self.archived_in(&bytes)
+    }
+
+    /// [`Store::archived_summary`] of a file's bytes.
+    fn archived_in(&self, bytes: &[u8]) -> Result<(usize, ArchiveTotals)> {
         // The part after the tickets, as its own object; any other layout is decoded whole.
-        let tail = ticket_lines(&bytes).and_then(|lines| {
+        let tail = ticket_lines(bytes).and_then(|lines| {
             let end = lines.last().map_or(0, |(_, raw)| {
                 raw.as_ptr() as usize - bytes.as_ptr() as usize + raw.len()
             });
@@ -555,12 +684,12 @@ impl Store {
             let at = memchr::memmem::find(rest, b"\n},\n")? + 4;
             let mut object = b"{".to_vec();
             object.extend_from_slice(&rest[at..]);
-            serde_json::from_slice::<Tail>(&object).ok()
+            serde_json::from_slice::<ArchiveTail>(&object).ok()
         });
         match tail {
             Some(t) => Ok((t.archived.len(), t.archive_totals)),
             None => {
-                let state = self.decode(&bytes)?;
+                let state = self.decode(bytes)?;
                 Ok((state.archived.len(), state.archive_totals))
             }
         }

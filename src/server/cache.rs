@@ -4,18 +4,24 @@
 //! Only the open tickets (all but done) are kept decoded: they are what dashboards ask for,
 //! and done tickets, most of a long-lived queue, would otherwise hold most of the server's
 //! memory. Done tickets are counted and read from the file when asked for.
+//!
+//! A write to one ticket costs a read about one ticket's worth of work: the file is read a
+//! line at a time (never held whole), each ticket's bytes hashed, and only tickets whose bytes
+//! changed are decoded.
 
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use chrono::{DateTime, Utc};
 
-use crate::store::{State, Store, VERSION};
-use crate::ticket::Status;
+use crate::store::Store;
+use crate::ticket::{Status, Ticket, TicketId};
 
 /// What identifies one version of the state file: the generation every write increments,
 /// read from the file's last line, and its size (an edit by hand that keeps the generation
@@ -33,16 +39,32 @@ fn fingerprint(store: &Store) -> Result<Option<Fingerprint>> {
 
 /// The last parsed state, the file version it came from (`None`: there was no file) and
 /// its generation (a number that changes whenever the cached state does).
+///
+/// A new version of the file is read a ticket at a time, and only the tickets whose bytes
+/// changed are decoded: the others are shared with the previous version. The new version is
+/// built aside and published by swapping one pointer, so requests keep reading the previous
+/// one while it is built; only those that need the new one wait for it.
 #[derive(Debug, Default)]
 pub struct StateCache {
-    slot: Mutex<Option<Cached>>,
-    /// Held while the file is read: concurrent first requests wait for one parse instead of
-    /// each parsing the file (and each holding a copy of it) at once.
+    /// The version last read. Held only to copy or replace the pointer.
+    current: RwLock<Option<Arc<Snapshot>>>,
+    /// Held while the file is read: concurrent requests for a new version wait for one read
+    /// instead of each reading the file at once.
     loading: Mutex<()>,
     loads: AtomicU64,
+    decodes: AtomicU64,
+    /// Hashes each ticket's bytes; keyed at random, so no ticket text can be made to look
+    /// unchanged after a change.
+    hasher: RandomState,
     answers: Mutex<(u64, Answers)>,
     /// When the cached copy was last known to match the file, in nanoseconds since `epoch()`.
     verified_nanos: AtomicU64,
+}
+
+/// The open tickets (all but done) of one version of the state file.
+#[derive(Debug, Default)]
+pub struct OpenTickets {
+    pub tickets: BTreeMap<TicketId, Arc<Ticket>>,
 }
 
 /// What /health and /metrics know of the state without waiting for it.
@@ -64,12 +86,26 @@ fn epoch() -> Instant {
 
 /// One parsed version of the state file.
 #[derive(Debug)]
-struct Cached {
+struct Snapshot {
     fingerprint: Option<Fingerprint>,
     /// The open tickets; done ones are left out (see the module's comment).
-    state: Arc<State>,
+    open: Arc<OpenTickets>,
     generation: u64,
     summary: Summary,
+    /// Every ticket of the file, done ones too, as the next read compares them.
+    known: HashMap<Box<str>, Known>,
+}
+
+/// One ticket as last read: what its bytes hashed to, and what was decoded from them.
+#[derive(Debug, Clone)]
+struct Known {
+    hash: u64,
+    len: usize,
+    status: Status,
+    /// Its session's length in seconds, when it has both ends.
+    session: Option<f64>,
+    /// The ticket itself, when it is open.
+    ticket: Option<Arc<Ticket>>,
 }
 
 /// What /health and /metrics need of every ticket, done ones included.
@@ -89,11 +125,9 @@ impl Summary {
         self.counts[status.rank()]
     }
 
-    fn add(&mut self, status: Status, times: &Times) {
-        self.counts[status.rank()] += 1;
-        if let (Some(a), Some(c)) = (times.approved_at, times.completed_at) {
-            #[allow(clippy::cast_precision_loss)] // milliseconds of a session fit an f64
-            let secs = (c - a).num_milliseconds().max(0) as f64 / 1000.0;
+    fn add(&mut self, known: &Known) {
+        self.counts[known.status.rank()] += 1;
+        if let Some(secs) = known.session {
             self.session_seconds += secs;
             self.sessions += 1;
         }
@@ -109,16 +143,24 @@ struct Times {
     completed_at: Option<DateTime<Utc>>,
 }
 
-/// Serialized answers by key.
-type Answers = HashMap<String, Arc<Vec<u8>>>;
+impl Times {
+    fn session(&self) -> Option<f64> {
+        let (a, c) = (self.approved_at?, self.completed_at?);
+        #[allow(clippy::cast_precision_loss)] // milliseconds of a session fit an f64
+        Some((c - a).num_milliseconds().max(0) as f64 / 1000.0)
+    }
+}
+
+/// Serialized answers by key, each made once (its lock is held while it is made).
+type Answers = HashMap<String, Arc<Mutex<Option<Arc<Vec<u8>>>>>>;
 
 impl StateCache {
     /// The open tickets (done ones are left out): the cached ones while the file is unchanged,
-    /// else read again (under the store's shared lock).
+    /// else read again (a ticket at a time, decoding only the tickets that changed).
     ///
     /// # Errors
     /// The file cannot be read or does not parse; nothing is cached then.
-    pub fn get(&self, store: &Store) -> Result<Arc<State>> {
+    pub fn get(&self, store: &Store) -> Result<Arc<OpenTickets>> {
         Ok(self.get_with_generation(store)?.0)
     }
 
@@ -126,8 +168,8 @@ impl StateCache {
     ///
     /// # Errors
     /// As [`StateCache::get`].
-    pub fn get_with_generation(&self, store: &Store) -> Result<(Arc<State>, u64)> {
-        self.current(store, |c| (Arc::clone(&c.state), c.generation))
+    pub fn get_with_generation(&self, store: &Store) -> Result<(Arc<OpenTickets>, u64)> {
+        self.current(store, |c| (Arc::clone(&c.open), c.generation))
     }
 
     /// Counts and session times of every ticket, made once per version of the file.
@@ -149,25 +191,17 @@ impl StateCache {
                 age: Duration::ZERO,
                 stale: None,
             },
-            Ok(None) => {
-                let last = self
-                    .slot
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .as_ref()
-                    .map(|c| c.summary);
-                StateView {
-                    summary: last.ok_or_else(|| {
-                        "the state file has not been read yet: another process holds its lock"
-                            .to_string()
-                    }),
-                    age: self.since_verified(),
-                    stale: Some(
-                        "the state file changed and is being read, or another process holds its lock"
-                            .into(),
-                    ),
-                }
-            }
+            Ok(None) => StateView {
+                summary: self.last().map(|c| c.summary).ok_or_else(|| {
+                    "the state file has not been read yet: another process holds its lock"
+                        .to_string()
+                }),
+                age: self.since_verified(),
+                stale: Some(
+                    "the state file changed and is being read, or another process holds its lock"
+                        .into(),
+                ),
+            },
             Err(e) => StateView {
                 summary: Err(format!("{e:#}")),
                 age: Duration::ZERO,
@@ -179,17 +213,20 @@ impl StateCache {
     /// The open tickets without ever waiting: as [`StateCache::summary_now`], the last ones
     /// read when the file is being read or locked; `None` when nothing was ever read.
     #[must_use]
-    pub fn state_now(&self, store: &Store) -> Option<Arc<State>> {
-        match self.current_or_wait(store, |c| Arc::clone(&c.state), false) {
+    pub fn state_now(&self, store: &Store) -> Option<Arc<OpenTickets>> {
+        match self.current_or_wait(store, |c| Arc::clone(&c.open), false) {
             Ok(Some(state)) => Some(state),
-            Ok(None) => self
-                .slot
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .as_ref()
-                .map(|c| Arc::clone(&c.state)),
+            Ok(None) => self.last().map(|c| Arc::clone(&c.open)),
             Err(_) => None,
         }
+    }
+
+    /// The version last read, whatever the file holds now.
+    fn last(&self) -> Option<Arc<Snapshot>> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn since_verified(&self) -> Duration {
@@ -203,7 +240,7 @@ impl StateCache {
     }
 
     /// `pick` applied to the cached version of the file, read again first when it changed.
-    fn current<T>(&self, store: &Store, pick: impl Fn(&Cached) -> T) -> Result<T> {
+    fn current<T>(&self, store: &Store, pick: impl Fn(&Snapshot) -> T) -> Result<T> {
         Ok(self
             .current_or_wait(store, pick, true)?
             .expect("a waiting read always answers"))
@@ -214,14 +251,13 @@ impl StateCache {
     fn current_or_wait<T>(
         &self,
         store: &Store,
-        pick: impl Fn(&Cached) -> T,
+        pick: impl Fn(&Snapshot) -> T,
         wait: bool,
     ) -> Result<Option<T>> {
         let cached = |fp: &Option<Fingerprint>| {
-            let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-            slot.as_ref()
+            self.last()
                 .filter(|c| &c.fingerprint == fp && fp.is_none_or(|f| f.0.is_some()))
-                .map(&pick)
+                .map(|c| pick(&c))
         };
         // Taken before reading: if the file changes in between, the newer state is cached
         // under the older fingerprint and the next call reads it again. Never the reverse.
@@ -245,92 +281,150 @@ impl StateCache {
             self.mark_verified();
             return Ok(Some(hit));
         }
+        let Some(fresh) = self.read(store, self.last().as_deref(), fp, wait)? else {
+            return Ok(None);
+        };
+        let out = pick(&fresh);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(fresh));
+        self.mark_verified();
+        Ok(Some(out))
+    }
+
+    /// The file read again, decoding only the tickets whose bytes differ from `before`'s;
+    /// `None` when not waiting and another process holds the lock. A waiting read does not
+    /// wait for a writer's lock either: it reads the version the writer replaces, whole, and
+    /// the next request reads the writer's once the fingerprint shows it.
+    fn read(
+        &self,
+        store: &Store,
+        before: Option<&Snapshot>,
+        fingerprint: Option<Fingerprint>,
+        wait: bool,
+    ) -> Result<Option<Snapshot>> {
+        let (started, decoded) = (Instant::now(), self.decodes());
+        let mut known = HashMap::with_capacity(before.map_or(0, |b| b.known.len()));
         let mut summary = Summary::default();
-        let count = |summary: &mut Summary, status, raw: &[u8]| {
-            summary.add(status, &serde_json::from_slice(raw).unwrap_or_default());
+        let scanned = store.scan_raw(wait, |item| {
+            let Some((id, status, raw)) = item else {
+                // Handed on again from the start.
+                known.clear();
+                summary = Summary::default();
+                return Ok(());
+            };
+            let hash = self.hasher.hash_one(raw);
+            let entry = match before.and_then(|b| b.known.get(id)) {
+                Some(k) if k.hash == hash && k.len == raw.len() && k.status == status => k.clone(),
+                _ => self.decode(store, id, status, raw, hash)?,
+            };
+            summary.add(&entry);
+            known.insert(Box::from(id), entry);
             Ok(())
+        })?;
+        let Some((archived, totals)) = scanned else {
+            return Ok(None);
         };
-        let open = if wait {
-            store.load_where_with(
-                |s| s != Status::Done,
-                |st, raw| count(&mut summary, st, raw),
-            )?
-        } else {
-            match store.try_load_where_with(
-                |s| s != Status::Done,
-                |st, raw| count(&mut summary, st, raw),
-            )? {
-                Some(open) => open,
-                None => return Ok(None),
-            }
-        };
-        let mut state = State {
-            version: VERSION,
-            ..State::default()
-        };
-        for mut t in open {
-            // Decoded lists grow by doubling; the cache keeps them for as long as the file.
-            t.events.shrink_to_fit();
-            t.labels.shrink_to_fit();
-            summary.add(
-                t.status,
-                &Times {
-                    approved_at: t.approved_at,
-                    completed_at: t.completed_at,
-                },
-            );
-            state.tickets.insert(t.id.clone(), t);
-        }
         // Done tickets are in the archive: counted from the state file's list of them.
-        let (archived, totals) = store.archived_summary()?;
         summary.counts[Status::Done.rank()] += archived;
         #[allow(clippy::cast_possible_truncation)] // a count of tickets fits a usize
         {
             summary.sessions += totals.sessions as usize;
         }
         summary.session_seconds += totals.session_seconds;
-        let generation = self.loads.fetch_add(1, Ordering::Relaxed) + 1;
-        let entry = Cached {
-            fingerprint: fp,
-            state: Arc::new(state),
-            generation,
+        log::debug!(
+            "read the state file again in {:.1} ms: {} of {} tickets changed",
+            started.elapsed().as_secs_f64() * 1000.0,
+            self.decodes() - decoded,
+            known.len()
+        );
+        let tickets = known
+            .values()
+            .filter_map(|k| k.ticket.as_ref())
+            .map(|t| (t.id.clone(), Arc::clone(t)))
+            .collect();
+        Ok(Some(Snapshot {
+            fingerprint,
+            open: Arc::new(OpenTickets { tickets }),
+            generation: self.loads.fetch_add(1, Ordering::Relaxed) + 1,
             summary,
+            known,
+        }))
+    }
+
+    /// A ticket whose bytes are new: decoded whole when open, only its times when done.
+    fn decode(
+        &self,
+        store: &Store,
+        id: &str,
+        status: Status,
+        raw: &[u8],
+        hash: u64,
+    ) -> Result<Known> {
+        self.decodes.fetch_add(1, Ordering::Relaxed);
+        let (session, ticket) = if status == Status::Done {
+            // A done ticket's other fields are not shown from here: only what counts it.
+            let times: Times = serde_json::from_slice(raw).unwrap_or_default();
+            (times.session(), None)
+        } else {
+            let mut t: Ticket = serde_json::from_slice(raw).with_context(|| {
+                format!(
+                    "the state file {} is damaged: the ticket {id} does not decode; it was left \
+                     unchanged. Fix it by hand, or restore the previous good state from {}",
+                    store.path().display(),
+                    store.backup_path().display()
+                )
+            })?;
+            // Decoded lists grow by doubling; the cache keeps them for as long as the file.
+            t.events.shrink_to_fit();
+            t.labels.shrink_to_fit();
+            let times = Times {
+                approved_at: t.approved_at,
+                completed_at: t.completed_at,
+            };
+            (times.session(), Some(Arc::new(t)))
         };
-        let out = pick(&entry);
-        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(entry);
-        self.mark_verified();
-        Ok(Some(out))
+        Ok(Known {
+            hash,
+            len: raw.len(),
+            status,
+            session,
+            ticket,
+        })
     }
 
     /// A serialized answer made from the state of `generation`, made by `make` the first
     /// time `key` is asked for in that generation. Answers of older generations are dropped.
+    /// Requests asking at once for an answer not made yet wait for the one that makes it,
+    /// rather than each making a copy.
     ///
     /// # Errors
-    /// Whatever `make` returns; nothing is cached then.
+    /// Whatever `make` returns; nothing is cached then (the next request tries again).
     pub fn answer(
         &self,
         generation: u64,
         key: &str,
         make: impl FnOnce() -> Result<Vec<u8>>,
     ) -> Result<Arc<Vec<u8>>> {
-        {
-            let answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
-            if answers.0 == generation {
-                if let Some(bytes) = answers.1.get(key) {
-                    return Ok(Arc::clone(bytes));
-                }
+        let slot = {
+            let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+            if answers.0 < generation {
+                *answers = (generation, HashMap::new());
             }
+            if answers.0 > generation {
+                // A newer generation wins; an older one (a slow request) is not cached.
+                None
+            } else {
+                Some(Arc::clone(answers.1.entry(key.to_string()).or_default()))
+            }
+        };
+        let Some(slot) = slot else {
+            return Ok(Arc::new(make()?));
+        };
+        let mut made = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(bytes) = &*made {
+            return Ok(Arc::clone(bytes));
         }
         let bytes = Arc::new(make()?);
-        let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
-        if answers.0 != generation {
-            // A newer generation wins; an older one (a slow request) is not cached.
-            if answers.0 > generation {
-                return Ok(bytes);
-            }
-            *answers = (generation, HashMap::new());
-        }
-        answers.1.insert(key.to_string(), Arc::clone(&bytes));
+        *made = Some(Arc::clone(&bytes));
         Ok(bytes)
     }
 
@@ -338,6 +432,12 @@ impl StateCache {
     #[must_use]
     pub fn loads(&self) -> u64 {
         self.loads.load(Ordering::Relaxed)
+    }
+
+    /// How many tickets were decoded, over every read: a read decodes only what changed.
+    #[must_use]
+    pub fn decodes(&self) -> u64 {
+        self.decodes.load(Ordering::Relaxed)
     }
 }
 
@@ -396,6 +496,233 @@ mod tests {
         cache.answer(g2, "list", make).unwrap();
         assert_eq!(made.get(), 3);
         assert!(cache.answer(g1, "list", || anyhow::bail!("x")).is_err());
+    }
+
+    #[test]
+    fn requests_asking_at_once_wait_for_one_answer() {
+        let cache = Arc::new(StateCache::default());
+        let made = Arc::new(AtomicU64::new(0));
+        let askers: Vec<_> = (0..8)
+            .map(|_| {
+                let (cache, made) = (Arc::clone(&cache), Arc::clone(&made));
+                std::thread::spawn(move || {
+                    cache
+                        .answer(1, "list", || {
+                            made.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(50));
+                            Ok(b"[1]".to_vec())
+                        })
+                        .unwrap()
+                })
+            })
+            .collect();
+        for a in askers {
+            assert_eq!(a.join().unwrap().as_slice(), b"[1]");
+        }
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        // A failed making is not kept: the next asker makes it.
+        assert!(cache.answer(1, "other", || anyhow::bail!("no")).is_err());
+        assert_eq!(
+            cache
+                .answer(1, "other", || Ok(b"x".to_vec()))
+                .unwrap()
+                .as_slice(),
+            b"x"
+        );
+    }
+
+    fn retitle(store: &Store, id: &str, title: &str) {
+        store
+            .update(|s| {
+                s.tickets
+                    .get_mut(&TicketId::parse(id).unwrap())
+                    .unwrap()
+                    .title = title.into();
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    fn title(cache: &StateCache, store: &Store, id: &str) -> String {
+        let open = cache.get(store).unwrap();
+        open.tickets[&TicketId::parse(id).unwrap()].title.clone()
+    }
+
+    #[test]
+    fn a_change_to_one_ticket_is_seen_and_only_it_is_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        let cache = StateCache::default();
+        store
+            .update(|s| {
+                for i in 0..50 {
+                    let id = TicketId::parse(&format!("A-{i}")).unwrap();
+                    let t = Ticket::new(NewTicket::manual(id.clone(), "t"), now());
+                    s.tickets.insert(id, t);
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(cache.get(&store).unwrap().tickets.len(), 50);
+        assert_eq!(cache.decodes(), 50);
+        let before = cache.get(&store).unwrap();
+        retitle(&store, "A-7", "changed");
+        assert_eq!(title(&cache, &store, "A-7"), "changed");
+        assert_eq!(
+            cache.decodes(),
+            51,
+            "only the changed ticket is decoded again"
+        );
+        // The others are the very tickets of the version before.
+        let after = cache.get(&store).unwrap();
+        let id = TicketId::parse("A-8").unwrap();
+        assert!(Arc::ptr_eq(&before.tickets[&id], &after.tickets[&id]));
+        assert_eq!(before.tickets[&TicketId::parse("A-7").unwrap()].title, "t");
+        // A ticket that becomes done leaves the open ones and is counted as done.
+        store
+            .update(|s| {
+                let t = s.tickets.get_mut(&TicketId::parse("A-9").unwrap()).unwrap();
+                t.status = Status::Done;
+                Ok(())
+            })
+            .unwrap();
+        let summary = cache.summary(&store).unwrap();
+        assert_eq!(summary.count(Status::Pending), 49);
+        assert_eq!(summary.count(Status::Done), 1);
+        assert_eq!(cache.get(&store).unwrap().tickets.len(), 49);
+        // Decoded once more at most: a done ticket leaves the file for the archive.
+        assert!(cache.decodes() <= 52, "{}", cache.decodes());
+    }
+
+    #[test]
+    fn a_removed_ticket_vanishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        let cache = StateCache::default();
+        add(&store, "A-1");
+        add(&store, "A-2");
+        assert_eq!(cache.summary(&store).unwrap().count(Status::Pending), 2);
+        store
+            .update(|s| {
+                s.tickets.remove(&TicketId::parse("A-1").unwrap());
+                Ok(())
+            })
+            .unwrap();
+        let open = cache.get(&store).unwrap();
+        assert_eq!(
+            open.tickets
+                .keys()
+                .map(TicketId::as_str)
+                .collect::<Vec<_>>(),
+            ["A-2"]
+        );
+        assert_eq!(cache.summary(&store).unwrap().count(Status::Pending), 1);
+        std::fs::remove_file(store.path()).unwrap();
+        assert!(cache.get(&store).unwrap().tickets.is_empty());
+    }
+
+    #[test]
+    fn a_file_laid_out_by_hand_is_read_whole_and_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        let cache = StateCache::default();
+        add(&store, "A-1");
+        add(&store, "A-2");
+        cache.get(&store).unwrap();
+        let state = store.load().unwrap();
+        std::fs::write(store.path(), serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+        assert_eq!(cache.get(&store).unwrap().tickets.len(), 2);
+        assert_eq!(cache.summary(&store).unwrap().count(Status::Pending), 2);
+        // An empty line after the first ticket: that ticket, read already, comes again.
+        add(&store, "A-3");
+        let lines = std::fs::read_to_string(store.path()).unwrap();
+        std::fs::write(store.path(), lines.replacen("},\n", "},\n\n", 1)).unwrap();
+        assert_eq!(cache.summary(&store).unwrap().count(Status::Pending), 3);
+        assert_eq!(cache.get(&store).unwrap().tickets.len(), 3);
+    }
+
+    #[test]
+    fn a_damaged_ticket_is_an_error_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        let cache = StateCache::default();
+        add(&store, "A-1");
+        add(&store, "A-2");
+        cache.get(&store).unwrap();
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        let damaged = text.replacen("\"title\":\"t\"", "\"title\":7", 1);
+        assert_ne!(text, damaged);
+        std::fs::write(store.path(), damaged).unwrap();
+        for _ in 0..3 {
+            let e = cache.get(&store).unwrap_err();
+            assert!(format!("{e:#}").contains("damaged"), "{e:#}");
+            assert!(cache.summary(&store).is_err());
+        }
+        std::fs::write(store.path(), text).unwrap();
+        assert_eq!(cache.get(&store).unwrap().tickets.len(), 2);
+    }
+
+    #[test]
+    fn readers_during_reloads_see_the_old_version_or_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        let cache = Arc::new(StateCache::default());
+        for i in 0..20 {
+            add(&store, &format!("A-{i}"));
+        }
+        cache.get(&store).unwrap();
+        let writes = 60;
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for n in 1..=writes {
+                    // Two tickets changed in one write: a reader sees both or neither.
+                    store
+                        .update(|s| {
+                            for id in ["A-3", "A-11"] {
+                                s.tickets
+                                    .get_mut(&TicketId::parse(id).unwrap())
+                                    .unwrap()
+                                    .title = n.to_string();
+                            }
+                            Ok(())
+                        })
+                        .unwrap();
+                }
+            })
+        };
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, cache) = (store.clone(), Arc::clone(&cache));
+                std::thread::spawn(move || {
+                    let mut last = 0;
+                    loop {
+                        let open = cache.get(&store).expect("a reader never fails");
+                        assert_eq!(open.tickets.len(), 20);
+                        let of =
+                            |id: &str| open.tickets[&TicketId::parse(id).unwrap()].title.clone();
+                        let (a, b) = (of("A-3"), of("A-11"));
+                        assert_eq!(a, b, "a torn version");
+                        let n = a.parse::<u32>().unwrap_or(0);
+                        assert!(n >= last, "went back from {last} to {n}");
+                        last = n;
+                        if n == writes {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        writer.join().unwrap();
+        for r in readers {
+            r.join().unwrap();
+        }
+        // 20 first, then two a write at most: never the whole file again.
+        assert!(
+            cache.decodes() <= 20 + 2 * u64::from(writes),
+            "{}",
+            cache.decodes()
+        );
     }
 
     #[test]

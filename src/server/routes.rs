@@ -425,6 +425,7 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
                 let tickets: Vec<&Ticket> = state
                     .tickets
                     .values()
+                    .map(AsRef::as_ref)
                     .filter(|t| match status {
                         Some(s) => t.status == s,
                         None => all || t.status != Status::Done,
@@ -712,7 +713,7 @@ fn screen(ctx: &Ctx, id: &TicketId, query: &[(String, String)]) -> Reply {
     let r = (|| {
         let state = ctx.cache.get(&ctx.app.store)?;
         let ticket = match state.tickets.get(id) {
-            Some(t) => t.clone(),
+            Some(t) => Ticket::clone(t),
             None => ctx
                 .app
                 .store
