@@ -28,8 +28,14 @@ use serde::{Deserialize, Serialize};
 use crate::lock::Lock;
 use crate::ticket::{Status, Ticket, TicketId};
 
-/// The state file format this binary reads and writes.
-pub const VERSION: u32 = 1;
+mod archive;
+pub use archive::Archive;
+
+/// The state file format this binary writes. It reads every earlier one: version 1 kept done
+/// tickets in the file until `keep_done_days` passed; version 2 moves them to the archive as
+/// they become done (a version-1 file is rewritten as version 2 at its first write, the
+/// version-1 copy kept as `.bak`).
+pub const VERSION: u32 = 2;
 
 /// The whole state file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,9 +47,13 @@ pub struct State {
     /// until it has seen them leave every trigger and enter one again.
     #[serde(default)]
     pub dismissed: BTreeMap<String, DateTime<Utc>>,
-    /// Done tickets moved to the archive: polling never queues these ids again.
+    /// Done tickets moved to the archive: polling never queues these ids again. Ids only:
+    /// the rest of what is known of them is in the archive and its index.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub archived: BTreeSet<TicketId>,
+    /// Sums over the archived tickets, for the metrics the archive would otherwise be read for.
+    #[serde(default, skip_serializing_if = "ArchiveTotals::is_empty")]
+    pub archive_totals: ArchiveTotals,
     /// Incremented by every write of the file (0 in a file from before it was kept).
     #[serde(default)]
     pub generation: u64,
@@ -56,7 +66,34 @@ impl Default for State {
             tickets: BTreeMap::new(),
             dismissed: BTreeMap::new(),
             archived: BTreeSet::new(),
+            archive_totals: ArchiveTotals::default(),
             generation: 0,
+        }
+    }
+}
+
+/// What the metrics need of the archived tickets, kept as they are archived.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveTotals {
+    /// Archived tickets that had both an approval and a completion.
+    #[serde(default)]
+    pub sessions: u64,
+    /// Seconds from approval to completion, summed over those.
+    #[serde(default)]
+    pub session_seconds: f64,
+}
+
+impl ArchiveTotals {
+    fn is_empty(&self) -> bool {
+        self.sessions == 0
+    }
+
+    fn add(&mut self, t: &Ticket) {
+        if let (Some(a), Some(c)) = (t.approved_at, t.completed_at) {
+            #[allow(clippy::cast_precision_loss)] // milliseconds of a session fit an f64
+            let secs = (c - a).num_milliseconds().max(0) as f64 / 1000.0;
+            self.sessions += 1;
+            self.session_seconds += secs;
         }
     }
 }
@@ -73,9 +110,19 @@ impl State {
     /// # Errors
     /// `Error::NotFound` when there is no such ticket.
     pub fn get(&self, id: &TicketId) -> Result<&Ticket> {
-        self.tickets
-            .get(id)
-            .ok_or_else(|| crate::error::Error::NotFound(id.to_string()).into())
+        self.tickets.get(id).ok_or_else(|| self.missing(id))
+    }
+
+    /// Why `id` is not in the queue: done and archived (a conflict: nothing more can be done
+    /// to it), or never known (not found).
+    fn missing(&self, id: &TicketId) -> anyhow::Error {
+        if self.archived.contains(id) {
+            crate::error::conflict(format!(
+                "{id} is done (in the archive): nothing more can be done to it"
+            ))
+        } else {
+            crate::error::Error::NotFound(id.to_string()).into()
+        }
     }
 
     /// The ticket for changing, or `Error::NotFound`.
@@ -83,9 +130,10 @@ impl State {
     /// # Errors
     /// `Error::NotFound` when there is no such ticket.
     pub fn get_mut(&mut self, id: &TicketId) -> Result<&mut Ticket> {
-        self.tickets
-            .get_mut(id)
-            .ok_or_else(|| crate::error::Error::NotFound(id.to_string()).into())
+        if !self.tickets.contains_key(id) {
+            return Err(self.missing(id));
+        }
+        Ok(self.tickets.get_mut(id).expect("checked above"))
     }
 }
 
@@ -267,7 +315,7 @@ struct VersionProbe {
 #[derive(Debug, Clone)]
 pub struct Store {
     path: PathBuf,
-    /// Done tickets older than this move to the archive; `None` keeps them.
+    /// How long `list --status done` shows an archived ticket; `None`: always.
     keep_done: Option<chrono::TimeDelta>,
 }
 
@@ -280,54 +328,40 @@ impl Store {
         }
     }
 
-    /// Moves done tickets older than `days` to the archive at each write; 0 keeps them all.
+    /// Lists archived tickets done within the last `days` only; 0 lists them all. (`show`
+    /// finds any archived ticket, whatever its age.)
     #[must_use]
     pub fn keep_done_days(mut self, days: u32) -> Store {
         self.keep_done = (days > 0).then(|| chrono::TimeDelta::days(i64::from(days)));
         self
     }
 
-    /// The append-only archive of old done tickets, one JSON ticket a line.
+    /// The append-only archive of done tickets, one JSON ticket a line.
     #[must_use]
     pub fn archive_path(&self) -> PathBuf {
         self.path.with_extension("archive.jsonl")
     }
 
-    /// The archived tickets, oldest first. A line that does not decode (the torn end of an
-    /// append cut short, bytes that are not UTF-8) is skipped with a warning naming the file
-    /// and line; the records around it are read.
+    /// The archive and its index.
+    #[must_use]
+    pub fn archive(&self) -> Archive {
+        Archive::new(self.archive_path())
+    }
+
+    /// Every archived ticket, oldest first (see [`Archive::load`]).
     ///
     /// # Errors
     /// The archive exists but cannot be read.
     pub fn load_archive(&self) -> Result<Vec<Ticket>> {
-        let path = self.archive_path();
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("cannot read the archive {}", path.display()))
-            }
-        };
-        let mut out = Vec::new();
-        for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
-            if line.trim_ascii().is_empty() {
-                continue;
-            }
-            match serde_json::from_slice::<Ticket>(line) {
-                Ok(t) => out.push(t),
-                Err(e) => log::warn!("{}:{}: skipped: {e}", path.display(), n + 1),
-            }
-        }
-        Ok(out)
+        self.archive().load()
     }
 
-    /// An archived ticket by id (the latest copy, should it be there twice).
+    /// An archived ticket by id, read through the archive's index.
     ///
     /// # Errors
     /// The archive cannot be read.
     pub fn find_archived(&self, id: &TicketId) -> Result<Option<Ticket>> {
-        Ok(self.load_archive()?.into_iter().rev().find(|t| &t.id == id))
+        self.archive().find(id)
     }
 
     #[must_use]
@@ -440,7 +474,8 @@ impl Store {
     }
 
     /// The tickets a list shows: those `wanted` in the state file and, when done tickets are
-    /// wanted, the archived ones too (the latest copy of each id), in list order.
+    /// wanted, the archived ones done within `keep_done_days` too (the latest copy of each
+    /// id), in list order.
     ///
     /// # Errors
     /// As [`Store::load`], or the archive cannot be read.
@@ -449,7 +484,8 @@ impl Store {
         if wanted(Status::Done) {
             let mut known: std::collections::HashSet<TicketId> =
                 tickets.iter().map(|t| t.id.clone()).collect();
-            let mut archived = self.load_archive()?;
+            let since = self.keep_done.map(|keep| crate::ticket::now() - keep);
+            let mut archived = self.archive().load_since(since)?;
             // A crash between an append and the write can archive an id twice: the latest wins.
             archived.reverse();
             tickets.extend(
@@ -460,6 +496,43 @@ impl Store {
         }
         tickets.sort_by(Ticket::list_order);
         Ok(tickets)
+    }
+
+    /// How many tickets are archived, and their totals, read under a shared lock without
+    /// decoding any ticket.
+    ///
+    /// # Errors
+    /// As [`Store::load`].
+    pub fn archived_summary(&self) -> Result<(usize, ArchiveTotals)> {
+        #[derive(Deserialize)]
+        struct Tail {
+            #[serde(default)]
+            archived: Vec<serde::de::IgnoredAny>,
+            #[serde(default)]
+            archive_totals: ArchiveTotals,
+        }
+        let _lock = self.lock(false)?;
+        let Some(bytes) = self.read_bytes()? else {
+            return Ok((0, ArchiveTotals::default()));
+        };
+        // The part after the tickets, as its own object; any other layout is decoded whole.
+        let tail = ticket_lines(&bytes).and_then(|lines| {
+            let end = lines.last().map_or(0, |(_, raw)| {
+                raw.as_ptr() as usize - bytes.as_ptr() as usize + raw.len()
+            });
+            let rest = &bytes[end..];
+            let at = memchr::memmem::find(rest, b"\n},\n")? + 4;
+            let mut object = b"{".to_vec();
+            object.extend_from_slice(&rest[at..]);
+            serde_json::from_slice::<Tail>(&object).ok()
+        });
+        match tail {
+            Some(t) => Ok((t.archived.len(), t.archive_totals)),
+            None => {
+                let state = self.decode(&bytes)?;
+                Ok((state.archived.len(), state.archive_totals))
+            }
+        }
     }
 
     /// One ticket, decoding no other (an archived one is not looked for).
@@ -497,7 +570,7 @@ impl Store {
     /// the one the last writer left (see the module's doc), the ticket's line and the
     /// generation are replaced and every other byte kept. Any other file goes the whole way,
     /// so a damaged one is refused exactly as by [`Store::update`]. Done tickets are archived
-    /// by the next whole update.
+    /// the whole way.
     ///
     /// # Errors
     /// Unknown ticket (not found), whatever `change` returns, or as [`Store::update`].
@@ -510,7 +583,9 @@ impl Store {
         let Some(old) = self.read_bytes()? else {
             return Err(crate::error::Error::NotFound(id.to_string()).into());
         };
-        let fast = self.is_verified().then(|| ticket_lines(&old)).flatten();
+        let fast = (self.is_verified() && is_current(&old))
+            .then(|| ticket_lines(&old))
+            .flatten();
         let found = fast
             .as_ref()
             .map(|lines| lines.iter().find(|(key, _)| *key == id.as_str()));
@@ -525,6 +600,14 @@ impl Store {
         let out = change(&mut ticket)?;
         if &ticket.id != id {
             anyhow::bail!("a change may not give {id} another id");
+        }
+        if ticket.status == Status::Done && ticket.op.is_none() {
+            // Done: it leaves the file for the archive, which the whole way does.
+            self.update_locked(Some(old), |s| {
+                s.tickets.insert(id.clone(), ticket);
+                Ok(())
+            })?;
+            return Ok(out);
         }
         let new_raw = serde_json::to_vec(&ticket).context("cannot encode the ticket")?;
         if new_raw != raw {
@@ -542,6 +625,77 @@ impl Store {
         Ok(out)
     }
 
+    /// Adds a ticket that must be new, like `update(|s| s.tickets.insert(..))`, but in a file
+    /// the fast path may change (see [`Store::update_ticket`]) without decoding any other
+    /// ticket: the new line goes in its place in id order and every other byte is kept, so
+    /// the file is byte for byte what a whole update would write. `refuse` makes the error
+    /// when the id is in the queue (given that ticket) or archived (given `None`).
+    ///
+    /// # Errors
+    /// What `refuse` makes, or as [`Store::update`].
+    pub fn insert_new(
+        &self,
+        ticket: &Ticket,
+        refuse: impl FnOnce(Option<&Ticket>) -> anyhow::Error,
+    ) -> Result<()> {
+        let _lock = self.lock(true)?;
+        let old = self.read_bytes()?;
+        let id = ticket.id.as_str();
+        let fast = old
+            .as_deref()
+            .filter(|old| self.is_verified() && is_current(old))
+            .and_then(|old| Some((old, ticket_lines(old)?, tail_generation(old)?)));
+        let Some((old, lines, (generation, at))) = fast.filter(|(_, l, _)| !l.is_empty()) else {
+            return self.update_locked(old, |s| {
+                if let Some(t) = s.tickets.get(&ticket.id) {
+                    return Err(refuse(Some(t)));
+                }
+                if s.archived.contains(&ticket.id) {
+                    return Err(refuse(None));
+                }
+                s.tickets.insert(ticket.id.clone(), ticket.clone());
+                Ok(())
+            });
+        };
+        if let Some((_, raw)) = lines.iter().find(|(key, _)| *key == id) {
+            let existing: Ticket = serde_json::from_slice(raw).map_err(|e| self.damaged(&e))?;
+            return Err(refuse(Some(&existing)));
+        }
+        let offset = |part: &[u8]| part.as_ptr() as usize - old.as_ptr() as usize;
+        let (_, last) = lines[lines.len() - 1];
+        let after_tickets = offset(last) + last.len();
+        if archived_line(&old[after_tickets..]).is_some_and(|line| {
+            memchr::memmem::find(line, format!("\"{id}\"").as_bytes()).is_some()
+        }) {
+            return Err(refuse(None));
+        }
+        let mut entry = Vec::with_capacity(id.len() + 1024);
+        serde_json::to_writer(&mut entry, id).context("cannot encode the ticket")?;
+        entry.push(b':');
+        serde_json::to_writer(&mut entry, ticket).context("cannot encode the ticket")?;
+        let mut bytes = Vec::with_capacity(old.len() + entry.len() + 64);
+        match lines.iter().find(|(key, _)| *key > id) {
+            // Before the first line with a greater id: `"<id>":` starts two bytes and the
+            // id's length before its raw ticket.
+            Some((key, raw)) => {
+                let start = offset(raw) - key.len() - 3;
+                bytes.extend_from_slice(&old[..start]);
+                bytes.extend_from_slice(&entry);
+                bytes.extend_from_slice(b",\n");
+                bytes.extend_from_slice(&old[start..at]);
+            }
+            // After the last line, which takes the comma.
+            None => {
+                bytes.extend_from_slice(&old[..after_tickets]);
+                bytes.extend_from_slice(b",\n");
+                bytes.extend_from_slice(&entry);
+                bytes.extend_from_slice(&old[after_tickets..at]);
+            }
+        }
+        put_generation(&mut bytes, generation + 1);
+        self.write_unlocked(&bytes, true)
+    }
+
     /// The body of [`Store::update`], with the lock held and the file's bytes read.
     fn update_locked<T>(
         &self,
@@ -552,8 +706,17 @@ impl Store {
             Some(bytes) => self.decode(bytes)?,
             None => State::default(),
         };
+        if state.version < VERSION {
+            // A file of the earlier format kept every ticket's text beside its HTML: from now
+            // on only where the HTML does not give it.
+            for t in state.tickets.values_mut() {
+                t.compact_text();
+            }
+        }
         let out = change(&mut state)?;
-        let archived = self.archive_old_done(&mut state)?;
+        // A file of an earlier format is written in today's.
+        state.version = VERSION;
+        let archived = self.archive_done(&mut state)?;
         let mut new_bytes = encode(&state, old_bytes.as_ref().map_or(0, Vec::len))?;
         if old_bytes.as_deref() != Some(new_bytes.as_slice()) {
             let at = tail_generation(&new_bytes).map_or(new_bytes.len(), |(_, at)| at);
@@ -562,7 +725,7 @@ impl Store {
             if let Err(e) = self.write_unlocked(&new_bytes, old_bytes.is_some()) {
                 // The tickets stay in the state file: their archive lines go too.
                 if let Some(len) = archived {
-                    self.truncate_archive(len);
+                    self.archive().truncate(len);
                 }
                 return Err(e);
             }
@@ -570,74 +733,32 @@ impl Store {
         Ok(out)
     }
 
-    /// Appends done tickets past `keep_done` to the archive (synced) before the state file
-    /// that drops them is written: a crash in between leaves a ticket in both, never in
-    /// neither, and readers prefer the state file's copy. An append that fails (a full disk)
-    /// is cut back off, so the archive is as it was and the tickets stay in the state file.
-    /// Returns the archive's length before the append, when one was made.
-    fn archive_old_done(&self, state: &mut State) -> Result<Option<u64>> {
-        let Some(keep) = self.keep_done else {
-            return Ok(None);
-        };
-        let cutoff = crate::ticket::now() - keep;
-        let old: Vec<TicketId> = state
+    /// Appends the done tickets (those no operation holds any more) to the archive (synced)
+    /// before the state file that drops them is written: a crash in between leaves a ticket
+    /// in both, never in neither, and readers prefer the state file's copy. An append that
+    /// fails (a full disk) is cut back off, so the archive is as it was and the tickets stay
+    /// in the state file until a later write archives them. Returns the archive's length
+    /// before the append, when one was made.
+    fn archive_done(&self, state: &mut State) -> Result<Option<u64>> {
+        let done: Vec<&Ticket> = state
             .tickets
             .values()
-            .filter(|t| t.status == crate::ticket::Status::Done)
-            .filter(|t| t.done_at.is_some_and(|d| d < cutoff))
-            .map(|t| t.id.clone())
+            .filter(|t| t.status == Status::Done && t.op.is_none())
             .collect();
-        if old.is_empty() {
+        if done.is_empty() {
             return Ok(None);
         }
-        let mut lines = Vec::new();
-        for id in &old {
-            serde_json::to_writer(&mut lines, &state.tickets[id])
-                .context("cannot encode a ticket for the archive")?;
-            lines.push(b'\n');
-        }
-        let path = self.archive_path();
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("cannot open the archive {}", path.display()))?;
-        let len = file
-            .metadata()
-            .with_context(|| format!("cannot read the archive {}", path.display()))?
-            .len();
-        // A line torn by an earlier failure that could not be cut off: start on a new line,
-        // so the records after it stay readable.
-        if len > 0 && !archive_ends_with_newline(&file, len) {
-            lines.insert(0, b'\n');
-        }
-        if let Err(e) = file.write_all(&lines).and_then(|()| file.sync_all()) {
-            let _ = file.set_len(len);
-            let _ = file.sync_all();
-            log::warn!(
-                "cannot append to the archive {}: {e}; its done tickets stay in the state file",
-                path.display()
-            );
+        let Some(len) = self.archive().append(&done)? else {
             return Ok(None);
-        }
-        for id in old {
-            state.tickets.remove(&id);
-            state.archived.insert(id);
+        };
+        let ids: Vec<TicketId> = done.iter().map(|t| t.id.clone()).collect();
+        for id in ids {
+            if let Some(t) = state.tickets.remove(&id) {
+                state.archive_totals.add(&t);
+                state.archived.insert(id);
+            }
         }
         Ok(Some(len))
-    }
-
-    /// Cuts the archive back to `len` bytes (undoing an append whose state write failed).
-    fn truncate_archive(&self, len: u64) {
-        let path = self.archive_path();
-        let cut = OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .and_then(|f| f.set_len(len).and_then(|()| f.sync_all()));
-        if let Err(e) = cut {
-            log::warn!("cannot cut back the archive {}: {e}", path.display());
-        }
     }
 
     fn lock(&self, exclusive: bool) -> Result<Option<Lock>> {
@@ -834,10 +955,22 @@ fn fingerprint(path: &Path) -> Option<String> {
     ))
 }
 
-fn archive_ends_with_newline(file: &File, len: u64) -> bool {
-    use std::os::unix::fs::FileExt as _;
-    let mut last = [0u8];
-    file.read_exact_at(&mut last, len - 1).is_ok() && last[0] == b'\n'
+/// Whether the file is of the version this binary writes: the fast paths keep a file's
+/// header, so an older file goes the whole way once and is rewritten in today's layout.
+/// A file still holding a done ticket (its archiving failed on a full disk) goes the whole
+/// way too, so the next write of any kind archives it. `"status":"done"` can only be a
+/// ticket's status (see [`quick_status`]), so one search of the file tells.
+fn is_current(bytes: &[u8]) -> bool {
+    bytes.starts_with(format!("{{\"version\":{VERSION},\n").as_bytes())
+        && memchr::memmem::find(bytes, b"\"status\":\"done\"").is_none()
+}
+
+/// The `"archived":[...]` line of the part of a file after its tickets, as [`encode`] lays it.
+fn archived_line(rest: &[u8]) -> Option<&[u8]> {
+    const KEY: &[u8] = b"\n\"archived\":[";
+    let at = memchr::memmem::find(rest, KEY)?;
+    let line = &rest[at + 1..];
+    Some(&line[..memchr::memchr(b'\n', line).unwrap_or(line.len())])
 }
 
 /// The last line of the layout [`encode`] writes, and where its `"generation"` key starts.
@@ -901,6 +1034,10 @@ fn encode(state: &State, size_hint: usize) -> Result<Vec<u8>> {
     if !state.archived.is_empty() {
         out.extend_from_slice(b",\n\"archived\":");
         put(&mut out, &state.archived)?;
+    }
+    if !state.archive_totals.is_empty() {
+        out.extend_from_slice(b",\n\"archive_totals\":");
+        put(&mut out, &state.archive_totals)?;
     }
     put_generation(&mut out, state.generation);
     Ok(out)
@@ -989,7 +1126,7 @@ mod tests {
         use crate::ticket::Status;
         let mut t = ticket("A-1");
         t.title = r#""status":"done""#.into();
-        t.description_text = "\"status\":\"done\"".into();
+        t.description_text = crate::ticket::Text::kept("\"status\":\"done\"".into());
         let raw = serde_json::to_string(&t).unwrap();
         assert_eq!(quick_status(raw.as_bytes()), Some(Status::Pending));
         let spaced = serde_json::to_string_pretty(&t).unwrap();
@@ -1012,7 +1149,9 @@ mod tests {
         let pending = store.load_where(|s| s == Status::Pending).unwrap();
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].id.as_str(), "A-1");
-        assert_eq!(store.load_where(|_| true).unwrap().len(), 2);
+        // The done one went to the archive as it became done.
+        assert_eq!(store.load_where(|_| true).unwrap().len(), 1);
+        assert_eq!(store.load_listed(|_| true).unwrap().len(), 2);
     }
 
     #[test]
@@ -1189,7 +1328,7 @@ mod tests {
     }
 
     #[test]
-    fn old_done_tickets_move_to_the_archive() {
+    fn done_tickets_move_to_the_archive_and_list_shows_the_recent_ones() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path().join("s.json")).keep_done_days(30);
         store
@@ -1207,15 +1346,124 @@ mod tests {
             .unwrap();
         let state = store.load().unwrap();
         let ids: Vec<_> = state.tickets.keys().map(TicketId::as_str).collect();
-        assert_eq!(ids, ["A-2", "A-3"]);
+        assert_eq!(ids, ["A-3"]);
         assert!(state.knows(&TicketId::parse("A-1").unwrap()));
-        let archived = store.load_archive().unwrap();
-        assert_eq!(archived.len(), 1);
-        assert_eq!(archived[0].id.as_str(), "A-1");
-        assert!(store
-            .find_archived(&TicketId::parse("a-1").unwrap())
-            .unwrap()
-            .is_some());
+        assert!(state.knows(&TicketId::parse("A-2").unwrap()));
+        assert_eq!(store.load_archive().unwrap().len(), 2);
+        // list --status done: the archived ones of the last 30 days.
+        let listed = store.load_listed(|s| s == Status::Done).unwrap();
+        let ids: Vec<_> = listed.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["A-2"]);
+        // show: any of them, whatever its age.
+        for id in ["a-1", "A-2"] {
+            let found = store.find_archived(&TicketId::parse(id).unwrap()).unwrap();
+            assert_eq!(found.unwrap().id.as_str(), id.to_uppercase());
+        }
+        let err = store
+            .update(|s| s.get_mut(&TicketId::parse("A-1").unwrap()).map(|_| ()))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("A-1 is done (in the archive)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_archive_index_is_made_again_when_missing_stale_or_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        let done = |ids: &[&str]| {
+            store
+                .update(|s| {
+                    for id in ids {
+                        let mut t = ticket(id);
+                        t.transition(Status::Active, now(), None).unwrap();
+                        t.transition(Status::Completed, now(), None).unwrap();
+                        t.transition(Status::Done, now(), None).unwrap();
+                        s.tickets.insert(t.id.clone(), t);
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        };
+        done(&["A-1", "A-2"]);
+        done(&["A-3"]);
+        let index = store.archive().index_path();
+        let find = |id: &str| {
+            store
+                .find_archived(&TicketId::parse(id).unwrap())
+                .unwrap()
+                .map(|t| t.id.to_string())
+        };
+        let all = || ["A-1", "A-2", "A-3"].map(&find);
+        let expect = ["A-1", "A-2", "A-3"].map(|id| Some(id.to_string()));
+        assert_eq!(all(), expect);
+        assert_eq!(std::fs::read_to_string(&index).unwrap().lines().count(), 4);
+        // Deleted.
+        std::fs::remove_file(&index).unwrap();
+        assert_eq!(all(), expect);
+        // Stale: it covers only the first line of the archive.
+        let text = std::fs::read_to_string(&index).unwrap();
+        let first_two: Vec<&str> = text.lines().take(2).collect();
+        std::fs::write(&index, format!("{}\n", first_two.join("\n"))).unwrap();
+        assert_eq!(all(), expect);
+        // Wrong: every offset points one byte off.
+        let text = std::fs::read_to_string(&index).unwrap();
+        let mut lines = text.lines();
+        let mut wrong = format!("{}\n", lines.next().unwrap());
+        for l in lines {
+            let p: Vec<&str> = l.split(' ').collect();
+            let off: u64 = p[1].parse().unwrap();
+            wrong.push_str(&format!("{} {} {} {}\n", p[0], off + 1, p[2], p[3]));
+        }
+        std::fs::write(&index, wrong).unwrap();
+        assert_eq!(all(), expect);
+        // Torn, and of another file.
+        std::fs::write(&index, "plane-orch archive index 1 1 2\nA-1 0").unwrap();
+        assert_eq!(all(), expect);
+        assert_eq!(find("A-9"), None);
+    }
+
+    #[test]
+    fn a_new_ticket_goes_in_its_place_as_a_whole_update_would_put_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let fast = Store::new(dir.path().join("fast.json"));
+        let whole = Store::new(dir.path().join("whole.json"));
+        add(&fast, "B-2");
+        add(&fast, "B-4");
+        let refuse = |t: Option<&Ticket>| {
+            anyhow::anyhow!(
+                "refused {}",
+                t.map_or("archived".into(), |t| t.id.to_string())
+            )
+        };
+        // Same bytes but the tickets' times: the whole file is rewritten from one of them.
+        std::fs::copy(fast.path(), whole.path()).unwrap();
+        for id in ["B-3", "A-1", "C-9"] {
+            let t = ticket(id);
+            fast.insert_new(&t, refuse).unwrap();
+            whole
+                .update(|s| {
+                    s.tickets.insert(t.id.clone(), t.clone());
+                    Ok(())
+                })
+                .unwrap();
+            assert!(
+                std::fs::read(fast.path()).unwrap() == std::fs::read(whole.path()).unwrap(),
+                "after {id}"
+            );
+        }
+        let err = fast.insert_new(&ticket("B-3"), refuse).unwrap_err();
+        assert_eq!(err.to_string(), "refused B-3");
+        fast.update(|s| {
+            let t = s.get_mut(&TicketId::parse("B-3").unwrap())?;
+            t.transition(Status::Active, now(), None)?;
+            t.transition(Status::Completed, now(), None)?;
+            t.transition(Status::Done, now(), None)
+        })
+        .unwrap();
+        let err = fast.insert_new(&ticket("B-3"), refuse).unwrap_err();
+        assert_eq!(err.to_string(), "refused archived");
     }
 
     #[test]

@@ -177,13 +177,81 @@ pub struct Event {
     pub detail: Option<String>,
 }
 
-/// What the person approved: the text the agent is given.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What the person approved: the text the agent is given. A field left out (`None`) is the
+/// ticket's own, which an approved ticket keeps as it was approved (polling records later edits
+/// in Plane as events), so the text is stored once; a change to the ticket's own text while a
+/// snapshot refers to it copies the approved text in first ([`Ticket::freeze_snapshot`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
-    pub title: String,
-    pub description_html: String,
-    pub description_text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description_html: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description_text: Option<String>,
     pub url: Option<String>,
+}
+
+/// What the person approved, with the ticket's own text where the snapshot refers to it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Approved<'a> {
+    pub title: &'a str,
+    pub description_html: &'a str,
+    pub description_text: &'a str,
+    pub url: Option<&'a str>,
+}
+
+/// A ticket's plain text: kept only when it is not what its HTML gives (a ticket added by hand
+/// keeps the person's own text); otherwise made from the HTML the first time it is asked for
+/// and remembered. Equal when the kept text is: the made one follows from the HTML.
+#[derive(Debug, Clone, Default)]
+pub struct Text {
+    kept: Option<String>,
+    made: std::sync::OnceLock<String>,
+}
+
+impl Text {
+    /// Text the HTML does not give: kept.
+    #[must_use]
+    pub fn kept(text: String) -> Text {
+        Text {
+            kept: Some(text),
+            made: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Text made from the HTML when asked for.
+    #[must_use]
+    pub fn from_html() -> Text {
+        Text::default()
+    }
+
+    /// Whether it is made from the HTML (and so not stored).
+    #[must_use]
+    pub fn is_from_html(&self) -> bool {
+        self.kept.is_none()
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        self.kept == other.kept
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.kept
+            .as_deref()
+            .unwrap_or_default()
+            .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Text::kept)
+    }
 }
 
 /// The session working on an active ticket.
@@ -293,8 +361,10 @@ pub struct Ticket {
     /// Plane's HTML after the allow-list sanitiser; for tickets added by hand, the escaped
     /// text in `<p>`.
     pub description_html: String,
-    /// The plain text of `description_html`: what the agent is given.
-    pub description_text: String,
+    /// The plain text of `description_html`: what the agent is given. Read it with
+    /// [`Ticket::description_text`]; stored only when the HTML does not give it.
+    #[serde(default, skip_serializing_if = "Text::is_from_html")]
+    pub description_text: Text,
     /// The version of the HTML rules the description was cleaned with (0: never cleaned).
     #[serde(default)]
     pub html_policy: u32,
@@ -470,6 +540,7 @@ impl<'de> Deserialize<'de> for Ticket {
         if ticket.html_policy < html::POLICY {
             ticket.clean_description();
         }
+        ticket.compact_snapshot();
         Ok(ticket)
     }
 }
@@ -478,23 +549,119 @@ impl Ticket {
     /// Cleans the description and the approved snapshot with the current HTML rules and makes
     /// their text again from the cleaned HTML.
     pub fn clean_description(&mut self) {
-        let (clean, text) = html::admit(&self.description_html);
-        self.description_html = clean;
-        self.description_text = text;
-        if let Some(snap) = &mut self.approved_snapshot {
-            let (clean, text) = html::admit(&snap.description_html);
-            snap.description_html = clean;
-            snap.description_text = text;
+        let snap_html = self.approved_snapshot.as_ref().map(|s| {
+            s.description_html
+                .clone()
+                .unwrap_or_else(|| self.description_html.clone())
+        });
+        self.description_html = html::clean(&self.description_html);
+        self.description_text = Text::from_html();
+        if let (Some(snap), Some(html)) = (&mut self.approved_snapshot, snap_html) {
+            let clean = html::clean(&html);
+            // Still the ticket's own, cleaned the same way: it stays a reference.
+            let same = clean == self.description_html;
+            snap.description_html = (!same).then(|| clean.clone());
+            snap.description_text = (!same).then(|| html::text_of(&clean));
         }
         self.html_policy = html::POLICY;
     }
 
-    /// Takes Plane's new description: cleaned, and its text made from the cleaned HTML.
-    /// Returns whether the text changed.
-    pub fn set_description(&mut self, clean_html: String, text: String) -> bool {
-        let changed = text != self.description_text;
+    /// The plain text of the description: kept, or made from the HTML (once).
+    #[must_use]
+    pub fn description_text(&self) -> &str {
+        match &self.description_text.kept {
+            Some(text) => text,
+            None => self
+                .description_text
+                .made
+                .get_or_init(|| html::text_of(&self.description_html)),
+        }
+    }
+
+    /// What the person approved, the ticket's own text filled in; `None` before approval.
+    #[must_use]
+    pub fn approved(&self) -> Option<Approved<'_>> {
+        let s = self.approved_snapshot.as_ref()?;
+        Some(Approved {
+            title: s.title.as_deref().unwrap_or(&self.title),
+            description_html: s
+                .description_html
+                .as_deref()
+                .unwrap_or(&self.description_html),
+            description_text: s
+                .description_text
+                .as_deref()
+                .unwrap_or_else(|| self.description_text()),
+            url: s.url.as_deref(),
+        })
+    }
+
+    /// Freezes what is approved now: a snapshot referring to the ticket's own text.
+    pub fn approve_text(&mut self) {
+        self.approved_snapshot = Some(Snapshot {
+            url: self.url.clone(),
+            ..Snapshot::default()
+        });
+    }
+
+    /// Copies the ticket's own text into the snapshot where it refers to it: called before
+    /// the ticket's own text changes, so the approved text stays what was approved.
+    pub fn freeze_snapshot(&mut self) {
+        let text = self.description_text().to_string();
+        if let Some(s) = &mut self.approved_snapshot {
+            s.title.get_or_insert_with(|| self.title.clone());
+            s.description_html
+                .get_or_insert_with(|| self.description_html.clone());
+            s.description_text.get_or_insert(text);
+        }
+    }
+
+    /// Drops from the snapshot what equals the ticket's own (a snapshot written before it
+    /// referred to the ticket): comparing costs no text to be made.
+    fn compact_snapshot(&mut self) {
+        let Some(s) = &mut self.approved_snapshot else {
+            return;
+        };
+        if s.title.as_ref() == Some(&self.title) {
+            s.title = None;
+        }
+        let same_html = s.description_html.as_ref() == Some(&self.description_html);
+        if same_html {
+            s.description_html = None;
+        }
+        // The text: when it is the ticket's kept text. (Against a text made from the HTML,
+        // only [`Ticket::compact_text`] can tell, by making it.)
+        if s.description_text.is_some() && s.description_text == self.description_text.kept {
+            s.description_text = None;
+        }
+    }
+
+    /// Stores the text only where the HTML does not give it: a file of the earlier format kept
+    /// every ticket's text; this makes it from the HTML once and drops it when equal.
+    pub fn compact_text(&mut self) {
+        if let Some(kept) = &self.description_text.kept {
+            if *kept == html::text_of(&self.description_html) {
+                let snap_text = self
+                    .approved_snapshot
+                    .as_ref()
+                    .and_then(|s| s.description_text.as_ref());
+                if snap_text == Some(kept) {
+                    if let Some(s) = &mut self.approved_snapshot {
+                        s.description_text = None;
+                    }
+                }
+                self.description_text = Text::from_html();
+            }
+        }
+    }
+
+    /// Takes Plane's new description: cleaned, its text made from the cleaned HTML when asked
+    /// for. Returns whether the text changed.
+    pub fn set_description(&mut self, clean_html: String, text: &str) -> bool {
+        let changed = text != self.description_text();
+        self.freeze_snapshot();
         self.description_html = clean_html;
-        self.description_text = text;
+        self.description_text = Text::from_html();
         self.html_policy = html::POLICY;
         changed
     }
@@ -502,13 +669,21 @@ impl Ticket {
     /// A new pending ticket with a `queued` event.
     #[must_use]
     pub fn new(new: NewTicket, at: DateTime<Utc>) -> Ticket {
+        // The text is kept only when the HTML does not give it (a ticket added by hand).
+        let description_html = html::clean(&new.description_html);
+        let text = html::strip_invisible(&new.description_text);
+        let description_text = if html::text_of(&description_html) == text {
+            Text::from_html()
+        } else {
+            Text::kept(text.into_owned())
+        };
         let mut ticket = Ticket {
             id: new.id,
             issue_id: None,
             project_id: None,
             title: new.title,
-            description_html: html::clean(&new.description_html),
-            description_text: html::strip_invisible(&new.description_text).into_owned(),
+            description_text,
+            description_html,
             html_policy: html::POLICY,
             url: new.url,
             priority: None,
@@ -697,5 +872,93 @@ mod tests {
             "<p>a &lt;b&gt; &amp; c<br>d</p><p>e</p>"
         );
         assert_eq!(text_to_html("  "), "<p></p>");
+    }
+
+    fn from_plane(html: &str) -> Ticket {
+        let (clean, text) = html::admit(html);
+        Ticket::new(
+            NewTicket {
+                id: TicketId::parse("P-1").unwrap(),
+                title: "t".into(),
+                description_html: clean,
+                description_text: text,
+                url: Some("https://plane.example/P-1".into()),
+                trigger_type: TriggerType::Label,
+            },
+            now(),
+        )
+    }
+
+    #[test]
+    fn a_description_is_stored_once_and_its_text_made_from_it() {
+        let t = from_plane("<h2>Why</h2><p>Logs <b>grow</b>.</p><ul><li>rotate</li></ul>");
+        let stored = serde_json::to_value(&t).unwrap();
+        assert!(stored.get("description_text").is_none(), "{stored}");
+        let back: Ticket = serde_json::from_value(stored).unwrap();
+        assert_eq!(back.description_text(), html::text_of(&t.description_html));
+        assert!(back.description_text().contains("rotate"));
+        // Text the HTML does not give (added by hand) is kept as it was typed.
+        let typed = "two  spaces\n\n\nand <angle> brackets";
+        let manual = Ticket::new(
+            NewTicket {
+                description_html: text_to_html(typed),
+                description_text: typed.into(),
+                ..NewTicket::manual(TicketId::parse("M-1").unwrap(), "t")
+            },
+            now(),
+        );
+        let stored = serde_json::to_value(&manual).unwrap();
+        assert_eq!(stored["description_text"], typed);
+        let back: Ticket = serde_json::from_value(stored).unwrap();
+        assert_eq!(back.description_text(), typed);
+    }
+
+    #[test]
+    fn the_approved_snapshot_refers_to_the_text_and_keeps_it_when_the_text_changes() {
+        let mut t = from_plane("<p>approved text</p>");
+        t.approve_text();
+        let stored = serde_json::to_value(&t).unwrap();
+        assert_eq!(
+            stored["approved_snapshot"],
+            serde_json::json!({"url": "https://plane.example/P-1"})
+        );
+        let approved = t.approved().unwrap();
+        assert_eq!(approved.description_text, "approved text");
+        assert_eq!(approved.title, "t");
+        // Should the ticket's own text change, what was approved stays.
+        let (clean, text) = html::admit("<p>edited text</p>");
+        assert!(t.set_description(clean, &text));
+        t.title = "edited".into();
+        assert_eq!(t.description_text(), "edited text");
+        let approved = t.approved().unwrap();
+        assert_eq!(approved.description_text, "approved text");
+        assert_eq!(approved.description_html, "<p>approved text</p>");
+        assert_eq!(approved.title, "t");
+        let back: Ticket = serde_json::from_value(serde_json::to_value(&t).unwrap()).unwrap();
+        assert_eq!(back.approved(), t.approved());
+    }
+
+    #[test]
+    fn a_ticket_of_the_earlier_format_is_compacted_without_changing_its_texts() {
+        let t = from_plane("<p>one</p><p>two</p>");
+        let text = t.description_text().to_string();
+        // As the earlier format stored it: the text beside the HTML, a full snapshot.
+        let mut old = serde_json::to_value(&t).unwrap();
+        old["description_text"] = text.clone().into();
+        old["approved_snapshot"] = serde_json::json!({
+            "title": "t", "description_html": t.description_html,
+            "description_text": text, "url": null
+        });
+        let mut back: Ticket = serde_json::from_value(old).unwrap();
+        assert_eq!(back.approved().unwrap().description_text, text);
+        back.compact_text();
+        let stored = serde_json::to_value(&back).unwrap();
+        assert!(stored.get("description_text").is_none(), "{stored}");
+        assert_eq!(
+            stored["approved_snapshot"],
+            serde_json::json!({"url": null})
+        );
+        assert_eq!(back.description_text(), text);
+        assert_eq!(back.approved().unwrap().description_text, text);
     }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::activity::{self, Activity, Cost, Entry, Flag, Kind};
 use crate::config::Config;
-use crate::ticket::{BranchState, Event, Op, Snapshot, Status, Ticket, TriggerType};
+use crate::ticket::{Approved, BranchState, Event, Op, Status, Ticket, TriggerType};
 
 /// A ticket in API answers: the orchestrator's ten keys first, then ours. It borrows from the
 /// ticket: a list of a thousand tickets is written without copying their text.
@@ -92,7 +92,7 @@ pub struct ApiTicketDetail<'a> {
     #[serde(flatten)]
     pub ticket: ApiTicket<'a>,
     pub events: &'a [Event],
-    pub approved_snapshot: Option<&'a Snapshot>,
+    pub approved_snapshot: Option<Approved<'a>>,
     /// The activity's changes and supervision events, oldest first.
     pub activity_history: &'a [Entry],
 }
@@ -118,7 +118,7 @@ impl<'a> ApiTicket<'a> {
             url: t.url.as_deref(),
             priority: t.priority.as_deref(),
             labels: &t.labels,
-            description_text: &t.description_text,
+            description_text: t.description_text(),
             session: t.session.as_ref().map(|s| ApiSession {
                 name: &s.name,
                 backend: &s.backend,
@@ -187,7 +187,7 @@ impl<'a> ApiTicketDetail<'a> {
         ApiTicketDetail {
             ticket: ApiTicket::new(t, alive),
             events: &t.events,
-            approved_snapshot: t.approved_snapshot.as_ref(),
+            approved_snapshot: t.approved(),
             activity_history: &[],
         }
     }
@@ -204,7 +204,7 @@ impl<'a> ApiTicketDetail<'a> {
         ApiTicketDetail {
             ticket: ApiTicket::new(t, alive).with_activity(t, a, config, now),
             events: &t.events,
-            approved_snapshot: t.approved_snapshot.as_ref(),
+            approved_snapshot: t.approved(),
             activity_history: a.map_or(&[], |a| a.history.as_slice()),
         }
     }

@@ -37,7 +37,17 @@ fn approve_starts_the_agent_in_its_own_worktree_with_the_exact_argv() {
         .expect("agent uuid")
         .to_string();
     assert_eq!(uuid.len(), 36);
-    assert_eq!(t["approved_snapshot"]["title"], "Fix the login");
+    // The snapshot refers to the ticket's own text, stored once; readers see it whole.
+    assert_eq!(
+        t["approved_snapshot"],
+        serde_json::json!({"url": t["url"].clone()})
+    );
+    let shown = common::json(&s.env.ok(&["show", "CSLOG-7", "--json"]));
+    assert_eq!(shown["approved_snapshot"]["title"], "Fix the login");
+    assert_eq!(
+        shown["approved_snapshot"]["description_text"],
+        shown["description_text"]
+    );
 
     let claude_dir = s.env.path().join("data/claude");
     let prompt = argv.last().unwrap().clone();

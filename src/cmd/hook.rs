@@ -266,10 +266,10 @@ fn cut_at(text: &str, max: usize) -> &str {
 /// The agent's first message, built from what the person approved.
 #[must_use]
 pub fn prompt(ticket: &Ticket, restart: bool) -> String {
-    let snap = ticket.approved_snapshot.as_ref();
-    let title = snap.map_or(&ticket.title, |s| &s.title);
-    let description = snap.map_or(&ticket.description_text, |s| &s.description_text);
-    let url = snap.map_or(ticket.url.as_ref(), |s| s.url.as_ref());
+    let approved = ticket.approved();
+    let title = approved.map_or(ticket.title.as_str(), |a| a.title);
+    let description = approved.map_or_else(|| ticket.description_text(), |a| a.description_text);
+    let url = approved.map_or(ticket.url.as_deref(), |a| a.url);
     let id = &ticket.id;
     let finish = "When the work is done, say so and propose a short summary of what you did; \
                   the person finishes the ticket with /complete <summary>.";
@@ -315,7 +315,7 @@ mod tests {
             NewTicket {
                 id: TicketId::parse("P-1").unwrap(),
                 title: "edited later".into(),
-                description_html: String::new(),
+                description_html: "<p>edited later</p>".into(),
                 description_text: "edited later".into(),
                 url: None,
                 trigger_type: TriggerType::Manual,
@@ -323,9 +323,9 @@ mod tests {
             now(),
         );
         t.approved_snapshot = Some(Snapshot {
-            title: "Approved title".into(),
-            description_html: String::new(),
-            description_text: "Approved text".into(),
+            title: Some("Approved title".into()),
+            description_html: Some(String::new()),
+            description_text: Some("Approved text".into()),
             url: Some("https://plane.example/P-1".into()),
         });
         t
@@ -349,7 +349,7 @@ mod tests {
     fn a_long_description_is_cut_with_a_pointer_to_the_ticket() {
         let mut t = ticket();
         let snap = t.approved_snapshot.as_mut().unwrap();
-        snap.description_text = "é long line of text\n".repeat(10_000);
+        snap.description_text = Some("é long line of text\n".repeat(10_000));
         let p = prompt(&t, false);
         assert!(
             p.len() < super::MAX_PROMPT_DESCRIPTION + 1024,

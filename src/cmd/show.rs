@@ -17,15 +17,12 @@ use super::{
 impl Run for ShowArgs {
     fn run(&self, global: &GlobalArgs) -> Result<()> {
         let app = App::load(global.config.as_deref())?;
-        let state = app.store.load()?;
-        let archived;
-        let ticket = match state.get(&self.id) {
-            Ok(t) => t,
-            Err(not_found) => {
-                archived = app.store.find_archived(&self.id)?.ok_or(not_found)?;
-                &archived
-            }
+        // One ticket is read: from the queue, else through the archive's index.
+        let found = match app.store.find(&self.id)? {
+            Some(t) => Some(t),
+            None => app.store.find_archived(&self.id)?,
         };
+        let ticket = &found.ok_or_else(|| crate::error::Error::NotFound(self.id.to_string()))?;
         let activity = app.activity.load(&ticket.id);
         let now = display_now();
         if self.json {
@@ -75,8 +72,8 @@ impl Run for ShowArgs {
         if let Some(summary) = &ticket.summary {
             println!("summary:\n{}", indent(summary));
         }
-        if !ticket.description_text.is_empty() {
-            println!("description:\n{}", indent(&ticket.description_text));
+        if !ticket.description_text().is_empty() {
+            println!("description:\n{}", indent(ticket.description_text()));
         }
         println!("events:");
         for e in &ticket.events {

@@ -173,7 +173,17 @@ pub fn pump(app: &App) -> Result<PumpReport> {
     };
     let now = crate::ticket::now();
     let state = app.store.load()?;
-    let queued = held.outbox.take_events(&state, cfg, now);
+    // A ticket leaves the state file for the archive in the write that makes it done: the
+    // last events of those the outbox was following are read from there.
+    let mut archived = Vec::new();
+    for id in held.outbox.followed() {
+        if !state.tickets.contains_key(id) && state.archived.contains(id) {
+            archived.extend(app.store.find_archived(id)?);
+        }
+    }
+    let tickets: Vec<&crate::ticket::Ticket> =
+        state.tickets.values().chain(archived.iter()).collect();
+    let queued = held.outbox.take_events(&tickets, cfg, now);
     held.outbox.prune(cfg);
     held.save()?;
     let mut report = PumpReport {

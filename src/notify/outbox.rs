@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use super::config::NotifyConfig;
 use super::{sink, EventKind, Notification, PumpReport, TicketFacts};
-use crate::store::State;
 use crate::ticket::{Event, Status, Ticket, TicketId};
 
 const VERSION: u32 = 1;
@@ -117,11 +116,16 @@ impl Outbox {
         }
     }
 
+    /// The tickets whose trail is followed (those with a cursor).
+    pub(super) fn followed(&self) -> impl Iterator<Item = &TicketId> {
+        self.cursors.keys()
+    }
+
     /// Turns audit events past each ticket's cursor into queued messages; returns how many
-    /// messages were queued. Tickets gone from the state lose their cursor.
+    /// messages were queued. Tickets not given (gone from the state) lose their cursor.
     pub(super) fn take_events(
         &mut self,
-        state: &State,
+        tickets: &[&Ticket],
         cfg: &NotifyConfig,
         now: DateTime<Utc>,
     ) -> usize {
@@ -129,7 +133,7 @@ impl Outbox {
         self.version = VERSION;
         let mut queued_tickets: Vec<TicketFacts> = Vec::new();
         let mut notes: Vec<Notification> = Vec::new();
-        for ticket in state.tickets.values() {
+        for &ticket in tickets {
             let seen = match self.cursors.get(&ticket.id) {
                 // A ticket removed and queued again starts a new trail.
                 Some(&n) if n <= ticket.events.len() => n,
@@ -163,9 +167,9 @@ impl Outbox {
             }
             self.cursors.insert(ticket.id.clone(), ticket.events.len());
         }
-        self.cursors.retain(|id, _| state.tickets.contains_key(id));
-        self.waiting_sent
-            .retain(|id, _| state.tickets.contains_key(id));
+        let given: std::collections::HashSet<&TicketId> = tickets.iter().map(|t| &t.id).collect();
+        self.cursors.retain(|id, _| given.contains(id));
+        self.waiting_sent.retain(|id, _| given.contains(id));
         if !queued_tickets.is_empty() {
             notes.insert(0, queued_message(queued_tickets, cfg, now));
         }

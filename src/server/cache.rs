@@ -281,6 +281,14 @@ impl StateCache {
             );
             state.tickets.insert(t.id.clone(), t);
         }
+        // Done tickets are in the archive: counted from the state file's list of them.
+        let (archived, totals) = store.archived_summary()?;
+        summary.counts[Status::Done.rank()] += archived;
+        #[allow(clippy::cast_possible_truncation)] // a count of tickets fits a usize
+        {
+            summary.sessions += totals.sessions as usize;
+        }
+        summary.session_seconds += totals.session_seconds;
         let generation = self.loads.fetch_add(1, Ordering::Relaxed) + 1;
         let entry = Cached {
             fingerprint: fp,

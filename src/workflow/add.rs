@@ -46,21 +46,15 @@ pub fn add(app: &App, req: AddRequest) -> Result<Ticket> {
         },
         now(),
     );
-    let ticket = app.store.update(|state| {
-        if let Some(existing) = state.tickets.get(&ticket.id) {
-            return Err(conflict(format!(
-                "{} exists already ({}): `plane-orch remove {}` first to replace it",
-                existing.id, existing.status, existing.id
-            )));
-        }
-        if state.archived.contains(&ticket.id) {
-            return Err(conflict(format!(
-                "{} exists already (done, in the archive): pick another id",
-                ticket.id
-            )));
-        }
-        state.tickets.insert(ticket.id.clone(), ticket.clone());
-        Ok(ticket)
+    app.store.insert_new(&ticket, |existing| match existing {
+        Some(existing) => conflict(format!(
+            "{} exists already ({}): `plane-orch remove {}` first to replace it",
+            existing.id, existing.status, existing.id
+        )),
+        None => conflict(format!(
+            "{} exists already (done, in the archive): pick another id",
+            ticket.id
+        )),
     })?;
     log::info!("{}: queued by hand as pending", ticket.id);
     Ok(ticket)

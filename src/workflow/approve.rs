@@ -4,7 +4,7 @@ use crate::app::App;
 use crate::error::{conflict, Error};
 use crate::lock::Holder;
 use crate::session::{self, claude, made, worktree, SessionSpec};
-use crate::ticket::{now, Op, OpKind, SessionInfo, Snapshot, Status, Ticket, TicketId};
+use crate::ticket::{now, Op, OpKind, SessionInfo, Status, Ticket, TicketId};
 
 use super::op::{self, Running};
 
@@ -57,7 +57,7 @@ pub fn approve(app: &App, id: &TicketId, opts: ApproveOptions) -> Result<Ticket>
                  remove one first (or raise automation.max_active_sessions)"
             )));
         }
-        ticket.approved_snapshot = Some(snapshot(ticket));
+        ticket.approve_text();
         Ok(())
     })?;
     // A session an interrupted approve started cannot be told apart from a stranger using
@@ -197,7 +197,7 @@ fn approve_without_session(app: &App, id: &TicketId, budget: Option<f64>) -> Res
                 left.describe()
             )));
         }
-        ticket.approved_snapshot = Some(snapshot(ticket));
+        ticket.approve_text();
         ticket.run_id = Some(uuid::Uuid::new_v4().to_string());
         if ticket.issue_id.is_some() {
             ticket.op.clone_from(&follow_up);
@@ -207,15 +207,6 @@ fn approve_without_session(app: &App, id: &TicketId, budget: Option<f64>) -> Res
     drop(lease);
     log::info!("{id}: approved, now active (no session)");
     Ok(after_approval(app, ticket))
-}
-
-fn snapshot(ticket: &Ticket) -> Snapshot {
-    Snapshot {
-        title: ticket.title.clone(),
-        description_html: ticket.description_html.clone(),
-        description_text: ticket.description_text.clone(),
-        url: ticket.url.clone(),
-    }
 }
 
 /// Makes the workdir, writes Claude Code's files, pre-accepts the trust question and starts the

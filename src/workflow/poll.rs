@@ -867,7 +867,7 @@ fn reconcile(
                 ticket.title = title;
                 changed = true;
             }
-            if ticket.description_html != html && ticket.set_description(html, text.clone()) {
+            if ticket.description_html != html && ticket.set_description(html, &text) {
                 ticket.record(at, "description_changed", Some(text));
                 changed = true;
             }
@@ -886,7 +886,7 @@ fn reconcile(
             }
             if from_plane
                 && ticket.description_html != html
-                && known(ticket, "description_changed", &ticket.description_text) != text
+                && known(ticket, "description_changed", ticket.description_text()) != text
             {
                 ticket.record(at, "description_changed", Some(text));
                 changed = true;

@@ -122,9 +122,20 @@ impl Env {
         serde_json::from_slice(&bytes).expect("state file parses")
     }
 
-    /// One ticket from the state file.
+    /// One ticket from the state file or, once done, from the archive beside it (the latest
+    /// copy); null when neither holds it.
     pub fn ticket(&self, id: &str) -> Value {
-        self.state()["tickets"][id].clone()
+        let live = self.state()["tickets"][id].clone();
+        if !live.is_null() {
+            return live;
+        }
+        let archive = self.state_path().with_extension("archive.jsonl");
+        let text = fs::read_to_string(archive).unwrap_or_default();
+        text.lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|t| t["id"] == id)
+            .unwrap_or(Value::Null)
     }
 
     /// Adds a ticket by hand, asserting success.
