@@ -436,7 +436,17 @@ impl Store {
     fn read_where_with(
         &self,
         wanted: impl Fn(Status) -> bool,
+        other: impl FnMut(Status, &[u8]) -> Result<()>,
+    ) -> Result<Vec<Ticket>> {
+        self.read_where_decoding(wanted, other, |raw| serde_json::from_slice(raw))
+    }
+
+    /// [`Store::read_where_with`], decoding the wanted tickets with `decode`.
+    fn read_where_decoding(
+        &self,
+        wanted: impl Fn(Status) -> bool,
         mut other: impl FnMut(Status, &[u8]) -> Result<()>,
+        decode: impl Fn(&[u8]) -> serde_json::Result<Ticket>,
     ) -> Result<Vec<Ticket>> {
         let Some(bytes) = self.read_bytes()? else {
             return Ok(Vec::new());
@@ -465,7 +475,7 @@ impl Store {
                 }
             };
             if wanted(status) {
-                out.push(serde_json::from_slice(raw).map_err(|e| self.damaged(&e))?);
+                out.push(decode(raw).map_err(|e| self.damaged(&e))?);
             } else {
                 other(status, raw)?;
             }
@@ -480,7 +490,29 @@ impl Store {
     /// # Errors
     /// As [`Store::load`], or the archive cannot be read.
     pub fn load_listed(&self, wanted: impl Fn(Status) -> bool) -> Result<Vec<Ticket>> {
-        let mut tickets = self.load_where(&wanted)?;
+        let tickets = self.load_where(&wanted)?;
+        self.with_archived(tickets, wanted)
+    }
+
+    /// [`Store::load_listed`] for a table of tickets: each open ticket is decoded without its
+    /// texts, snapshot, trail and branch (see [`Ticket::listed`]), which are most of its bytes
+    /// and none of a table's columns.
+    ///
+    /// # Errors
+    /// As [`Store::load_listed`].
+    pub fn load_listed_light(&self, wanted: impl Fn(Status) -> bool) -> Result<Vec<Ticket>> {
+        let tickets = {
+            let _lock = self.lock(false)?;
+            self.read_where_decoding(&wanted, |_, _| Ok(()), Ticket::listed)?
+        };
+        self.with_archived(tickets, wanted)
+    }
+
+    fn with_archived(
+        &self,
+        mut tickets: Vec<Ticket>,
+        wanted: impl Fn(Status) -> bool,
+    ) -> Result<Vec<Ticket>> {
         if wanted(Status::Done) {
             let mut known: std::collections::HashSet<TicketId> =
                 tickets.iter().map(|t| t.id.clone()).collect();

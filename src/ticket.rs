@@ -770,6 +770,82 @@ impl Ticket {
         ))
     }
 
+    /// A ticket decoded for a list's columns only: its description, approved snapshot, audit
+    /// trail, Plane write-back record and branch are skipped (serde passes over them without
+    /// copying), and left empty. Never write such a ticket back.
+    ///
+    /// # Errors
+    /// The JSON is not a ticket.
+    pub fn listed(raw: &[u8]) -> serde_json::Result<Ticket> {
+        #[derive(Deserialize)]
+        struct Listed {
+            id: TicketId,
+            issue_id: Option<String>,
+            project_id: Option<String>,
+            title: String,
+            url: Option<String>,
+            priority: Option<String>,
+            #[serde(default)]
+            labels: Vec<String>,
+            trigger_type: TriggerType,
+            status: Status,
+            plane_created_at: Option<DateTime<FixedOffset>>,
+            plane_updated_at: Option<DateTime<FixedOffset>>,
+            queued_at: DateTime<Utc>,
+            approved_at: Option<DateTime<Utc>>,
+            completed_at: Option<DateTime<Utc>>,
+            done_at: Option<DateTime<Utc>>,
+            session: Option<SessionInfo>,
+            last_error: Option<String>,
+            #[serde(default)]
+            waiting: Option<Waiting>,
+            #[serde(default)]
+            session_lost_at: Option<DateTime<Utc>>,
+            #[serde(default)]
+            plane_closed_at: Option<DateTime<Utc>>,
+            #[serde(default)]
+            run_id: Option<String>,
+            #[serde(default)]
+            op: Option<Op>,
+            #[serde(default)]
+            budget_usd: Option<f64>,
+        }
+        let l: Listed = serde_json::from_slice(raw)?;
+        Ok(Ticket {
+            id: l.id,
+            issue_id: l.issue_id,
+            project_id: l.project_id,
+            title: l.title,
+            description_html: String::new(),
+            description_text: Text::kept(String::new()),
+            html_policy: html::POLICY,
+            url: l.url,
+            priority: l.priority,
+            labels: l.labels,
+            trigger_type: l.trigger_type,
+            status: l.status,
+            plane_created_at: l.plane_created_at,
+            plane_updated_at: l.plane_updated_at,
+            queued_at: l.queued_at,
+            approved_at: l.approved_at,
+            completed_at: l.completed_at,
+            done_at: l.done_at,
+            approved_snapshot: None,
+            session: l.session,
+            summary: None,
+            last_error: l.last_error,
+            waiting: l.waiting,
+            session_lost_at: l.session_lost_at,
+            plane_closed_at: l.plane_closed_at,
+            run_id: l.run_id,
+            plane_sync: PlaneSync::default(),
+            op: l.op,
+            branch: None,
+            budget_usd: l.budget_usd,
+            events: Vec::new(),
+        })
+    }
+
     /// The latest time anything happened to the ticket.
     #[must_use]
     pub fn updated_at(&self) -> DateTime<Utc> {
@@ -960,5 +1036,36 @@ mod tests {
         );
         assert_eq!(back.description_text(), text);
         assert_eq!(back.approved().unwrap().description_text, text);
+    }
+
+    #[test]
+    fn a_listed_ticket_has_every_column_of_the_whole_one() {
+        let mut t = from_plane("<p>long text</p>");
+        t.approve_text();
+        t.transition(Status::Active, now(), None).unwrap();
+        t.last_error = Some("boom".into());
+        t.budget_usd = Some(2.5);
+        let raw = serde_json::to_vec(&t).unwrap();
+        let l = Ticket::listed(&raw).unwrap();
+        assert_eq!(
+            (
+                &l.id,
+                l.status,
+                &l.title,
+                l.queued_at,
+                &l.session,
+                &l.last_error
+            ),
+            (
+                &t.id,
+                t.status,
+                &t.title,
+                t.queued_at,
+                &t.session,
+                &t.last_error
+            )
+        );
+        assert_eq!((&l.op, l.budget_usd, &l.url), (&t.op, t.budget_usd, &t.url));
+        assert!(l.description_html.is_empty() && l.events.is_empty());
     }
 }

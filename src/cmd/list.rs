@@ -16,7 +16,12 @@ use super::{print_json, Run};
 impl Run for ListArgs {
     fn run(&self, global: &GlobalArgs) -> Result<()> {
         let app = App::load(global.config.as_deref())?;
-        let owned = app.store.load_listed(|s| wanted(self.status, s))?;
+        // The table needs no ticket's text: only --json decodes tickets whole.
+        let owned = if self.json {
+            app.store.load_listed(|s| wanted(self.status, s))?
+        } else {
+            app.store.load_listed_light(|s| wanted(self.status, s))?
+        };
         let tickets: Vec<&Ticket> = owned.iter().collect();
         let activities = app.activity.load_all();
         let now = display_now();
