@@ -2,7 +2,8 @@
 //!
 //! Hooks fire on every tool call, so this is kept out of the state file: one small JSON file
 //! per ticket in a folder beside it (`pending-tickets.json.activity/<ID>.json`), replaced
-//! atomically under a lock of its own (`<ID>.lock`), held for microseconds. A hook never
+//! atomically (rename, without waiting for an fsync) under a lock of its own (`<ID>.lock`),
+//! held for microseconds. A hook never
 //! reads or waits on the state file, and readers (`list`, `show`, the API) merge these files
 //! into what they show.
 
@@ -435,7 +436,10 @@ impl ActivityStore {
         if new != old {
             if let Some(a) = &new {
                 let bytes = serde_json::to_vec(a)?;
-                crate::session::claude::write_atomic(&self.path(id), &bytes)?;
+                // Volatile: replaced at every tool call and rebuilt from the hooks and the
+                // transcript, so atomic is enough and the fsync is not waited for (the state
+                // file, which holds the budget, stays fully durable).
+                crate::session::claude::write_atomic_volatile(&self.path(id), &bytes)?;
             }
         }
         Ok(out)

@@ -318,3 +318,32 @@ pub fn held_by(path: &Path, subject: &str, fallback: &str) -> anyhow::Error {
     };
     crate::error::conflict(format!("{msg}: try again once it has finished"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_lock_file_removed_by_its_holder_is_never_a_second_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("locks/T-1.lock");
+        let first = Lock::exclusive(&path, "the lease").unwrap();
+        // A second taker opens the file and waits on it; the holder then removes it.
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || Lock::exclusive(&path, "the lease").unwrap())
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        first.remove();
+        let second = waiter.join().unwrap();
+        // The waiter started over on a fresh file at the path, which it holds now.
+        assert!(path.exists());
+        assert!(Lock::is_held(&path));
+        assert!(Lock::try_exclusive(&path, "the lease").unwrap().is_none());
+        second.remove();
+        assert!(!path.exists());
+        let third = Lock::try_exclusive(&path, "the lease").unwrap();
+        assert!(third.is_some());
+    }
+}

@@ -526,8 +526,7 @@ impl Store {
                     .filter(|t| wanted(t.status) && known.insert(t.id.clone())),
             );
         }
-        tickets.sort_by(Ticket::list_order);
-        Ok(tickets)
+        Ok(in_list_order(tickets))
     }
 
     /// How many tickets are archived, and their totals, read under a shared lock without
@@ -985,6 +984,15 @@ fn fingerprint(path: &Path) -> Option<String> {
         m.ctime(),
         m.ctime_nsec()
     ))
+}
+
+/// The tickets in list order, each moved once: a ticket is large, and a sort of the tickets
+/// themselves moves each many times.
+fn in_list_order(tickets: Vec<Ticket>) -> Vec<Ticket> {
+    let mut order: Vec<usize> = (0..tickets.len()).collect();
+    order.sort_by(|&a, &b| tickets[a].list_order(&tickets[b]));
+    let mut slots: Vec<Option<Ticket>> = tickets.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// Whether the file is of the version this binary writes: the fast paths keep a file's

@@ -358,13 +358,6 @@ pub struct Ticket {
     pub issue_id: Option<String>,
     pub project_id: Option<String>,
     pub title: String,
-    /// Plane's HTML after the allow-list sanitiser; for tickets added by hand, the escaped
-    /// text in `<p>`.
-    pub description_html: String,
-    /// The plain text of `description_html`: what the agent is given. Read it with
-    /// [`Ticket::description_text`]; stored only when the HTML does not give it.
-    #[serde(default, skip_serializing_if = "Text::is_from_html")]
-    pub description_text: Text,
     /// The version of the HTML rules the description was cleaned with (0: never cleaned).
     #[serde(default)]
     pub html_policy: u32,
@@ -380,9 +373,7 @@ pub struct Ticket {
     pub approved_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub done_at: Option<DateTime<Utc>>,
-    pub approved_snapshot: Option<Snapshot>,
     pub session: Option<SessionInfo>,
-    pub summary: Option<String>,
     pub last_error: Option<String>,
     #[serde(default)]
     pub waiting: Option<Waiting>,
@@ -395,18 +386,29 @@ pub struct Ticket {
     /// A fresh id per approval: the Plane comment's `external_id` is built from it.
     #[serde(default)]
     pub run_id: Option<String>,
-    #[serde(default)]
-    pub plane_sync: PlaneSync,
     /// The operation under way on the ticket (or left by a process that died), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op: Option<Op>,
-    /// What the session's branch holds (none without a worktree branch).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub branch: Option<BranchState>,
     /// The ticket's own spend limit in USD (approve --budget, `budget`); else
     /// `automation.budget_usd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_usd: Option<f64>,
+    // The bulky fields come last: a list reads a ticket up to `description_html` only
+    // (see `Ticket::listed`).
+    /// Plane's HTML after the allow-list sanitiser; for tickets added by hand, the escaped
+    /// text in `<p>`.
+    pub description_html: String,
+    /// The plain text of `description_html`: what the agent is given. Read it with
+    /// [`Ticket::description_text`]; stored only when the HTML does not give it.
+    #[serde(default, skip_serializing_if = "Text::is_from_html")]
+    pub description_text: Text,
+    pub approved_snapshot: Option<Snapshot>,
+    pub summary: Option<String>,
+    #[serde(default)]
+    pub plane_sync: PlaneSync,
+    /// What the session's branch holds (none without a worktree branch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<BranchState>,
     #[serde(default)]
     pub events: Vec<Event>,
 }
@@ -810,7 +812,20 @@ impl Ticket {
             #[serde(default)]
             budget_usd: Option<f64>,
         }
-        let l: Listed = serde_json::from_slice(raw)?;
+        // As plane-orch writes a ticket, every column comes before `description_html`: the
+        // object up to there is all a list reads. That byte run can only be the key (in a
+        // JSON string every `"` is escaped). A ticket laid out otherwise is read whole.
+        const BULK: &[u8] = b",\"description_html\":\"";
+        let head = memchr::memmem::find(raw, BULK).map(|at| {
+            let mut head = Vec::with_capacity(at + 1);
+            head.extend_from_slice(&raw[..at]);
+            head.push(b'}');
+            head
+        });
+        let l: Listed = match head.as_deref().map(serde_json::from_slice) {
+            Some(Ok(l)) => l,
+            _ => serde_json::from_slice(raw)?,
+        };
         Ok(Ticket {
             id: l.id,
             issue_id: l.issue_id,

@@ -212,12 +212,113 @@ fn update_plane_killed_after_its_comment_moves_the_state_once_and_posts_nothing_
     let t = w.env.ticket("CSLOG-1");
     assert_eq!(t["op"]["kind"], "update_plane");
     assert_eq!(t["op"]["steps"][0]["step"], "comment_posted");
+    // /health lists it too, but only to a caller with the token.
+    let token = "health-token";
+    let s = w
+        .env
+        .serve(&[], &[(KEY_ENV, KEY), ("PLANE_ORCH_API_TOKEN", token)]);
+    let open = s.get("/health").json();
+    assert!(open.get("interrupted").is_none(), "{open}");
+    let bearer = format!("Bearer {token}");
+    let health = s
+        .request("GET", "/health", &[("Authorization", &bearer)], None)
+        .json();
+    assert_eq!(
+        health["interrupted"],
+        json!([{
+            "id": "CSLOG-1",
+            "kind": "update_plane",
+            "status": "interrupted: update_plane after comment posted",
+        }]),
+        "{health}"
+    );
 
     w.ok(&["update-plane", "CSLOG-1"]);
     assert_eq!(w.with(|p| p.count("POST", "/comments/")), 1);
     assert_eq!(w.with(|p| p.count("PATCH", "/work-items/")), 1);
     assert_eq!(comments_of(&w, 1).len(), 1);
     assert_eq!(w.env.ticket("CSLOG-1")["status"], "done");
+    // Finished: nothing is interrupted any more.
+    let health = s
+        .request("GET", "/health", &[("Authorization", &bearer)], None)
+        .json();
+    assert_eq!(health["interrupted"], json!([]), "{health}");
+}
+
+/// The lease files below data/locks, by name.
+fn lease_files(w: &PlaneEnv) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(w.env.path().join("data/locks"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("CSLOG-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn lease_files_of_done_removed_and_dropped_tickets_are_not_left_behind() {
+    let mut p = Project::cslog();
+    p.fill(1, 4);
+    for seq in 1..=4 {
+        p.set_state(seq, "Ready for Claude");
+    }
+    let w = PlaneEnv::new(
+        Plane::new(vec![p]),
+        &[CSLOG],
+        "  transitions:\n    on_approve: In Progress\n",
+        "",
+    );
+    w.ok(&["poll"]);
+    // Every ticket gets a lease file from an operation tried on it (refused or not).
+    for seq in 1..=4 {
+        w.run(&["update-plane", &format!("CSLOG-{seq}")]);
+    }
+    assert_eq!(
+        lease_files(&w),
+        [
+            "CSLOG-1.lock",
+            "CSLOG-2.lock",
+            "CSLOG-3.lock",
+            "CSLOG-4.lock"
+        ]
+    );
+
+    // Done.
+    w.ok(&["approve", "CSLOG-1", "--no-session"]);
+    w.ok(&["complete", "CSLOG-1", "the summary"]);
+    w.ok(&["update-plane", "CSLOG-1"]);
+    assert_eq!(w.env.ticket("CSLOG-1")["status"], "done");
+    // Removed, with and without its session.
+    w.ok(&["remove", "CSLOG-2"]);
+    w.ok(&["remove", "CSLOG-3", "--kill-session"]);
+    // Dropped by poll: it left every trigger in Plane.
+    w.with(|p| p.project(CSLOG).set_state(4, "Backlog"));
+    let out = w.ok(&["poll"]);
+    assert!(out.contains("dropped pending CSLOG-4"), "{out}");
+    assert_eq!(lease_files(&w), Vec::<String>::new());
+
+    // Queued again, the ticket's operations still exclude each other on a fresh lease file.
+    w.with(|p| p.project(CSLOG).set_state(4, "Ready for Claude"));
+    w.ok(&["poll"]);
+    w.with(|p| {
+        p.slow_once
+            .push(("/states/".into(), Duration::from_secs(10)))
+    });
+    let slow = spawn_until_request(
+        &w,
+        &["approve", "CSLOG-4", "--no-session"],
+        "GET",
+        "/states/",
+    );
+    let err = w.fails(4, &["remove", "CSLOG-4"]);
+    assert!(
+        err.contains("CSLOG-4 is having its Plane state moved by pid"),
+        "{err}"
+    );
+    kill(slow);
 }
 
 #[test]
@@ -287,4 +388,62 @@ fn a_failed_on_approve_state_move_is_retried_by_poll_until_it_lands() {
     let patches = w.with(|p| p.count("PATCH", "/work-items/"));
     w.ok(&["poll"]);
     assert_eq!(w.with(|p| p.count("PATCH", "/work-items/")), patches);
+}
+
+#[test]
+fn approve_killed_during_its_plane_state_move_is_moved_once_by_the_next_poll() {
+    let mut p = Project::cslog();
+    p.fill(1, 2);
+    p.set_state(2, "Ready for Claude");
+    let w = PlaneEnv::new(
+        Plane::new(vec![p]),
+        &[CSLOG],
+        "  transitions:\n    on_approve: In Progress\n",
+        "",
+    );
+    w.ok(&["poll"]);
+    // The move's PATCH is held long enough to kill the approve waiting on it.
+    w.with(|p| {
+        p.slow_once
+            .push(("/work-items/".into(), Duration::from_secs(2)))
+    });
+    let child = spawn_until_request(
+        &w,
+        &["approve", "CSLOG-2", "--no-session"],
+        "PATCH",
+        "/work-items/",
+    );
+    kill(child);
+    let t = w.env.ticket("CSLOG-2");
+    assert_eq!(t["status"], "active", "{t}");
+    assert_eq!(t["op"]["kind"], "move_state", "{t}");
+    let show = w.ok(&["show", "CSLOG-2"]);
+    assert!(
+        show.contains("operation: interrupted: move_state"),
+        "{show}"
+    );
+
+    w.ok(&["poll"]);
+    let t = w.env.ticket("CSLOG-2");
+    assert!(t.get("op").is_none(), "{t}");
+    assert!(t["plane_sync"]["approve_state_set_at"].is_string(), "{t}");
+    let in_progress = w.with(|p| p.project(CSLOG).state_id("In Progress"));
+    assert_eq!(
+        w.with(|p| p.project(CSLOG).item_mut(2)["state"].clone()),
+        in_progress
+    );
+    let count = |name: &str| {
+        w.env
+            .events("CSLOG-2")
+            .iter()
+            .filter(|e| *e == name)
+            .count()
+    };
+    assert_eq!(count("approved"), 1);
+    assert_eq!(count("plane_state"), 1);
+    // Landed: later polls move nothing.
+    let patches = w.with(|p| p.count("PATCH", "/work-items/"));
+    w.ok(&["poll"]);
+    assert_eq!(w.with(|p| p.count("PATCH", "/work-items/")), patches);
+    assert_eq!(count("plane_state"), 1);
 }

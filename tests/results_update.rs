@@ -350,3 +350,64 @@ fn dry_run_lists_the_push_the_link_and_the_warnings_and_sends_nothing() {
     );
     assert!(out.contains("on no remote"), "{out}");
 }
+
+#[test]
+fn update_plane_killed_while_it_pushes_pushes_and_posts_once_on_the_next_run() {
+    let w = World::new("  push: true\n");
+    let wt = w.approved(7);
+    let head = w.commit(&wt, "a.txt", "a\n", "Add a");
+    w.ok(&["complete", "CSLOG-7", "done"]);
+    // The remote's receive-pack says it started, then takes its time.
+    let started = w.s.env.path().join("push-started");
+    git(
+        &w.s.repo,
+        &[
+            "config",
+            "remote.origin.receivepack",
+            &format!("touch '{}'; sleep 2; git-receive-pack", started.display()),
+        ],
+    );
+    let mut child = w
+        .std_cmd()
+        .args(["update-plane", "CSLOG-7"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(Instant::now() < end, "the push never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    git(
+        &w.s.repo,
+        &["config", "--unset", "remote.origin.receivepack"],
+    );
+    // Added by hand, the ticket was linked to its work item first: that step was recorded.
+    let show = w.ok(&["show", "CSLOG-7"]);
+    assert!(
+        show.contains("operation: interrupted: update_plane after linked"),
+        "{show}"
+    );
+    assert!(w.comments().is_empty());
+    assert_eq!(w.ticket_status("CSLOG-7"), "completed");
+
+    // Whether or not the orphaned push landed, the next run pushes (or finds it pushed) and
+    // posts once.
+    w.ok(&["update-plane", "CSLOG-7"]);
+    assert_eq!(
+        w.on_remote("claude/cslog-7").as_deref(),
+        Some(head.as_str())
+    );
+    assert_eq!(w.comments().len(), 1);
+    let events = w.s.env.events("CSLOG-7");
+    assert_eq!(
+        events.iter().filter(|e| *e == "branch_pushed").count(),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(events.iter().filter(|e| *e == "plane_comment").count(), 1);
+    assert_eq!(w.ticket_status("CSLOG-7"), "done");
+}

@@ -260,3 +260,70 @@ fn a_stalled_session_is_flagged_and_cleared_by_the_next_hook() {
         .any(|e| e["event"] == "stalled_cleared");
     assert!(cleared, "{t}");
 }
+
+#[test]
+fn a_session_over_its_time_is_flagged_once_interrupted_and_stays_flagged() {
+    let s = Sessions::with_config(
+        "",
+        "watch:\n  max_session_minutes: 0.01\n  stop_over_time: true",
+    );
+    s.agent_will_play(
+        "raw\n\
+         hook SessionStart session-start.json\n\
+         hook PreToolUse pre-tool-use.json\n\
+         key key\n\
+         wait go\n\
+         hook PreToolUse pre-tool-use.json\n",
+    );
+    s.agent_will_hold();
+    s.ok(&["add", "OVT-1", "--title", "Runs long"]);
+    s.ok(&["approve", "OVT-1"]);
+    s.hook_done(2);
+    assert!(!row(&s, "OVT-1").contains("over time"));
+    // 0.01 minutes is 0.6 s.
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let out = s.ok(&["poll"]);
+    assert!(out.contains("OVT-1: over time"), "{out}");
+    let t = show(&s, "OVT-1");
+    let flags = t["activity"]["flags"].as_array().unwrap();
+    assert_eq!(flags.len(), 1, "{t}");
+    assert_eq!(flags[0]["flag"], "over_time");
+    // stop_over_time: interrupted like a used-up budget, Escape to the pane.
+    let key = s.fake.join("key");
+    wait_for("Escape in the pane", || key.exists());
+    assert_eq!(fs::read(&key).unwrap(), b"\x1b");
+    assert_eq!(t["activity"]["state"], "waiting", "{t}");
+    assert_eq!(t["activity"]["kind"], "over_time");
+    let r = row(&s, "OVT-1");
+    assert!(r.contains("waiting") && r.contains("over time"), "{r}");
+
+    // Flagged once: the next tick raises nothing new and records one event.
+    let out = s.ok(&["poll"]);
+    assert!(!out.contains("OVT-1: over time"), "{out}");
+    let over = |s: &Sessions| {
+        s.env
+            .events("OVT-1")
+            .iter()
+            .filter(|e| *e == "over_time")
+            .count()
+    };
+    assert_eq!(over(&s), 1);
+    // Activity resuming does not clear it (it would be raised again at once): it stays
+    // until the session ends, and the hook is not refused for it.
+    s.go("go");
+    assert_eq!(s.hook_done(3).0, 0);
+    let t = show(&s, "OVT-1");
+    assert_eq!(t["activity"]["state"], "working", "{t}");
+    let flags = t["activity"]["flags"].as_array().unwrap();
+    assert_eq!(flags.len(), 1, "{t}");
+    assert_eq!(flags[0]["flag"], "over_time");
+    s.ok(&["poll"]);
+    assert_eq!(over(&s), 1);
+    assert_eq!(
+        show(&s, "OVT-1")["activity"]["flags"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

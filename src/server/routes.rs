@@ -306,6 +306,28 @@ fn health(ctx: &Ctx, req: &Request<'_>) -> Reply {
         );
     }
     let secs = |d: std::time::Duration| (d.as_secs_f64() * 10.0).round() / 10.0;
+    // Operations left by a process that died, from the last state read (never waiting on
+    // the state lock): the next command on each ticket finishes it.
+    let interrupted: Vec<serde_json::Value> = ctx
+        .cache
+        .state_now(&ctx.app.store)
+        .map(|s| {
+            s.tickets
+                .values()
+                .filter(|t| t.op.is_some())
+                .filter_map(|t| {
+                    let status = crate::workflow::op::status(&ctx.app, t)?;
+                    status.starts_with("interrupted").then(|| {
+                        json!({
+                            "id": t.id.as_str(),
+                            "kind": t.op.as_ref().map(|o| o.kind.as_str()),
+                            "status": status,
+                        })
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Reply::json(
         200,
         json!({
@@ -343,6 +365,7 @@ fn health(ctx: &Ctx, req: &Request<'_>) -> Reply {
                 "error": sessions.error,
             },
             "notify": crate::notify::last_summary(),
+            "interrupted": interrupted,
         }),
     )
 }

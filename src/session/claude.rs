@@ -102,14 +102,33 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Writes to a temp file beside `path`, then renames it over: a reader (or Claude Code) never
-/// sees half a file.
+/// sees half a file. The bytes reach the disk before the rename, so the file also survives a
+/// crash of the machine.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes, true)
+}
+
+/// [`write_atomic`] without waiting for the disk: readers still see the old file or the new
+/// one, never half of one, and a killed process leaves the old one. Only for files rewritten
+/// all the time whose loss in a machine crash costs nothing, as a session's activity: an
+/// fsync there is the largest part of a hook's time (and its spikes under I/O load).
+pub(crate) fn write_atomic_volatile(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
     tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
+        .and_then(|()| {
+            if durable {
+                tmp.as_file().sync_all()
+            } else {
+                Ok(())
+            }
+        })
         .with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path)
         .with_context(|| format!("cannot replace {}", path.display()))?;

@@ -295,6 +295,17 @@ impl Archive {
             .ok()
             .and_then(|b| parse_index(&b, &header_of(&meta)))
         else {
+            // A new archive starts with its index; an older one without is indexed by the
+            // first reader that needs it.
+            if before == 0 {
+                let mut text = format!("{}\n", header_of(&meta));
+                for e in entries {
+                    put_entry(&mut text, e);
+                }
+                if let Err(e) = crate::store::write_atomically(&path, text.as_bytes()) {
+                    log::debug!("cannot write {}: {e}", path.display());
+                }
+            }
             return;
         };
         if index.covered != before {

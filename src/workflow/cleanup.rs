@@ -8,7 +8,7 @@
 //! squashed into one commit there). Anything else is kept with the reason. A branch is
 //! deleted only if it still points where it pointed when it was checked.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -128,15 +128,15 @@ fn candidates(app: &App) -> Result<Vec<Candidate>> {
     if made.is_empty() {
         return Ok(out);
     }
-    let archived: BTreeMap<TicketId, Ticket> = app
-        .store
-        .load_archive()?
-        .into_iter()
-        .map(|t| (t.id.clone(), t))
-        .collect();
     for (id, m) in made {
-        match archived.get(&id) {
-            Some(t) if state.archived.contains(&id) => out.push(done(t, Some(m))),
+        // Through the archive's index: one ticket read for each, not the whole archive.
+        let archived = if state.archived.contains(&id) {
+            app.store.find_archived(&id)?
+        } else {
+            None
+        };
+        match &archived {
+            Some(t) => out.push(done(t, Some(m))),
             _ => out.push(Candidate {
                 since: m.removed_at.unwrap_or(m.at),
                 id,

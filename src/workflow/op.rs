@@ -102,6 +102,24 @@ pub fn lease(app: &App, id: &TicketId, doing: &str) -> Result<Lock> {
     }
 }
 
+/// Removes the lease file of a ticket no longer in the queue (dropped by poll), so lock
+/// files do not pile up one per ticket ever seen.
+///
+/// Only its holder may remove a lock file: a process that opened the file just before the
+/// unlink and then takes (or waits for) the lock finds that the path no longer names the file
+/// it locked ([`Lock`] compares inodes after locking) and starts over on a fresh file, so two
+/// processes never both believe they hold one ticket's lease. A lease another process holds
+/// is left alone; removal is tidiness, never needed for correctness.
+pub fn forget_lease(app: &App, id: &TicketId) {
+    let path = lease_path(app, id);
+    if !path.exists() {
+        return;
+    }
+    if let Ok(Some(lock)) = Lock::try_exclusive(&path, "the ticket's lease") {
+        lock.remove();
+    }
+}
+
 /// An operation under way on one ticket; its lease is held until it is dropped.
 pub struct Running<'a> {
     app: &'a App,

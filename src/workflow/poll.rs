@@ -342,6 +342,11 @@ fn apply(
             merge(state, fetched, cfg, at, &mut r);
             Ok(r)
         })?;
+        for id in &report.dropped_ids {
+            if let Ok(id) = TicketId::parse(id) {
+                super::op::forget_lease(app, &id);
+            }
+        }
     }
     Ok(())
 }
