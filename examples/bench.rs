@@ -1,34 +1,33 @@
 //! The benchmark behind `scripts/bench`: generates its data, runs each case several times
-//! against the release binary, prints a table (median, min, max, peak RSS) and writes
-//! BENCHMARKS.md. Speed is measured here, never in tests.
+//! against the release binary (and, with `--compare-with OLD_BIN`, an older one, the two
+//! taking turns in the same run), prints the tables and writes BENCHMARKS.md. Speed is
+//! measured here, never in tests.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::{TimeDelta, Utc};
-use plane_orch::store::{State, VERSION};
-use plane_orch::ticket::{
-    Event, NewTicket, SessionInfo, Snapshot, Status, Ticket, TicketId, TriggerType,
-};
+use chrono::Utc;
 
+#[path = "bench/commands.rs"]
+mod commands;
+#[path = "bench/load.rs"]
+mod load;
 #[path = "../tests/common/loopback.rs"]
 mod loopback;
 #[path = "bench/plane.rs"]
 mod plane;
 #[path = "../tests/common/plane_page.rs"]
 mod plane_page;
+#[path = "bench/proc.rs"]
+mod proc;
+#[path = "bench/report.rs"]
+mod report;
 #[path = "bench/serve.rs"]
 mod serve;
-
-/// The state file with every ticket left as raw JSON: the floor for a lazily parsed store.
-#[derive(serde::Deserialize)]
-struct LazyState<'a> {
-    #[serde(borrow)]
-    tickets: BTreeMap<&'a str, &'a serde_json::value::RawValue>,
-}
+#[path = "bench/store.rs"]
+mod store;
 
 /// One measured case.
 struct Row {
@@ -50,187 +49,6 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// Runs a command to its end and returns its wall time.
-fn measure(cmd: &mut Command) -> Duration {
-    let start = Instant::now();
-    let out = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("spawn plane-orch");
-    let elapsed = start.elapsed();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    elapsed
-}
-
-/// Runs a command once under GNU time and returns its peak RSS in KiB.
-fn peak_rss(cmd: &Command) -> Option<u64> {
-    let report = tempfile::NamedTempFile::new().ok()?;
-    let status = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(report.path())
-        .arg(cmd.get_program())
-        .args(cmd.get_args())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .ok()?;
-    if !status.success() {
-        return None;
-    }
-    std::fs::read_to_string(report.path())
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-const WORDS: &[&str] = &[
-    "ticket",
-    "session",
-    "worktree",
-    "branch",
-    "summary",
-    "review",
-    "deploy",
-    "cache",
-    "index",
-    "render",
-    "parser",
-    "client",
-    "server",
-    "timeout",
-    "retry",
-    "queue",
-    "report",
-    "export",
-    "import",
-    "schema",
-    "migration",
-    "dashboard",
-    "metric",
-    "login",
-    "token",
-    "config",
-];
-
-fn words(seed: usize, n: usize) -> String {
-    (0..n)
-        .map(|i| WORDS[(seed * 7 + i * 13 + i * i) % WORDS.len()])
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// A ticket that looks like one from Plane, with a history fitting its status.
-fn ticket(i: usize, status: Status) -> Ticket {
-    let now = plane_orch::ticket::now();
-    let id = TicketId::parse(&format!("BENCH-{i}")).expect("id");
-    // About the size of a real ticket: a few sentences and a short list.
-    let text = format!(
-        "{}.\n\n{}.\n{}.",
-        words(i, 14),
-        words(i + 1, 8),
-        words(i + 2, 6)
-    );
-    let html = format!(
-        "<p>{}.</p><ul><li>{}</li><li>{}</li></ul>",
-        words(i, 14),
-        words(i + 1, 8),
-        words(i + 2, 6)
-    );
-    let queued = now - TimeDelta::minutes(i64::try_from(i).unwrap_or(0) + 60);
-    let mut t = Ticket::new(
-        NewTicket {
-            id: id.clone(),
-            title: format!("Fix the {} in {}", words(i, 3), words(i + 3, 2)),
-            description_html: html,
-            description_text: text,
-            url: Some(format!("https://plane.example/acme/browse/{id}/")),
-            trigger_type: if i % 3 == 0 {
-                TriggerType::Label
-            } else {
-                TriggerType::StatusChange
-            },
-        },
-        queued,
-    );
-    t.issue_id = Some(format!("00000000-0000-4000-8000-{i:012}"));
-    t.project_id = Some("5fdc458d-c727-4c57-b584-4b5c0e4f30f8".into());
-    t.priority = Some("medium".into());
-    t.labels = vec!["claude".into(), "backend".into()];
-    let mut at = queued;
-    for step in [Status::Active, Status::Completed, Status::Done] {
-        if status == Status::Pending
-            || (step == Status::Completed && status == Status::Active)
-            || (step == Status::Done && status != Status::Done)
-        {
-            break;
-        }
-        at += TimeDelta::minutes(5);
-        if step == Status::Active {
-            t.approved_snapshot = Some(Snapshot {
-                title: Some(t.title.clone()),
-                description_html: Some(t.description_html.clone()),
-                description_text: Some(t.description_text().to_string()),
-                url: t.url.clone(),
-            });
-            t.session = Some(SessionInfo {
-                name: format!("plane-{id}"),
-                backend: "tmux".into(),
-                workdir: format!("/srv/repo/data/worktrees/{id}"),
-                branch: Some(format!("claude/{}", id.as_str().to_lowercase())),
-                agent_session: Some(format!("11111111-2222-4333-8444-{i:012}")),
-                started_at: Some(at),
-            });
-            t.run_id = Some(format!("22222222-2222-4333-8444-{i:012}"));
-        }
-        if step == Status::Completed {
-            t.summary = Some(format!("Done: {}.", words(i + 4, 12)));
-        }
-        t.transition(step, at, Some("bench".into()))
-            .expect("transition");
-    }
-    t.events.push(Event {
-        at,
-        event: "plane_changed".into(),
-        detail: Some("title changed in Plane".into()),
-    });
-    t
-}
-
-/// Writes a state file: `pending` pending tickets, then a mix of the other statuses.
-fn write_store(path: &Path, total: usize, pending: usize) {
-    let mut state = State {
-        version: VERSION,
-        ..State::default()
-    };
-    for i in 0..total {
-        let status = if i < pending {
-            Status::Pending
-        } else {
-            match i % 20 {
-                0 | 1 => Status::Active,
-                2..=4 => Status::Completed,
-                _ => Status::Done,
-            }
-        };
-        let t = ticket(i, status);
-        state.tickets.insert(t.id.clone(), t);
-    }
-    plane_orch::store::Store::new(path)
-        .update(|s| {
-            *s = state;
-            Ok(())
-        })
-        .expect("write store");
-}
-
 struct Bench {
     bin: PathBuf,
     dir: tempfile::TempDir,
@@ -242,22 +60,6 @@ struct Bench {
 impl Bench {
     fn config(&self) -> PathBuf {
         self.dir.path().join("config.yaml")
-    }
-
-    /// Measures `make(i)` for i in 0..runs, after one warm-up (`make(runs)`) whose peak RSS
-    /// is taken: the page cache, not a cold disk, is what users meet.
-    fn case(&mut self, name: &str, note: &str, mut make: impl FnMut(usize) -> Command) {
-        let rss = peak_rss(&make(self.runs));
-        let runs = (0..self.runs).map(|i| measure(&mut make(i))).collect();
-        self.push(name, runs, rss, note);
-    }
-
-    /// The median of the row named `name`.
-    fn median(&self, name: &str) -> Option<Duration> {
-        self.rows
-            .iter()
-            .find(|r| r.case == name)
-            .map(|r| r.stats().0)
     }
 
     /// The binary with `config`, a private tmux folder and no key or log level from outside.
@@ -463,12 +265,7 @@ fn poll_case(b: &mut Bench, per_project: u64, runs: usize) -> PollOutcome {
         let one = timed(&cmd, &fake);
         let store = dir.join("data/pending-tickets.json");
         let bytes = std::fs::read(&store).expect("the state file after the first poll");
-        let state: State = serde_json::from_slice(&bytes).expect("state after the first poll");
-        let pending = state
-            .tickets
-            .values()
-            .filter(|t| t.status == Status::Pending)
-            .count();
+        let pending = pending_count(&b.cmd(&config));
         assert_eq!(
             pending as u64, triggered,
             "the first poll queued {pending}, not {triggered}"
@@ -581,7 +378,9 @@ fn serve_case(b: &Bench, secs: u64) -> Vec<ServeRow> {
         std::fs::create_dir_all(&dir).expect("serve folder");
         let config = dir.join("config.yaml");
         std::fs::write(&config, "state:\n  keep_done_days: 3650\n").expect("serve config");
-        write_store(&dir.join("data/pending-tickets.json"), 10_000, pending);
+        store::write(&dir.join("data/pending-tickets.json"), 10_000, |i| {
+            store::mostly_done(i, pending)
+        });
         let mut cmd = b.cmd(&config);
         cmd.args(["serve", "--bind", "127.0.0.1:0"]);
         let server = serve::Server::start(cmd);
@@ -700,90 +499,47 @@ fn serve_table(rows: &[ServeRow], secs: u64) -> String {
     out
 }
 
-/// One line of the targets section.
-fn target(out: &mut String, what: &str, figure: &str, goal: &str, met: Option<bool>) {
-    let verdict = match met {
-        Some(true) => "met",
-        Some(false) => "**missed**",
-        None => "not measured",
-    };
-    let _ = writeln!(out, "| {what} | {figure} | {goal} | {verdict} |");
+/// The 1, 5 and 15 minute load averages: other work on the machine skews every figure.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
 }
 
-struct Figures<'a> {
-    list_json: Option<Duration>,
-    list: Option<Duration>,
-    floor: Option<Duration>,
-    approve: Option<Duration>,
-    complete: Option<Duration>,
-    /// One hook call (PreToolUse), as Claude Code makes on every tool use.
-    hook: Option<Duration>,
-    polls: &'a [PollOutcome],
-    serve: &'a [ServeRow],
-    /// The state file of the list and transition cases, in bytes.
-    store_bytes: u64,
+/// The tickets `list --json --status pending` prints: the documented reader, whatever the
+/// state file's layout.
+fn pending_count(base: &Command) -> usize {
+    let mut c = Command::new(base.get_program());
+    c.args(base.get_args())
+        .args(["list", "--json", "--status", "pending"]);
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = c.stderr(Stdio::inherit()).output().expect("list --json");
+    assert!(out.status.success(), "list --json failed");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list --json");
+    v.as_array().map_or(0, Vec::len)
 }
 
-#[allow(clippy::too_many_lines)]
-fn targets(f: &Figures) -> String {
-    let mut out = String::from(
-        "## Targets\n\n| figure | measured | target | verdict |\n|---|---:|---|---|\n",
-    );
-    target(
-        &mut out,
-        "a hook call (PreToolUse) on 10,000, median",
-        &f.hook.map_or_else(|| "-".into(), ms),
-        "< 20 ms",
-        f.hook.map(|d| d < Duration::from_millis(20)),
-    );
-    let floor = f.floor;
-    for (name, d) in [
-        ("`list --json` on 10,000, median", f.list_json),
-        ("`list` on 10,000, median", f.list),
-    ] {
-        target(
-            &mut out,
-            name,
-            &d.map_or_else(|| "-".into(), ms),
-            "≤ 30 ms",
-            d.map(|d| d <= Duration::from_millis(30)),
-        );
-        let ratio = d
-            .zip(floor)
-            .map(|(d, fl)| d.as_secs_f64() / fl.as_secs_f64());
-        target(
-            &mut out,
-            &format!("{name} ÷ parse floor"),
-            &ratio.map_or_else(|| "-".into(), |r| format!("{r:.1}×")),
-            "≤ 3×",
-            ratio.map(|r| r <= 3.0),
-        );
-    }
-    for (name, d) in [
-        ("`approve --no-session` on 10,000, median", f.approve),
-        ("`complete` on 10,000, median", f.complete),
-    ] {
-        target(
-            &mut out,
-            name,
-            &d.map_or_else(|| "-".into(), ms),
-            "≤ 40 ms",
-            d.map(|d| d <= Duration::from_millis(40)),
-        );
-    }
-    for p in f.polls {
+/// The targets of the poll and the serve cases kept from earlier runs.
+fn steady_targets(out: &mut String, polls: &[PollOutcome], serve: &[ServeRow]) {
+    for p in polls {
         let n = fmt_n(p.items);
         if p.items == 10_000 {
-            target(
-                &mut out,
+            report::target(
+                out,
                 &format!("first poll of {n} items, plane-orch's own time (median)"),
                 &ms(p.first_own),
                 "≤ 1.5 s",
                 Some(p.first_own <= Duration::from_millis(1500)),
             );
         }
-        target(
-            &mut out,
+        report::target(
+            out,
             &format!("second poll of {n} items writes nothing"),
             if p.second_wrote_nothing {
                 "state file unchanged"
@@ -795,166 +551,92 @@ fn targets(f: &Figures) -> String {
         );
     }
     if let (Some(small), Some(big)) = (
-        f.polls.iter().find(|p| p.items == 1_000),
-        f.polls.iter().find(|p| p.items == 10_000),
+        polls.iter().find(|p| p.items == 1_000),
+        polls.iter().find(|p| p.items == 10_000),
     ) {
         let ratio = big.first_own.as_secs_f64() / small.first_own.as_secs_f64();
-        let _ = writeln!(
+        report::target(
             out,
-            "| first poll, 10,000 ÷ 1,000 items (own time; {} vs {} requests) | {ratio:.1}× | \
-             about 10× (linear) | {} |",
-            big.requests,
-            small.requests,
-            if ratio <= 12.0 {
-                "linear or better"
-            } else {
-                "**worse than linear**"
-            }
+            &format!(
+                "first poll, 10,000 ÷ 1,000 items (own time; {} vs {} requests)",
+                big.requests, small.requests
+            ),
+            &format!("{ratio:.1}×"),
+            "about 10× (linear)",
+            Some(ratio <= 12.0),
         );
     }
     let find = |what: &str, pending: usize| {
-        f.serve
+        serve
             .iter()
             .find(|r| !r.cold && r.what == what && r.pending == pending)
     };
-    if let Some(r) = find("GET /api/pending-tickets", 1_000) {
-        target(
-            &mut out,
-            "serve, GET /api/pending-tickets with 1,000 pending",
-            &format!("{:.0} requests/s", r.load.requests_per_sec),
-            "≥ 2,000 requests/s",
-            Some(r.load.requests_per_sec >= 2_000.0),
-        );
-        target(
-            &mut out,
-            "serve, same, p99 latency",
-            &ms(r.load.p99),
-            "≤ 20 ms",
-            Some(r.load.p99 <= Duration::from_millis(20)),
-        );
-    } else {
-        target(&mut out, "serve (wrk missing)", "-", "-", None);
-    }
-    for (what, pending, name) in [
+    for (what, pending, name, goal) in [
         (
             "GET /api/pending-tickets",
-            20,
-            "serve, GET /api/pending-tickets with 20 pending",
+            1_000,
+            "serve, GET /api/pending-tickets with 1,000 pending",
+            2_136.0,
         ),
-        ("GET /health", 20, "serve, GET /health"),
-        ("GET /", 20, "serve, GET / (the dashboard page)"),
+        ("GET /health", 20, "serve, GET /health", 40_000.0),
     ] {
-        if let Some(r) = find(what, pending) {
-            target(
-                &mut out,
+        match find(what, pending) {
+            Some(r) => report::target(
+                out,
                 name,
                 &format!("{:.0} requests/s", r.load.requests_per_sec),
-                "≥ 20,000 requests/s",
-                Some(r.load.requests_per_sec >= 20_000.0),
-            );
+                &format!("≥ {} requests/s", fmt_n(goal as u64)),
+                Some(r.load.requests_per_sec >= goal),
+            ),
+            None => report::target(out, name, "-", "-", None),
         }
     }
-    let rss = f
-        .serve
+    let rss = serve
         .iter()
         .filter(|r| !r.cold)
         .filter_map(|r| r.rss_after_kib.max(r.rss_before_kib))
         .max();
-    if rss.is_some() {
-        target(
-            &mut out,
-            "serve, largest RSS (before or after load, warm starts)",
-            &mb(rss),
-            "≤ 20 MB",
-            rss.map(|k| k <= 20 * 1024),
-        );
-    }
-
-    out.push_str(
-        "\n### Against the old Python daemon\n\n\
-         | figure | plane-orch | Python daemon | ratio |\n|---|---:|---:|---:|\n",
+    report::target(
+        out,
+        "serve, largest RSS (before or after load, warm starts)",
+        &mb(rss),
+        "≤ 20 MB",
+        rss.map(|k| k <= 20 * 1024),
     );
-    let ratio = |new: f64, old: f64| {
-        let r = new / old;
-        if r < 10.0 {
-            format!("{r:.1}×")
-        } else {
-            format!("{r:.0}×")
-        }
-    };
-    if let Some(r) = find("GET /api/pending-tickets", 1_000) {
-        let _ = writeln!(
-            out,
-            "| GET /api/pending-tickets (1,000 pending), requests/s | {:.0} | about 50 | {} \
-             faster |",
-            r.load.requests_per_sec,
-            ratio(r.load.requests_per_sec, 50.0)
-        );
-        let _ = writeln!(
-            out,
-            "| same, p50 latency | {} | about 300 ms | {} faster |",
-            ms(r.load.p50),
-            ratio(0.300, r.load.p50.as_secs_f64().max(1e-6))
-        );
-    }
-    if let Some(r) = find("GET /health", 20) {
-        let _ = writeln!(
-            out,
-            "| GET /health, requests/s | {:.0} | about 670 | {} faster |",
-            r.load.requests_per_sec,
-            ratio(r.load.requests_per_sec, 670.0)
-        );
-    }
-    if rss.is_some() {
-        let _ = writeln!(
-            out,
-            "| server RSS | {} | 64 MB | {} smaller |",
-            mb(rss),
-            ratio(64.0 * 1024.0, rss.unwrap_or(1) as f64)
-        );
-    }
-    if let Some(d) = f.list_json {
-        let _ = writeln!(
-            out,
-            "| load and filter 10,000 tickets, per command (Python: a 7.8 MB file; here: {:.1} MB) \
-             | {} (`list --json`) | about 200 ms | {} faster |",
-            f.store_bytes as f64 / 1_048_576.0,
-            ms(d),
-            ratio(0.200, d.as_secs_f64())
-        );
-    }
-    out
 }
 
-/// The 1, 5 and 15 minute load averages: other work on the machine skews every figure.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "unknown".into())
+struct Args {
+    runs: usize,
+    quick: bool,
+    out: PathBuf,
+    bin: PathBuf,
+    keep: bool,
+    before: Option<PathBuf>,
 }
 
-fn main() {
+fn args() -> Args {
     let mut args = std::env::args().skip(1);
-    let mut runs = 15;
-    let mut quick = false;
-    let mut out = PathBuf::from("BENCHMARKS.md");
-    let mut bin = PathBuf::from("target/release/plane-orch");
-    let mut keep = false;
-    let mut before: Option<PathBuf> = None;
-    while let Some(a) = args.next() {
-        match a.as_str() {
+    let mut a = Args {
+        runs: 15,
+        quick: false,
+        out: PathBuf::from("BENCHMARKS.md"),
+        bin: PathBuf::from("target/release/plane-orch"),
+        keep: false,
+        before: None,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
             "--compare-with" => {
-                before = Some(args.next().map(PathBuf::from).expect("--compare-with BIN"));
+                a.before = Some(args.next().map(PathBuf::from).expect("--compare-with BIN"));
             }
             "--quick" => {
-                runs = 5;
-                quick = true;
+                a.runs = 5;
+                a.quick = true;
             }
-            "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
-            "--out" => out = args.next().map(PathBuf::from).expect("--out FILE"),
-            "--bin" => bin = args.next().map(PathBuf::from).expect("--bin PATH"),
-            "--keep" => keep = true,
+            "--runs" => a.runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
+            "--out" => a.out = args.next().map(PathBuf::from).expect("--out FILE"),
+            "--bin" => a.bin = args.next().map(PathBuf::from).expect("--bin PATH"),
+            "--keep" => a.keep = true,
             other => {
                 panic!(
                     "unknown argument {other}: use --quick, --runs N, --out FILE, --bin PATH, \
@@ -963,245 +645,238 @@ fn main() {
             }
         }
     }
+    a
+}
+
+/// Prints how long the bench has run, so a slow machine shows where the time goes.
+fn stage(started: Instant, what: &str) {
+    eprintln!("[{:>4.0} s] {what}", started.elapsed().as_secs_f64());
+}
+
+#[allow(clippy::too_many_lines)]
+fn main() {
+    let a = args();
     let started = Instant::now();
     let load_at_start = loadavg();
-    let bin = std::fs::canonicalize(&bin).expect("the release binary: run scripts/bench");
-    if let Some(before) = before {
-        compare_transitions(&before, &bin, runs);
-        return;
+    let after = std::fs::canonicalize(&a.bin).expect("the release binary: run scripts/bench");
+    let mut bins = Vec::new();
+    if let Some(before) = &a.before {
+        bins.push(commands::Bin {
+            name: "before",
+            path: std::fs::canonicalize(before).expect("the --compare-with binary"),
+        });
     }
+    bins.push(commands::Bin {
+        name: "after",
+        path: after.clone(),
+    });
+    let me = bins.len() - 1;
     let mut b = Bench {
-        bin,
+        bin: after,
         dir: tempfile::tempdir().expect("temp dir"),
-        runs,
-        quick,
+        runs: a.runs,
+        quick: a.quick,
         rows: Vec::new(),
     };
-    std::fs::write(b.config(), "state:\n  keep_done_days: 3650\n").expect("config");
-    let store = b.dir.path().join("data/pending-tickets.json");
-    write_store(&store, 10_000, 1_000);
-    let size = std::fs::metadata(&store).expect("store").len();
-    let note = format!("10,000 tickets, {:.1} MB file", size as f64 / 1_048_576.0);
+    std::fs::write(b.config(), commands::config_yaml()).expect("config");
+    let root = b.dir.path().to_path_buf();
+    let runs = b.runs;
 
-    let cfg = b.config();
-    let base = b.cmd(&cfg);
-    let plane = |args: &[&str]| {
-        let mut c = Command::new(base.get_program());
-        c.args(base.get_args()).args(args);
-        for (k, v) in base.get_envs() {
-            match v {
-                Some(v) => c.env(k, v),
-                None => c.env_remove(k),
-            };
+    // 1. Growth: the six commands at 100 / 1,000 / 10,000 (/ 100,000) tickets, with floors.
+    let mut sizes = vec![100, 1_000, 10_000];
+    if !b.quick {
+        sizes.push(100_000);
+    }
+    let mut growth = Vec::new();
+    for &total in &sizes {
+        stage(started, &format!("growth, {} tickets", report::n(total)));
+        let pending = (total / 10).max(20).max(runs + 5);
+        let r = if total >= 100_000 { runs.min(5) } else { runs };
+        let s = commands::prepare(&root, &format!("growth-{total}"), &bins, total, |i| {
+            store::mostly_done(i, pending)
+        });
+        let med = commands::measure(&bins, &s, r);
+        let floors = commands::floors(&s, r);
+        growth.push(report::GrowthCol {
+            tickets: total,
+            bytes: s.bytes,
+            live: s.live_bytes.clone(),
+            med,
+            floors,
+            runs: r,
+        });
+        s.remove();
+    }
+
+    // 2. History: 1,000 open alone, then with 100,000 done tickets beside them.
+    let (open, history) = (1_000, 100_000);
+    // The older binaries take seconds per command here: fewer runs keep the bench short.
+    let hist_runs = if b.quick { runs.min(3) } else { runs.min(9) };
+    stage(started, "1,000 open tickets, no history");
+    let s = commands::prepare(&root, "open-1000", &bins, open, store::open);
+    let none = commands::measure(&bins, &s, hist_runs);
+    s.remove();
+    stage(started, "1,000 open tickets and 100,000 done");
+    let s = commands::prepare(&root, "history", &bins, open + history, |i| {
+        if i < open {
+            store::open(i)
+        } else {
+            store::Status::Done
         }
-        c
+    });
+    let with = commands::measure(&bins, &s, hist_runs);
+    s.remove();
+    let hist = report::History {
+        none,
+        with,
+        history,
+        open,
     };
 
-    // 1. list
-    b.case("list --json (10,000)", &note, |_| {
-        plane(&["list", "--json"])
-    });
-    b.case("list (10,000)", &note, |_| plane(&["list"]));
+    // 3. 10,000 open tickets.
+    stage(started, "10,000 open tickets");
+    let s = commands::prepare(&root, "open-10000", &bins, 10_000, store::open);
+    let open_10k = commands::measure(&bins, &s, runs);
+    s.remove();
 
-    // 2. one transition
-    b.case("approve --no-session (10,000)", &note, |i| {
-        plane(&["approve", &format!("BENCH-{i}"), "--no-session"])
-    });
-    b.case("complete (10,000)", &note, |i| {
-        plane(&["complete", &format!("BENCH-{i}"), "bench summary"])
-    });
-
-    // 2b. a hook call, as Claude Code makes one on every tool use: it must never read the
-    // state file, so the queue's size must not show here.
-    let fixtures = Path::new("tests/fixtures/claude-hooks");
-    let transcript = b.dir.path().join("transcript.jsonl");
-    let lines = std::fs::read_to_string(fixtures.join("transcript.jsonl")).expect("fixture");
-    std::fs::write(&transcript, lines.repeat(50)).expect("transcript");
-    let mut input: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures.join("pre-tool-use.json")).expect("fixture"),
-    )
-    .expect("fixture JSON");
-    input["transcript_path"] = transcript.display().to_string().into();
-    let input_path = b.dir.path().join("pre-tool-use.json");
-    std::fs::write(&input_path, input.to_string()).expect("hook input");
-    b.case(
-        "hook pre-tool-use (10,000)",
-        &format!("{note}; a transcript of 100 requests"),
-        |_| {
-            let mut c = plane(&["hook", "pre-tool-use"]);
-            c.env("PLANE_ORCH_TICKET", "BENCH-1")
-                .stdin(std::fs::File::open(&input_path).expect("hook input"));
-            c
-        },
-    );
-
-    // 5. the parse floor
-    let mut runs_floor = Vec::new();
-    for _ in 0..b.runs {
-        let start = Instant::now();
-        let bytes = std::fs::read(&store).expect("read");
-        let state: State = serde_json::from_slice(&bytes).expect("parse");
-        assert_eq!(state.tickets.len(), 10_000);
-        runs_floor.push(start.elapsed());
+    // 4-6. serve under writes, concurrent transitions, CPU per request next to nginx.
+    let secs = if b.quick { 3 } else { 10 };
+    let concurrent_each = if b.quick { 3 } else { 6 };
+    let mut served = Vec::new();
+    if serve::have_wrk() {
+        if load::nginx_path().is_none() {
+            eprintln!("nginx is not installed: serve's CPU is not compared with a static server");
+        }
+        let s = commands::prepare(&root, "serve", &bins, 10_000, |i| {
+            store::mostly_done(i, 1_000)
+        });
+        let c = commands::prepare(&root, "concurrent", &bins, 10_000, |i| {
+            store::mostly_done(i, 1_000)
+        });
+        for (i, bin) in bins.iter().enumerate() {
+            stage(started, &format!("serve CPU per request [{}]", bin.name));
+            let cpu = load::cpu_vs_nginx(bin, &s, i, secs, &root);
+            stage(started, &format!("serve under a writer [{}]", bin.name));
+            let under_writes = load::serve_under_writes(bin, &s, i, secs);
+            stage(
+                started,
+                &format!("16 concurrent transitions [{}]", bin.name),
+            );
+            let concurrent = load::concurrent(bin, &c.dirs[i], &c.pending, 16, concurrent_each);
+            eprintln!(
+                "  {:.0} transitions/s ({} failed)",
+                concurrent.0, concurrent.1
+            );
+            served.push(report::Served {
+                under_writes,
+                cpu,
+                concurrent,
+            });
+        }
+        s.remove();
+        c.remove();
+    } else {
+        eprintln!("wrk is not installed: the serve cases are skipped");
     }
-    b.push(
-        "parse floor: read + serde_json (in-process)",
-        runs_floor,
-        None,
-        &note,
-    );
-    // What a store that parses a ticket only when it is needed could reach: the file read,
-    // and the file split into tickets kept as raw JSON.
-    let mut runs_read = Vec::new();
-    let mut runs_raw = Vec::new();
-    for _ in 0..b.runs {
-        let start = Instant::now();
-        let bytes = std::fs::read(&store).expect("read");
-        runs_read.push(start.elapsed());
-        let start = Instant::now();
-        let bytes2 = std::fs::read(&store).expect("read");
-        let lazy: LazyState = serde_json::from_slice(&bytes2).expect("parse");
-        assert_eq!(lazy.tickets.len(), 10_000);
-        runs_raw.push(start.elapsed());
-        drop(bytes);
-    }
-    b.push("read the file only (in-process)", runs_read, None, &note);
-    b.push(
-        "read + split into tickets kept as raw JSON (in-process)",
-        runs_raw,
-        None,
-        "what a store parsing tickets only when needed would pay",
-    );
 
-    // 3. poll against a fake Plane on loopback
-    let poll_runs = if b.quick { 3 } else { b.runs.min(7) };
+    // 7. Polls against a fake Plane, and today's serve figures (this binary only).
+    stage(started, "polls");
+    let poll_runs = if b.quick { 3 } else { runs.min(7) };
     let polls = vec![
         poll_case(&mut b, 500, poll_runs),
         poll_case(&mut b, 5_000, poll_runs),
     ];
-
-    // 4. serve under wrk
-    let secs = if b.quick { 3 } else { 10 };
-    let served = if serve::have_wrk() {
+    stage(started, "serve figures");
+    let steady = if serve::have_wrk() {
         serve_case(&b, secs)
     } else {
-        eprintln!("wrk is not installed: case 4 (serve) skipped");
         Vec::new()
     };
+    stage(started, "done");
 
-    let report = table(&b.rows);
-    println!("{report}");
-    let serve_report = if served.is_empty() {
-        "serve: not measured (wrk is not installed).\n".to_string()
-    } else {
-        serve_table(&served, secs)
-    };
-    println!("{serve_report}");
-    let goals = targets(&Figures {
-        list_json: b.median("list --json (10,000)"),
-        list: b.median("list (10,000)"),
-        floor: b.median("parse floor: read + serde_json (in-process)"),
-        approve: b.median("approve --no-session (10,000)"),
-        complete: b.median("complete (10,000)"),
-        hook: b.median("hook pre-tool-use (10,000)"),
-        polls: &polls,
-        serve: &served,
-        store_bytes: size,
-    });
-    println!("{goals}");
-    let load = loadavg();
     let mut md = String::new();
     let _ = writeln!(md, "# Benchmarks\n");
     let _ = writeln!(
         md,
-        "Made by `scripts/bench{}` on {} ({}; load average {load_at_start} at the start, {load} at the end).\n",
+        "Made by `scripts/bench{}{}` on {} ({}; load average {load_at_start} at the start, {} at \
+         the end). Every figure below was measured in this one run on this one machine; \
+         `before` is {}, `after` the binary built from this tree, the two taking turns run by \
+         run so both meet the same load. Commands run as a user runs them, on files in the \
+         page cache; wrk and the fake Plane share the cores with plane-orch.\n",
         if b.quick { " --quick" } else { "" },
+        if a.before.is_some() {
+            " --compare-with OLD_BIN"
+        } else {
+            ""
+        },
         Utc::now().format("%Y-%m-%d"),
-        machine()
+        machine(),
+        loadavg(),
+        a.before.as_ref().map_or_else(
+            || "not measured (no `--compare-with`)".to_string(),
+            |p| format!("`{}`", p.display())
+        ),
     );
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let busy = |l: &str| {
+        l.split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some_and(|v| v > 0.5 * cores as f64)
+    };
+    if busy(&load_at_start) || busy(&loadavg()) {
+        md.push_str(
+            "**Other work was running on the machine** (see the load averages): the ratios \
+             between figures of the same run hold better than the figures themselves; run \
+             `scripts/bench` again on a quiet machine for figures to rely on.\n\n",
+        );
+    }
+    md.push_str("## Growth with the store\n\n");
+    md.push_str(&report::growth_table(&bins, &growth));
+    md.push_str("\n## History\n\n");
+    md.push_str(&report::history_table(&bins, &hist));
+    md.push_str("\n## Open tickets\n\n");
+    md.push_str(&report::open_table(&bins, open, &hist.none));
+    md.push('\n');
+    md.push_str(&report::open_table(&bins, 10_000, &open_10k));
+    if !served.is_empty() {
+        md.push_str("\n## serve while the store changes\n\n");
+        md.push_str(&report::served_table(
+            &bins,
+            &served,
+            secs,
+            16 * concurrent_each,
+        ));
+    }
+    md.push_str("\n## Polls and serve (this binary)\n\n");
+    md.push_str(&format!(
+        "Times are wall times over {} runs (polls: {poll_runs} runs, each in a fresh data \
+         folder) after one warm-up.\n\n",
+        b.runs
+    ));
+    md.push_str(&table(&b.rows));
+    md.push('\n');
+    if steady.is_empty() {
+        md.push_str("serve: not measured (wrk is not installed).\n");
+    } else {
+        md.push_str(&serve_table(&steady, secs));
+    }
+    md.push_str(
+        "\n## Targets\n\nFor the binary built here (`after`).\n\n\
+         | figure | measured | target | verdict |\n|---|---:|---|---|\n",
+    );
+    report::targets(&mut md, me, &hist, &hist.none, &open_10k, served.get(me));
+    steady_targets(&mut md, &polls, &steady);
     let _ = writeln!(
         md,
-        "Every command runs the release binary as a user would, on files in the page cache; \
-         times are wall times over {} runs (polls: {poll_runs} runs, each in a fresh data \
-         folder) after one warm-up. The fake Plane and wrk run on the same machine and share \
-         its cores with plane-orch.\n",
-        b.runs
+        "\nruns per case: {}  \nbench took: {:.0} s",
+        b.runs,
+        started.elapsed().as_secs_f64()
     );
-    md.push_str(&report);
-    md.push('\n');
-    md.push_str(&serve_report);
-    md.push('\n');
-    md.push_str(&goals);
-    let mut extra = BTreeMap::new();
-    extra.insert("runs per case", b.runs.to_string());
-    extra.insert(
-        "bench took",
-        format!("{:.0} s", started.elapsed().as_secs_f64()),
-    );
-    md.push('\n');
-    for (k, v) in extra {
-        let _ = writeln!(md, "{k}: {v}  ");
-    }
-    std::fs::write(&out, md).expect("write BENCHMARKS.md");
-    if keep {
+    println!("{md}");
+    std::fs::write(&a.out, &md).expect("write BENCHMARKS.md");
+    if a.keep {
         eprintln!("data kept in {}", b.dir.keep().display());
     }
-    eprintln!("wrote {}", out.display());
-}
-
-/// `--compare-with OLD_BIN`: the one-transition cases only, on two copies of the 10,000-ticket
-/// store, the two binaries taking turns run by run so both meet the same machine load.
-fn compare_transitions(before: &Path, after: &Path, runs: usize) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let make = |name: &str| {
-        let d = dir.path().join(name);
-        std::fs::create_dir_all(&d).expect("dir");
-        std::fs::write(d.join("config.yaml"), "state:\n  keep_done_days: 3650\n").expect("config");
-        write_store(&d.join("data/pending-tickets.json"), 10_000, 1_000);
-        d
-    };
-    let (old_dir, new_dir) = (make("before"), make("after"));
-    let cmd = |bin: &Path, d: &Path, args: &[&str]| {
-        let mut c = Command::new(bin);
-        c.arg("--config")
-            .arg(d.join("config.yaml"))
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env("TMUX_TMPDIR", d);
-        c
-    };
-    let mut table = String::from("| case | before median | after median |\n|---|---|---|\n");
-    for (case, args) in [
-        (
-            "approve --no-session (10,000)",
-            ["approve", "{id}", "--no-session"],
-        ),
-        ("complete (10,000)", ["complete", "{id}", "bench summary"]),
-    ] {
-        let (mut old, mut new) = (Vec::new(), Vec::new());
-        // One warm-up each (page cache), then turns.
-        for i in 0..=runs {
-            let id = format!("BENCH-{i}");
-            let a: Vec<&str> = args
-                .iter()
-                .map(|a| if *a == "{id}" { id.as_str() } else { a })
-                .collect();
-            let t_old = measure(&mut cmd(before, &old_dir, &a));
-            let t_new = measure(&mut cmd(after, &new_dir, &a));
-            if i > 0 {
-                old.push(t_old);
-                new.push(t_new);
-            }
-        }
-        old.sort();
-        new.sort();
-        let line = format!(
-            "| {case} | {} | {} |\n",
-            ms(old[old.len() / 2]),
-            ms(new[new.len() / 2])
-        );
-        eprint!("{line}");
-        table.push_str(&line);
-    }
-    println!("{table}");
+    eprintln!("wrote {}", a.out.display());
 }

@@ -89,8 +89,10 @@ pub struct Load {
     pub p50: Duration,
     pub p99: Duration,
     pub requests: u64,
-    /// Non-2xx/3xx answers plus socket errors.
+    /// Non-2xx/3xx answers plus socket errors (timeouts included).
     pub errors: u64,
+    /// Requests wrk gave up on (its 2 s timeout).
+    pub timeouts: u64,
 }
 
 /// `wrk --latency -t2 -c16 -d{secs}s URL`, parsed.
@@ -139,6 +141,11 @@ fn parse_wrk(text: &str) -> Load {
                 .filter_map(|p| p.split_whitespace().nth(1))
                 .filter_map(|n| n.parse::<u64>().ok())
                 .sum::<u64>();
+            load.timeouts += rest
+                .split(',')
+                .filter_map(|p| p.trim().strip_prefix("timeout "))
+                .filter_map(|n| n.trim().parse::<u64>().ok())
+                .sum::<u64>();
         }
     }
     load
@@ -180,10 +187,11 @@ mod tests {
     fn wrk_reports_are_read() {
         let text = "Running 10s test @ http://127.0.0.1:1/health\n  2 threads and 16 connections\n  \
 Latency Distribution\n     50%  250.00us\n     75%  491.00us\n     90%  700.00us\n     99%    5.10ms\n  \
-22464 requests in 10.10s, 3.34MB read\n  Non-2xx or 3xx responses: 3\nRequests/sec:   2223.34\n";
+22464 requests in 10.10s, 3.34MB read\n  Socket errors: connect 0, read 1, write 0, timeout 28\n  Non-2xx or 3xx responses: 3\nRequests/sec:   2223.34\n";
         let l = parse_wrk(text);
         assert_eq!(l.requests, 22464);
-        assert_eq!(l.errors, 3);
+        assert_eq!(l.errors, 32);
+        assert_eq!(l.timeouts, 28);
         assert!((l.requests_per_sec - 2223.34).abs() < 1e-6);
         assert_eq!(l.p50, Duration::from_micros(250));
         assert_eq!(l.p99, Duration::from_micros(5100));
