@@ -183,6 +183,9 @@ impl Archive {
         let Some(file) = self.open()? else {
             return Ok(None);
         };
+        if let Some(found) = self.find_quickly(&file, id)? {
+            return Ok(found);
+        }
         // A miss in an index that covers the whole archive is a miss: it was made from this
         // very file (same inode, every byte scanned), so no full read is needed to say so.
         let index = self.index(&file)?;
@@ -200,6 +203,62 @@ impl Archive {
             .rev()
             .find(|e| &e.id == id)
             .and_then(|e| read_entry(&file, e)))
+    }
+
+    /// [`Archive::find`] without parsing the whole index: when the index names this archive
+    /// and covers all of it (its last line says so), the id's last line is searched for and
+    /// only it is read. `Ok(Some(None))`: not archived. `Ok(None)`: this cannot tell (the
+    /// index is missing, behind, or leads elsewhere); the caller goes the long way.
+    fn find_quickly(&self, file: &File, id: &TicketId) -> Result<Option<Option<Ticket>>> {
+        let meta = file
+            .metadata()
+            .with_context(|| format!("cannot read the archive {}", self.path.display()))?;
+        let Ok(bytes) = fs::read(self.index_path()) else {
+            return Ok(None);
+        };
+        let header = header_of(&meta);
+        let Some(body) = bytes
+            .strip_prefix(header.as_bytes())
+            .and_then(|b| b.strip_prefix(b"\n"))
+        else {
+            return Ok(None);
+        };
+        let entry_at = |line: &[u8]| {
+            let text = std::str::from_utf8(line).ok()?;
+            parse_index(format!("{header}\n{text}\n").as_bytes(), &header)
+                .and_then(|i| i.entries.into_iter().next())
+        };
+        let Some(trimmed) = body.strip_suffix(b"\n") else {
+            return Ok((body.is_empty() && meta.len() == 0).then_some(None));
+        };
+        let last = &trimmed[memchr::memrchr(b'\n', trimmed).map_or(0, |n| n + 1)..];
+        match entry_at(last) {
+            Some(e) if e.offset + e.len + 1 == meta.len() => {}
+            _ => return Ok(None),
+        }
+        let mut needle = Vec::with_capacity(id.as_str().len() + 2);
+        needle.push(b'\n');
+        needle.extend_from_slice(id.as_str().as_bytes());
+        needle.push(b' ');
+        // The body with a newline before it, so the first line is found like the others.
+        let mut hay = Vec::with_capacity(trimmed.len() + 1);
+        hay.push(b'\n');
+        hay.extend_from_slice(trimmed);
+        // The last copy wins (a crash can archive one twice). Searched forwards, which is
+        // vectorised, where a backward search is not; an id is almost always there once.
+        let finder = memchr::memmem::Finder::new(&needle);
+        let Some(mut at) = finder.find(&hay) else {
+            return Ok(Some(None));
+        };
+        while let Some(next) = finder.find(&hay[at + 1..]) {
+            at += 1 + next;
+        }
+        let line = &hay[at + 1..];
+        let line = &line[..memchr::memchr(b'\n', line).unwrap_or(line.len())];
+        Ok(entry_at(line)
+            .and_then(|e| read_entry(file, &e))
+            .map(|t| Some(Some(t)))
+            .unwrap_or(None))
     }
 
     /// The ids of every archived ticket, from the index.
