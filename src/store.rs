@@ -29,6 +29,7 @@ use crate::lock::Lock;
 use crate::ticket::{Status, Ticket, TicketId};
 
 mod archive;
+mod archived_ids;
 pub use archive::Archive;
 
 /// The state file format this binary writes. It reads every earlier one: version 1 kept done
@@ -47,9 +48,14 @@ pub struct State {
     /// until it has seen them leave every trigger and enter one again.
     #[serde(default)]
     pub dismissed: BTreeMap<String, DateTime<Utc>>,
-    /// Done tickets moved to the archive: polling never queues these ids again. Ids only:
-    /// the rest of what is known of them is in the archive and its index.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    /// Done tickets moved to the archive: polling never queues these ids again. Ids only
+    /// (kept as runs of numbers by project): the rest of what is known of them is in the
+    /// archive and its index.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeSet::is_empty",
+        with = "archived_ids"
+    )]
     pub archived: BTreeSet<TicketId>,
     /// Sums over the archived tickets, for the metrics the archive would otherwise be read for.
     #[serde(default, skip_serializing_if = "ArchiveTotals::is_empty")]
@@ -182,10 +188,29 @@ struct LazyState<'a> {
 /// What a state file says of its archived tickets: the part after the tickets, read alone.
 #[derive(Deserialize)]
 struct ArchiveTail {
-    #[serde(default)]
-    archived: Vec<serde::de::IgnoredAny>,
+    #[serde(default, deserialize_with = "count_archived")]
+    archived: usize,
     #[serde(default)]
     archive_totals: ArchiveTotals,
+}
+
+/// How many ids `archived` holds, without making them: runs are counted, a list of ids (an
+/// earlier file) is counted as it is read.
+fn count_archived<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<usize, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Runs(BTreeMap<String, String>),
+        List(Vec<serde::de::IgnoredAny>),
+    }
+    match Either::deserialize(d)? {
+        Either::List(ids) => Ok(ids.len()),
+        Either::Runs(runs) => runs.values().try_fold(0, |n, items| {
+            archived_ids::count(items)
+                .map(|c| n + c)
+                .map_err(serde::de::Error::custom)
+        }),
+    }
 }
 
 /// Only a ticket's status.
@@ -540,7 +565,7 @@ impl Store {
             }
             Ok(serde_json::from_slice::<ArchiveTail>(&tail)
                 .ok()
-                .map(|t| (t.archived.len(), t.archive_totals)))
+                .map(|t| (t.archived, t.archive_totals)))
         })()?;
         if let Some(archived) = streamed {
             return Ok(Some(archived));
@@ -687,7 +712,7 @@ impl Store {
             serde_json::from_slice::<ArchiveTail>(&object).ok()
         });
         match tail {
-            Some(t) => Ok((t.archived.len(), t.archive_totals)),
+            Some(t) => Ok((t.archived, t.archive_totals)),
             None => {
                 let state = self.decode(bytes)?;
                 Ok((state.archived.len(), state.archive_totals))
@@ -824,9 +849,8 @@ impl Store {
         let offset = |part: &[u8]| part.as_ptr() as usize - old.as_ptr() as usize;
         let (_, last) = lines[lines.len() - 1];
         let after_tickets = offset(last) + last.len();
-        if archived_line(&old[after_tickets..]).is_some_and(|line| {
-            memchr::memmem::find(line, format!("\"{id}\"").as_bytes()).is_some()
-        }) {
+        if archived_line(&old[after_tickets..]).is_some_and(|line| holds_archived(line, &ticket.id))
+        {
             return Err(refuse(None));
         }
         let mut entry = Vec::with_capacity(id.len() + 1024);
@@ -1134,9 +1158,28 @@ fn is_current(bytes: &[u8]) -> bool {
         && memchr::memmem::find(bytes, b"\"status\":\"done\"").is_none()
 }
 
-/// The `"archived":[...]` line of the part of a file after its tickets, as [`encode`] lays it.
+/// Whether the `"archived":{...}` line holds `id` (only its project's runs are looked at).
+/// A line that does not read says yes: the id is then refused rather than taken twice.
+fn holds_archived(line: &[u8], id: &TicketId) -> bool {
+    let Some(body) = line.strip_prefix(b"\"archived\":") else {
+        return true;
+    };
+    let body = body.strip_suffix(b",").unwrap_or(body);
+    if body.starts_with(b"[") {
+        // A list of ids, as an earlier plane-orch wrote it.
+        return memchr::memmem::find(body, format!("\"{id}\"").as_bytes()).is_some();
+    }
+    let Ok(runs) = serde_json::from_slice::<BTreeMap<&str, &str>>(body) else {
+        return true;
+    };
+    let (project, suffix) = id.as_str().split_once('-').unwrap_or((id.as_str(), ""));
+    runs.get(project)
+        .is_some_and(|items| archived_ids::holds(items, suffix))
+}
+
+/// The `"archived":` line of the part of a file after its tickets, as [`encode`] lays it.
 fn archived_line(rest: &[u8]) -> Option<&[u8]> {
-    const KEY: &[u8] = b"\n\"archived\":[";
+    const KEY: &[u8] = b"\n\"archived\":";
     let at = memchr::memmem::find(rest, KEY)?;
     let line = &rest[at + 1..];
     Some(&line[..memchr::memchr(b'\n', line).unwrap_or(line.len())])
@@ -1202,7 +1245,7 @@ fn encode(state: &State, size_hint: usize) -> Result<Vec<u8>> {
     put(&mut out, &state.dismissed)?;
     if !state.archived.is_empty() {
         out.extend_from_slice(b",\n\"archived\":");
-        put(&mut out, &state.archived)?;
+        put(&mut out, &archived_ids::encode(&state.archived))?;
     }
     if !state.archive_totals.is_empty() {
         out.extend_from_slice(b",\n\"archive_totals\":");

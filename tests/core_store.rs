@@ -278,7 +278,11 @@ fn done_tickets_leave_the_state_file_at_once_and_stay_findable() {
             "{id} still in the state file"
         );
     }
-    assert_eq!(state["archived"], serde_json::json!(["NEW-1", "OLD-1"]));
+    // Kept as runs of ticket numbers by project.
+    assert_eq!(
+        state["archived"],
+        serde_json::json!({"NEW": "1", "OLD": "1"})
+    );
     let archive =
         std::fs::read_to_string(env.path().join("data/pending-tickets.archive.jsonl")).unwrap();
     assert_eq!(archive.lines().count(), 2);
@@ -587,11 +591,16 @@ fn every_ticket_is_somewhere(env: &Env, ids: &[String]) {
         if state["tickets"][id].is_object() {
             continue;
         }
+        // D-<n>: the runs of project D hold n.
+        let n: u64 = id.strip_prefix("D-").unwrap().parse().unwrap();
+        let runs = state["archived"]["D"].as_str().unwrap_or_default();
+        let held = runs.split(',').any(|r| {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            (a.parse::<u64>().unwrap()..=b.parse().unwrap()).contains(&n)
+        });
         assert!(
-            state["archived"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x == id.as_str())),
-            "{id} is neither in the state file nor marked archived"
+            held,
+            "{id} is neither in the state file nor marked archived: {runs}"
         );
         let shown = json(&env.ok(&["show", id, "--json"]));
         assert_eq!(shown["status"], "done", "{id}");
@@ -703,7 +712,10 @@ fn a_state_file_of_the_earlier_format_is_migrated_at_its_first_write() {
     let state = env.state();
     assert_eq!(state["version"], 2);
     assert!(state["tickets"]["DONE-1"].is_null());
-    assert_eq!(state["archived"], serde_json::json!(["DONE-1", "GONE-1"]));
+    assert_eq!(
+        state["archived"],
+        serde_json::json!({"DONE": "1", "GONE": "1"})
+    );
     assert_eq!(state["tickets"]["OPEN-1"]["status"], "active");
     let shown = json(&env.ok(&["show", "DONE-1", "--json"]));
     assert_eq!(shown["status"], "done");
