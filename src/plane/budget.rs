@@ -240,6 +240,20 @@ impl Budget {
         }
     }
 
+    /// [`Budget::usage`] when `read`; else the limit with nothing used, reading no file.
+    #[must_use]
+    pub fn usage_if(&self, read: bool) -> Usage {
+        if read {
+            return self.usage();
+        }
+        Usage {
+            limit_per_minute: u32::try_from(self.limit).unwrap_or(u32::MAX),
+            used: 0,
+            wait_secs: 0.0,
+            waiting: false,
+        }
+    }
+
     /// How the budget stands now. Reading takes the lock too, so it sees whole ledgers.
     #[must_use]
     pub fn usage(&self) -> Usage {

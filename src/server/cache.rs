@@ -210,6 +210,23 @@ impl StateCache {
         }
     }
 
+    /// [`StateCache::summary_now`] and [`StateCache::state_now`] from one look at the file.
+    #[must_use]
+    pub fn summary_and_state_now(&self, store: &Store) -> (StateView, Option<Arc<OpenTickets>>) {
+        match self.current_or_wait(store, |c| (c.summary, Arc::clone(&c.open)), false) {
+            Ok(Some((summary, open))) => (
+                StateView {
+                    summary: Ok(summary),
+                    age: Duration::ZERO,
+                    stale: None,
+                },
+                Some(open),
+            ),
+            // Not readable now: what the two answer apart (the last version read, or why not).
+            _ => (self.summary_now(store), self.state_now(store)),
+        }
+    }
+
     /// The open tickets without ever waiting: as [`StateCache::summary_now`], the last ones
     /// read when the file is being read or locked; `None` when nothing was ever read.
     #[must_use]

@@ -292,7 +292,12 @@ fn health(ctx: &Ctx, req: &Request<'_>) -> Reply {
         .token
         .as_ref()
         .is_none_or(|t| super::http::authorized(t, req.header("Authorization")));
-    let state = ctx.cache.summary_now(&ctx.app.store);
+    // One look at the state file serves the counts and the interrupted operations.
+    let (state, open) = if authorized {
+        ctx.cache.summary_and_state_now(&ctx.app.store)
+    } else {
+        (ctx.cache.summary_now(&ctx.app.store), None)
+    };
     let summary = state.summary.as_ref().ok();
     let count = |s: Status| summary.map_or(0, |summary| summary.count(s));
     let sessions = ctx.liveness.snapshot();
@@ -308,9 +313,7 @@ fn health(ctx: &Ctx, req: &Request<'_>) -> Reply {
     let secs = |d: std::time::Duration| (d.as_secs_f64() * 10.0).round() / 10.0;
     // Operations left by a process that died, from the last state read (never waiting on
     // the state lock): the next command on each ticket finishes it.
-    let interrupted: Vec<serde_json::Value> = ctx
-        .cache
-        .state_now(&ctx.app.store)
+    let interrupted: Vec<serde_json::Value> = open
         .map(|s| {
             s.tickets
                 .values()
@@ -352,7 +355,10 @@ fn health(ctx: &Ctx, req: &Request<'_>) -> Reply {
                 "last_poll_ok": last.as_ref().map(|p| p.ok),
                 "last_poll_error": last.as_ref().and_then(|p| p.error.clone()),
                 "failed_projects": last.as_ref().map_or_else(Vec::new, |p| p.failed_projects.clone()),
-                "rate_budget": crate::plane::budget::Budget::new(&ctx.app.config.plane).usage(),
+                // Without Plane there is no ledger to read.
+                "rate_budget": crate::plane::budget::Budget::new(&ctx.app.config.plane).usage_if(
+                    ctx.app.config.plane.is_configured()
+                ),
                 "webhooks": ctx.webhooks.as_ref().map_or_else(
                     || json!({"enabled": false, "path": ctx.app.config.plane.webhook_path}),
                     super::webhook::Webhooks::status,
