@@ -996,8 +996,18 @@ impl Store {
     /// # Errors
     /// The file exists but cannot be read.
     pub fn generation(&self) -> Result<Option<(u64, u64)>> {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut file = match File::open(&self.path) {
+        Ok(self.look()?.flatten())
+    }
+
+    /// [`Store::generation`], telling a missing file (`None`) from one whose generation
+    /// cannot be told (`Some(None)`): an open, a stat and one read of its last bytes, as a
+    /// server asks this of every request.
+    ///
+    /// # Errors
+    /// The file exists but cannot be read.
+    pub fn look(&self) -> Result<Option<Option<(u64, u64)>>> {
+        use std::os::unix::fs::FileExt as _;
+        let file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
@@ -1005,16 +1015,16 @@ impl Store {
                     .with_context(|| format!("cannot read the state file {}", self.path.display()))
             }
         };
-        let mut read = || -> io::Result<(Vec<u8>, u64)> {
+        let read = || -> io::Result<(Vec<u8>, u64)> {
             let len = file.metadata()?.len();
-            file.seek(SeekFrom::Start(len.saturating_sub(64)))?;
-            let mut tail = Vec::with_capacity(64);
-            file.read_to_end(&mut tail)?;
+            let from = len.saturating_sub(64);
+            let mut tail = vec![0; usize::try_from(len - from).unwrap_or(64)];
+            file.read_exact_at(&mut tail, from)?;
             Ok((tail, len))
         };
         let (tail, len) = read()
             .with_context(|| format!("cannot read the state file {}", self.path.display()))?;
-        Ok(tail_generation(&tail).map(|(g, _)| (g, len)))
+        Ok(Some(tail_generation(&tail).map(|(g, _)| (g, len))))
     }
 
     /// The state and the bytes it was parsed from (`None` when the file does not exist).

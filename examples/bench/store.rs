@@ -12,25 +12,9 @@ use std::path::Path;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{json, Value};
 
-/// Where a generated ticket is in the workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Pending,
-    Active,
-    Completed,
-    Done,
-}
-
-impl Status {
-    fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Active => "active",
-            Status::Completed => "completed",
-            Status::Done => "done",
-        }
-    }
-}
+/// Where a generated ticket is in the workflow: the statuses are the program's own, the
+/// rest of a ticket is written here as the earlier format wrote it.
+pub use plane_orch::ticket::Status;
 
 const WORDS: &[&str] = &[
     "ticket",

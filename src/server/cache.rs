@@ -31,10 +31,7 @@ use crate::ticket::{Status, Ticket, TicketId};
 struct Fingerprint(Option<(u64, u64)>);
 
 fn fingerprint(store: &Store) -> Result<Option<Fingerprint>> {
-    if !store.path().exists() {
-        return Ok(None);
-    }
-    Ok(Some(Fingerprint(store.generation()?)))
+    Ok(store.look()?.map(Fingerprint))
 }
 
 /// The last parsed state, the file version it came from (`None`: there was no file) and
