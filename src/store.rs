@@ -474,9 +474,10 @@ impl Store {
     }
 
     /// Every ticket of the state file as its id, status and raw JSON, for a reader that keeps
-    /// its own decoded copy and decodes only what changed; returns what
-    /// [`Store::archived_summary`] returns, of the same version of the file. The file is read a line at a time
-    /// (the layout a writer leaves holds a ticket a line), so no copy of the whole file is held;
+    /// its own decoded copy and decodes only what changed; returns how many tickets are
+    /// archived and their totals, of the same version of the file. The file is read a line at
+    /// a time (the layout a writer leaves holds a ticket a line), so no copy of the whole file
+    /// is held;
     /// a file laid out otherwise is read whole, after `each(None)`, which says: forget the
     /// tickets handed on so far, they come again. Under the shared lock when it is free; while
     /// a writer holds it, read anyway when `anyway` (a writer replaces the file by a rename, so
@@ -685,20 +686,7 @@ impl Store {
         Ok(in_list_order(tickets))
     }
 
-    /// How many tickets are archived, and their totals, read under a shared lock without
-    /// decoding any ticket.
-    ///
-    /// # Errors
-    /// As [`Store::load`].
-    pub fn archived_summary(&self) -> Result<(usize, ArchiveTotals)> {
-        let _lock = self.lock(false)?;
-        let Some(bytes) = self.read_bytes()? else {
-            return Ok((0, ArchiveTotals::default()));
-        };
-        self.archived_in(&bytes)
-    }
-
-    /// [`Store::archived_summary`] of a file's bytes.
+    /// How many tickets a file's bytes say are archived, and their totals, decoding no ticket.
     fn archived_in(&self, bytes: &[u8]) -> Result<(usize, ArchiveTotals)> {
         // The part after the tickets, as its own object; any other layout is decoded whole.
         let tail = ticket_lines(bytes).and_then(|lines| {

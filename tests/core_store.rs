@@ -94,6 +94,21 @@ impl Rng {
     }
 }
 
+/// Starts `plane-orch args` and sends it SIGKILL after `micros` microseconds; whether the
+/// kill was sent.
+fn run_and_kill(env: &Env, args: &[&str], micros: u64) -> bool {
+    let mut child = plane_orch(env)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_micros(micros));
+    let killed = child.kill().is_ok();
+    let _ = child.wait();
+    killed
+}
+
 #[test]
 fn writers_killed_at_random_moments_never_leave_a_partial_file() {
     let env = Arc::new(Env::new());
@@ -146,24 +161,18 @@ fn writers_killed_at_random_moments_never_leave_a_partial_file() {
     let mut i = 0;
     while Instant::now() < deadline {
         i += 1;
-        let mut child = plane_orch(&env)
-            .args([
-                "add",
-                &format!("K-{i}"),
-                "--title",
-                "killed?",
-                "--description",
-                &description,
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_micros(rng.below(8000)));
-        if child.kill().is_ok() {
+        let id = format!("K-{i}");
+        let args = [
+            "add",
+            &id,
+            "--title",
+            "killed?",
+            "--description",
+            &description,
+        ];
+        if run_and_kill(&env, &args, rng.below(8000)) {
             killed += 1;
         }
-        let _ = child.wait();
     }
     stop.store(true, Ordering::Relaxed);
     for r in readers {
@@ -635,17 +644,9 @@ fn writers_killed_while_tickets_become_done_lose_nothing_and_show_finds_every_on
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
     let mut killed = 0;
     for id in &ids {
-        let mut child = plane_orch(&env)
-            .args(["update-plane", id, "--no-plane"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_micros(rng.below(6000)));
-        if child.kill().is_ok() {
+        if run_and_kill(&env, &["update-plane", id, "--no-plane"], rng.below(6000)) {
             killed += 1;
         }
-        let _ = child.wait();
     }
     stop.store(true, Ordering::Relaxed);
     assert!(reader.join().expect("a reader saw a ticket vanish") > 0);

@@ -460,6 +460,16 @@ mod tests {
     use super::*;
     use crate::ticket::{now, NewTicket, Ticket, TicketId};
 
+    /// A store in a folder of its own holding `ids`, and a cache that has read nothing.
+    fn fresh(ids: &[&str]) -> (tempfile::TempDir, Store, StateCache) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json"));
+        for id in ids {
+            add(&store, id);
+        }
+        (dir, store, StateCache::default())
+    }
+
     fn add(store: &Store, id: &str) {
         store
             .update(|s| {
@@ -472,9 +482,7 @@ mod tests {
 
     #[test]
     fn an_unchanged_file_is_parsed_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path().join("s.json"));
-        let cache = StateCache::default();
+        let (_dir, store, cache) = fresh(&[]);
         assert!(cache.get(&store).unwrap().tickets.is_empty());
         add(&store, "A-1");
         assert_eq!(cache.get(&store).unwrap().tickets.len(), 1);
@@ -490,10 +498,7 @@ mod tests {
 
     #[test]
     fn answers_are_made_once_per_generation_and_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path().join("s.json"));
-        let cache = StateCache::default();
-        add(&store, "A-1");
+        let (_dir, store, cache) = fresh(&["A-1"]);
         let (_, g1) = cache.get_with_generation(&store).unwrap();
         let made = std::cell::Cell::new(0);
         let make = || {
@@ -564,9 +569,7 @@ mod tests {
 
     #[test]
     fn a_change_to_one_ticket_is_seen_and_only_it_is_decoded() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path().join("s.json"));
-        let cache = StateCache::default();
+        let (_dir, store, cache) = fresh(&[]);
         store
             .update(|s| {
                 for i in 0..50 {
@@ -610,11 +613,7 @@ mod tests {
 
     #[test]
     fn a_removed_ticket_vanishes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path().join("s.json"));
-        let cache = StateCache::default();
-        add(&store, "A-1");
-        add(&store, "A-2");
+        let (_dir, store, cache) = fresh(&["A-1", "A-2"]);
         assert_eq!(cache.summary(&store).unwrap().count(Status::Pending), 2);
         store
             .update(|s| {
@@ -637,11 +636,7 @@ mod tests {
 
     #[test]
     fn a_file_laid_out_by_hand_is_read_whole_and_counted_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path().join("s.json"));
-        let cache = StateCache::default();
-        add(&store, "A-1");
-        add(&store, "A-2");
+        let (_dir, store, cache) = fresh(&["A-1", "A-2"]);
         cache.get(&store).unwrap();
         let state = store.load().unwrap();
         std::fs::write(store.path(), serde_json::to_vec_pretty(&state).unwrap()).unwrap();
@@ -657,11 +652,7 @@ mod tests {
 
     #[test]
     fn a_damaged_ticket_is_an_error_every_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path().join("s.json"));
-        let cache = StateCache::default();
-        add(&store, "A-1");
-        add(&store, "A-2");
+        let (_dir, store, cache) = fresh(&["A-1", "A-2"]);
         cache.get(&store).unwrap();
         let text = std::fs::read_to_string(store.path()).unwrap();
         let damaged = text.replacen("\"title\":\"t\"", "\"title\":7", 1);
@@ -741,10 +732,7 @@ mod tests {
 
     #[test]
     fn a_damaged_file_is_an_error_every_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path().join("s.json"));
-        let cache = StateCache::default();
-        add(&store, "A-1");
+        let (_dir, store, cache) = fresh(&["A-1"]);
         cache.get(&store).unwrap();
         std::fs::write(store.path(), "{oops").unwrap();
         assert!(cache.get(&store).is_err());

@@ -210,9 +210,7 @@ impl Archive {
     /// only it is read. `Ok(Some(None))`: not archived. `Ok(None)`: this cannot tell (the
     /// index is missing, behind, or leads elsewhere); the caller goes the long way.
     fn find_quickly(&self, file: &File, id: &TicketId) -> Result<Option<Option<Ticket>>> {
-        let meta = file
-            .metadata()
-            .with_context(|| format!("cannot read the archive {}", self.path.display()))?;
+        let meta = self.meta(file)?;
         let Ok(bytes) = fs::read(self.index_path()) else {
             return Ok(None);
         };
@@ -223,11 +221,7 @@ impl Archive {
         else {
             return Ok(None);
         };
-        let entry_at = |line: &[u8]| {
-            let text = std::str::from_utf8(line).ok()?;
-            parse_index(format!("{header}\n{text}\n").as_bytes(), &header)
-                .and_then(|i| i.entries.into_iter().next())
-        };
+        let entry_at = |line: &[u8]| std::str::from_utf8(line).ok().and_then(parse_entry);
         let Some(trimmed) = body.strip_suffix(b"\n") else {
             return Ok((body.is_empty() && meta.len() == 0).then_some(None));
         };
@@ -236,45 +230,28 @@ impl Archive {
             Some(e) if e.offset + e.len + 1 == meta.len() => {}
             _ => return Ok(None),
         }
-        let mut needle = Vec::with_capacity(id.as_str().len() + 2);
-        needle.push(b'\n');
-        needle.extend_from_slice(id.as_str().as_bytes());
-        needle.push(b' ');
-        // The body with a newline before it, so the first line is found like the others.
-        let mut hay = Vec::with_capacity(trimmed.len() + 1);
-        hay.push(b'\n');
-        hay.extend_from_slice(trimmed);
-        // The last copy wins (a crash can archive one twice). Searched forwards, which is
-        // vectorised, where a backward search is not; an id is almost always there once.
+        // The line starting `<id> `: the first line, or one after a newline. The last copy
+        // wins (a crash can archive one twice); searched forwards, which is vectorised where
+        // a backward search is not, as an id is almost always there once.
+        let needle = format!("\n{id} ").into_bytes();
         let finder = memchr::memmem::Finder::new(&needle);
-        let Some(mut at) = finder.find(&hay) else {
+        let mut found = trimmed.starts_with(&needle[1..]).then_some(0);
+        let mut from = 0;
+        while let Some(at) = finder.find(&trimmed[from..]) {
+            found = Some(from + at + 1);
+            from += at + 1;
+        }
+        let Some(start) = found else {
             return Ok(Some(None));
         };
-        while let Some(next) = finder.find(&hay[at + 1..]) {
-            at += 1 + next;
-        }
-        let line = &hay[at + 1..];
+        let line = &trimmed[start..];
         let line = &line[..memchr::memchr(b'\n', line).unwrap_or(line.len())];
-        Ok(entry_at(line)
-            .and_then(|e| read_entry(file, &e))
-            .map(|t| Some(Some(t)))
-            .unwrap_or(None))
+        Ok(entry_at(line).and_then(|e| read_entry(file, &e)).map(Some))
     }
 
-    /// The ids of every archived ticket, from the index.
-    ///
-    /// # Errors
-    /// The archive cannot be read.
-    pub fn ids(&self) -> Result<Vec<TicketId>> {
-        let Some(file) = self.open()? else {
-            return Ok(Vec::new());
-        };
-        Ok(self
-            .index(&file)?
-            .entries
-            .into_iter()
-            .map(|e| e.id)
-            .collect())
+    fn meta(&self, file: &File) -> Result<fs::Metadata> {
+        file.metadata()
+            .with_context(|| format!("cannot read the archive {}", self.path.display()))
     }
 
     fn open(&self) -> Result<Option<File>> {
@@ -300,9 +277,7 @@ impl Archive {
     /// The index, brought up to date with the archive: extended by the lines appended since
     /// it was written, or made anew when it does not describe this archive.
     fn index(&self, file: &File) -> Result<Index> {
-        let meta = file
-            .metadata()
-            .with_context(|| format!("cannot read the archive {}", self.path.display()))?;
+        let meta = self.meta(file)?;
         let header = header_of(&meta);
         let Some(mut index) = fs::read(self.index_path())
             .ok()
@@ -315,12 +290,8 @@ impl Archive {
             std::cmp::Ordering::Greater => self.rebuild(file),
             std::cmp::Ordering::Less => {
                 let (tail, covered) = scan(&self.path, file, index.covered, meta.len())?;
-                let mut lines = String::new();
-                for e in &tail {
-                    put_entry(&mut lines, e);
-                }
                 if covered > index.covered {
-                    append_to_index(&self.index_path(), &lines);
+                    append_to_index(&self.index_path(), &entries_text(&tail));
                 }
                 index.entries.extend(tail);
                 index.covered = covered;
@@ -331,18 +302,18 @@ impl Archive {
 
     /// Makes the index anew from the whole archive and writes it (atomically).
     fn rebuild(&self, file: &File) -> Result<Index> {
-        let meta = file
-            .metadata()
-            .with_context(|| format!("cannot read the archive {}", self.path.display()))?;
+        let meta = self.meta(file)?;
         let (entries, covered) = scan(&self.path, file, 0, meta.len())?;
-        let mut text = format!("{}\n", header_of(&meta));
-        for e in &entries {
-            put_entry(&mut text, e);
-        }
+        self.write_index(&meta, &entries);
+        Ok(Index { entries, covered })
+    }
+
+    /// Writes the index of the archive with `meta` anew (atomically; best effort).
+    fn write_index(&self, meta: &fs::Metadata, entries: &[Entry]) {
+        let text = format!("{}\n{}", header_of(meta), entries_text(entries));
         if let Err(e) = crate::store::write_atomically(&self.index_path(), text.as_bytes()) {
             log::debug!("cannot write {}: {e}", self.index_path().display());
         }
-        Ok(Index { entries, covered })
     }
 
     /// Adds the lines of an append to the index when the index covered the archive up to
@@ -357,24 +328,13 @@ impl Archive {
             // A new archive starts with its index; an older one without is indexed by the
             // first reader that needs it.
             if before == 0 {
-                let mut text = format!("{}\n", header_of(&meta));
-                for e in entries {
-                    put_entry(&mut text, e);
-                }
-                if let Err(e) = crate::store::write_atomically(&path, text.as_bytes()) {
-                    log::debug!("cannot write {}: {e}", path.display());
-                }
+                self.write_index(&meta, entries);
             }
             return;
         };
-        if index.covered != before {
-            return;
+        if index.covered == before {
+            append_to_index(&path, &entries_text(entries));
         }
-        let mut lines = String::new();
-        for e in entries {
-            put_entry(&mut lines, e);
-        }
-        append_to_index(&path, &lines);
     }
 }
 
@@ -383,12 +343,17 @@ fn header_of(meta: &fs::Metadata) -> String {
     format!("{HEADER} {} {}", meta.dev(), meta.ino())
 }
 
-fn put_entry(out: &mut String, e: &Entry) {
+/// Index lines for `entries`, each ended by a newline.
+fn entries_text(entries: &[Entry]) -> String {
     use std::fmt::Write as _;
-    let done = e
-        .done_at
-        .map_or_else(|| "-".to_string(), |d| d.timestamp_millis().to_string());
-    let _ = writeln!(out, "{} {} {} {done}", e.id, e.offset, e.len);
+    let mut out = String::new();
+    for e in entries {
+        let done = e
+            .done_at
+            .map_or_else(|| "-".to_string(), |d| d.timestamp_millis().to_string());
+        let _ = writeln!(out, "{} {} {} {done}", e.id, e.offset, e.len);
+    }
+    out
 }
 
 fn append_to_index(path: &Path, lines: &str) {
@@ -413,26 +378,32 @@ fn parse_index(bytes: &[u8], header: &str) -> Option<Index> {
     }
     let mut index = Index::default();
     for line in body.lines() {
-        let mut parts = line.split(' ');
-        let id = TicketId::parse(parts.next()?).ok()?;
-        let offset: u64 = parts.next()?.parse().ok()?;
-        let len: u64 = parts.next()?.parse().ok()?;
-        let done_at = match parts.next()? {
-            "-" => None,
-            ms => Some(DateTime::from_timestamp_millis(ms.parse().ok()?)?),
-        };
-        if parts.next().is_some() || offset < index.covered {
+        let entry = parse_entry(line)?;
+        if entry.offset < index.covered {
             return None;
         }
-        index.covered = offset + len + 1;
-        index.entries.push(Entry {
-            id,
-            offset,
-            len,
-            done_at,
-        });
+        index.covered = entry.offset + entry.len + 1;
+        index.entries.push(entry);
     }
     Some(index)
+}
+
+/// One index line: `<id> <offset> <length> <done at ms or ->`.
+fn parse_entry(line: &str) -> Option<Entry> {
+    let mut parts = line.split(' ');
+    let id = TicketId::parse(parts.next()?).ok()?;
+    let offset: u64 = parts.next()?.parse().ok()?;
+    let len: u64 = parts.next()?.parse().ok()?;
+    let done_at = match parts.next()? {
+        "-" => None,
+        ms => Some(DateTime::from_timestamp_millis(ms.parse().ok()?)?),
+    };
+    parts.next().is_none().then_some(Entry {
+        id,
+        offset,
+        len,
+        done_at,
+    })
 }
 
 /// The entries of the archive's lines from `from` to `to`, and how far they reach (the end
