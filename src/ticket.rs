@@ -510,7 +510,8 @@ pub struct NewTicket {
     pub id: TicketId,
     pub title: String,
     pub description_html: String,
-    pub description_text: String,
+    /// The text as a person typed it; `None`: the HTML's own, made from it when asked for.
+    pub description_text: Option<String>,
     pub url: Option<String>,
     pub trigger_type: TriggerType,
 }
@@ -523,7 +524,7 @@ impl NewTicket {
             id,
             title: title.to_string(),
             description_html: "<p></p>".into(),
-            description_text: String::new(),
+            description_text: None,
             url: None,
             trigger_type: TriggerType::Manual,
         }
@@ -671,13 +672,19 @@ impl Ticket {
     /// A new pending ticket with a `queued` event.
     #[must_use]
     pub fn new(new: NewTicket, at: DateTime<Utc>) -> Ticket {
-        // The text is kept only when the HTML does not give it (a ticket added by hand).
+        // Typed text is kept only when the HTML does not give it back (it always does for
+        // Plane's, which is why that is not made here only to be compared).
         let description_html = html::clean(&new.description_html);
-        let text = html::strip_invisible(&new.description_text);
-        let description_text = if html::text_of(&description_html) == text {
-            Text::from_html()
-        } else {
-            Text::kept(text.into_owned())
+        let description_text = match new.description_text {
+            Some(typed) => {
+                let text = html::strip_invisible(&typed);
+                if html::text_of(&description_html) == text {
+                    Text::from_html()
+                } else {
+                    Text::kept(text.into_owned())
+                }
+            }
+            None => Text::from_html(),
         };
         let mut ticket = Ticket {
             id: new.id,
@@ -951,13 +958,13 @@ mod tests {
     }
 
     fn from_plane(html: &str) -> Ticket {
-        let (clean, text) = html::admit(html);
+        let clean = html::clean(html);
         Ticket::new(
             NewTicket {
                 id: TicketId::parse("P-1").unwrap(),
                 title: "t".into(),
                 description_html: clean,
-                description_text: text,
+                description_text: None,
                 url: Some("https://plane.example/P-1".into()),
                 trigger_type: TriggerType::Label,
             },
@@ -978,7 +985,7 @@ mod tests {
         let manual = Ticket::new(
             NewTicket {
                 description_html: text_to_html(typed),
-                description_text: typed.into(),
+                description_text: Some(typed.into()),
                 ..NewTicket::manual(TicketId::parse("M-1").unwrap(), "t")
             },
             now(),

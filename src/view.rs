@@ -222,7 +222,7 @@ mod tests {
                 id: TicketId::parse("X-1").unwrap(),
                 title: "t".into(),
                 description_html: "<p>d</p>".into(),
-                description_text: "d".into(),
+                description_text: Some("d".into()),
                 url: None,
                 trigger_type: TriggerType::Manual,
             },

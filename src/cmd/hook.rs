@@ -316,7 +316,7 @@ mod tests {
                 id: TicketId::parse("P-1").unwrap(),
                 title: "edited later".into(),
                 description_html: "<p>edited later</p>".into(),
-                description_text: "edited later".into(),
+                description_text: Some("edited later".into()),
                 url: None,
                 trigger_type: TriggerType::Manual,
             },

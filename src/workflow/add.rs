@@ -40,7 +40,7 @@ pub fn add(app: &App, req: AddRequest) -> Result<Ticket> {
             id: req.id,
             title,
             description_html,
-            description_text: text,
+            description_text: Some(text),
             url: req.url,
             trigger_type: TriggerType::Manual,
         },

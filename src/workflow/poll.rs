@@ -814,11 +814,12 @@ fn new_ticket(
     cfg: &PlaneConfig,
     at: DateTime<Utc>,
 ) -> Ticket {
-    let (html, text) = html::admit(seen.item.description_html.as_deref().unwrap_or_default());
+    // Its text is the HTML's own: made from it when first asked for, not now.
+    let html = html::clean(seen.item.description_html.as_deref().unwrap_or_default());
     let mut ticket = Ticket::new(
         NewTicket {
             title: seen.item.name.trim().to_string(),
-            description_text: text,
+            description_text: None,
             description_html: html,
             url: Some(format!(
                 "{}/{}/browse/{id}/",
