@@ -64,7 +64,12 @@ impl Bench {
 
     /// The binary with `config`, a private tmux folder and no key or log level from outside.
     fn cmd(&self, config: &Path) -> Command {
-        let mut c = Command::new(&self.bin);
+        self.cmd_of(&self.bin, config)
+    }
+
+    /// [`Bench::cmd`] for another binary.
+    fn cmd_of(&self, bin: &Path, config: &Path) -> Command {
+        let mut c = Command::new(bin);
         c.arg("--config").arg(config);
         c.env_remove("PLANE_API_KEY")
             .env_remove("RUST_LOG")
@@ -343,7 +348,10 @@ fn poll_case(b: &mut Bench, per_project: u64, runs: usize) -> PollOutcome {
 }
 
 /// One endpoint under wrk.
+#[derive(Clone)]
 struct ServeRow {
+    /// Which binary served it.
+    bin: &'static str,
     what: String,
     pending: usize,
     load: serve::Load,
@@ -369,19 +377,52 @@ fn state_loads(url: &str) -> Option<u64> {
         .and_then(|n| n.trim().parse().ok())
 }
 
+/// `serve_case` for each binary, taking turns, `rounds` times. All rows, every round.
+fn serve_rounds(b: &Bench, bins: &[commands::Bin], rounds: usize, secs: u64) -> Vec<ServeRow> {
+    let mut rows = Vec::new();
+    for round in 0..rounds {
+        for bin in bins {
+            eprintln!(
+                "serve figures, round {} of {rounds} [{}]",
+                round + 1,
+                bin.name
+            );
+            rows.extend(serve_case(b, bin, secs));
+        }
+    }
+    rows
+}
+
+/// Per binary and endpoint, the round with the median requests/s.
+fn median_rows(rows: &[ServeRow]) -> Vec<ServeRow> {
+    let mut out: Vec<ServeRow> = Vec::new();
+    for r in rows {
+        let same = |o: &ServeRow| {
+            o.bin == r.bin && o.what == r.what && o.pending == r.pending && o.cold == r.cold
+        };
+        if out.iter().any(same) {
+            continue;
+        }
+        let mut all: Vec<&ServeRow> = rows.iter().filter(|o| same(o)).collect();
+        all.sort_by(|x, y| x.load.requests_per_sec.total_cmp(&y.load.requests_per_sec));
+        out.push(all[all.len() / 2].clone());
+    }
+    out
+}
+
 /// Case 4: `plane-orch serve` on a store of 10,000 tickets with 20 and with 1,000 pending,
 /// each in its own data folder, under wrk for `secs` seconds per endpoint.
-fn serve_case(b: &Bench, secs: u64) -> Vec<ServeRow> {
+fn serve_case(b: &Bench, bin: &commands::Bin, secs: u64) -> Vec<ServeRow> {
     let mut rows = Vec::new();
     for pending in [20, 1_000] {
-        let dir = b.dir.path().join(format!("serve-{pending}"));
+        let dir = b.dir.path().join(format!("serve-{}-{pending}", bin.name));
         std::fs::create_dir_all(&dir).expect("serve folder");
         let config = dir.join("config.yaml");
         std::fs::write(&config, "state:\n  keep_done_days: 3650\n").expect("serve config");
         store::write(&dir.join("data/pending-tickets.json"), 10_000, |i| {
             store::mostly_done(i, pending)
         });
-        let mut cmd = b.cmd(&config);
+        let mut cmd = b.cmd_of(&bin.path, &config);
         cmd.args(["serve", "--bind", "127.0.0.1:0"]);
         let server = serve::Server::start(cmd);
         let before = server.rss_kib();
@@ -418,6 +459,7 @@ fn serve_case(b: &Bench, secs: u64) -> Vec<ServeRow> {
         let clean = server.stop().is_some_and(|s| s.success());
         for (path, load, body_bytes) in measured {
             rows.push(ServeRow {
+                bin: bin.name,
                 what: format!("GET {path}"),
                 pending,
                 load,
@@ -431,7 +473,7 @@ fn serve_case(b: &Bench, secs: u64) -> Vec<ServeRow> {
         }
         if pending == 1_000 {
             // A restart while a dashboard is open: the load starts with the first request.
-            let mut cmd = b.cmd(&config);
+            let mut cmd = b.cmd_of(&bin.path, &config);
             cmd.args(["serve", "--bind", "127.0.0.1:0"]);
             let server = serve::Server::start(cmd);
             let before = server.rss_kib();
@@ -443,6 +485,7 @@ fn serve_case(b: &Bench, secs: u64) -> Vec<ServeRow> {
             let (_, body) = serve::get(&url);
             let clean = server.stop().is_some_and(|s| s.success());
             rows.push(ServeRow {
+                bin: bin.name,
                 what: "GET /api/pending-tickets, cold start".into(),
                 pending,
                 load,
@@ -462,20 +505,37 @@ fn mb(kib: Option<u64>) -> String {
     kib.map_or_else(|| "-".into(), |k| format!("{:.1} MB", k as f64 / 1024.0))
 }
 
-fn serve_table(rows: &[ServeRow], secs: u64) -> String {
+fn serve_table(rows: &[ServeRow], secs: u64, rounds: usize) -> String {
+    // With more than one binary, each row says which.
+    let named = rows.iter().any(|r| r.bin != rows[0].bin);
     let mut out = format!(
         "`plane-orch serve` under `wrk --latency -t2 -c16 -d{secs}s` (wrk on the same machine), \
          store of 10,000 tickets; one GET (which checks the answer) before each wrk run, except \
          in the cold start row, where wrk's 16 connections are the first requests the server \
-         gets:\n\n\
-         | request | pending | requests/s | p50 | p99 | answer | RSS before | RSS after | \
+         gets{}:\n\n\
+         | {}request | pending | requests/s | p50 | p99 | answer | RSS before | RSS after | \
          errors | state parsed | stopped by SIGTERM |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+         |{}---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        if rounds > 1 {
+            format!(
+                "; each row is the round with the median requests/s of {rounds} rounds, the \
+                 binaries taking turns"
+            )
+        } else {
+            String::new()
+        },
+        if named { "binary | " } else { "" },
+        if named { "---|" } else { "" },
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {} | {} | {:.1} KB | {} | {} | {} | {} | {} |",
+            "| {}{} | {} | {:.0} | {} | {} | {:.1} KB | {} | {} | {} | {} | {} |",
+            if named {
+                format!("{} | ", r.bin)
+            } else {
+                String::new()
+            },
             r.what,
             fmt_n(r.pending as u64),
             r.load.requests_per_sec,
@@ -526,7 +586,7 @@ fn pending_count(base: &Command) -> usize {
 }
 
 /// The targets of the poll and the serve cases kept from earlier runs.
-fn steady_targets(out: &mut String, polls: &[PollOutcome], serve: &[ServeRow]) {
+fn steady_targets(out: &mut String, polls: &[PollOutcome], serve: &[ServeRow], all: &[ServeRow]) {
     for p in polls {
         let n = fmt_n(p.items);
         if p.items == 10_000 {
@@ -569,7 +629,7 @@ fn steady_targets(out: &mut String, polls: &[PollOutcome], serve: &[ServeRow]) {
     let find = |what: &str, pending: usize| {
         serve
             .iter()
-            .find(|r| !r.cold && r.what == what && r.pending == pending)
+            .find(|r| r.bin == ME && !r.cold && r.what == what && r.pending == pending)
     };
     for (what, pending, name, goal) in [
         (
@@ -591,9 +651,10 @@ fn steady_targets(out: &mut String, polls: &[PollOutcome], serve: &[ServeRow]) {
             None => report::target(out, name, "-", "-", None),
         }
     }
-    let rss = serve
+    // The largest of every round, not the median's.
+    let rss = all
         .iter()
-        .filter(|r| !r.cold)
+        .filter(|r| r.bin == ME && !r.cold)
         .filter_map(|r| r.rss_after_kib.max(r.rss_before_kib))
         .max();
     report::target(
@@ -605,8 +666,15 @@ fn steady_targets(out: &mut String, polls: &[PollOutcome], serve: &[ServeRow]) {
     );
 }
 
+/// The name of the binary built from this tree.
+const ME: &str = "after";
+
 struct Args {
+    /// Only this case (`serve`): its figures, every binary taking turns.
+    only: Option<String>,
     runs: usize,
+    runs_given: bool,
+    out_given: bool,
     quick: bool,
     out: PathBuf,
     bin: PathBuf,
@@ -617,7 +685,10 @@ struct Args {
 fn args() -> Args {
     let mut args = std::env::args().skip(1);
     let mut a = Args {
+        only: None,
         runs: 15,
+        runs_given: false,
+        out_given: false,
         quick: false,
         out: PathBuf::from("BENCHMARKS.md"),
         bin: PathBuf::from("target/release/plane-orch"),
@@ -633,14 +704,25 @@ fn args() -> Args {
                 a.runs = 5;
                 a.quick = true;
             }
-            "--runs" => a.runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
-            "--out" => a.out = args.next().map(PathBuf::from).expect("--out FILE"),
+            "--runs" => {
+                a.runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N");
+                a.runs_given = true;
+            }
+            "--out" => {
+                a.out = args.next().map(PathBuf::from).expect("--out FILE");
+                a.out_given = true;
+            }
             "--bin" => a.bin = args.next().map(PathBuf::from).expect("--bin PATH"),
             "--keep" => a.keep = true,
+            "--only" => {
+                let case = args.next().expect("--only CASE");
+                assert!(case == "serve", "--only takes one case: serve");
+                a.only = Some(case);
+            }
             other => {
                 panic!(
                     "unknown argument {other}: use --quick, --runs N, --out FILE, --bin PATH, \
-                     --keep, --compare-with OLD_BIN"
+                     --keep, --compare-with OLD_BIN, --only serve"
                 )
             }
         }
@@ -667,7 +749,7 @@ fn main() {
         });
     }
     bins.push(commands::Bin {
-        name: "after",
+        name: ME,
         path: after.clone(),
     });
     let me = bins.len() - 1;
@@ -681,6 +763,13 @@ fn main() {
     std::fs::write(b.config(), commands::config_yaml()).expect("config");
     let root = b.dir.path().to_path_buf();
     let runs = b.runs;
+    if a.only.is_some() {
+        serve_only(&a, &b, &bins, started, &load_at_start);
+        if a.keep {
+            eprintln!("data kept in {}", b.dir.keep().display());
+        }
+        return;
+    }
 
     // 1. Growth: the six commands at 100 / 1,000 / 10,000 (/ 100,000) tickets, with floors.
     let mut sizes = vec![100, 1_000, 10_000];
@@ -767,6 +856,7 @@ fn main() {
                 "  {:.0} transitions/s ({} failed)",
                 concurrent.0, concurrent.1
             );
+            let concurrent = Some(concurrent);
             served.push(report::Served {
                 under_writes,
                 cpu,
@@ -787,11 +877,12 @@ fn main() {
         poll_case(&mut b, 5_000, poll_runs),
     ];
     stage(started, "serve figures");
-    let steady = if serve::have_wrk() {
-        serve_case(&b, secs)
+    let all_steady = if serve::have_wrk() {
+        serve_rounds(&b, &bins[me..], 1, secs)
     } else {
         Vec::new()
     };
+    let steady = median_rows(&all_steady);
     stage(started, "done");
 
     let mut md = String::new();
@@ -859,14 +950,14 @@ fn main() {
     if steady.is_empty() {
         md.push_str("serve: not measured (wrk is not installed).\n");
     } else {
-        md.push_str(&serve_table(&steady, secs));
+        md.push_str(&serve_table(&steady, secs, 1));
     }
     md.push_str(
         "\n## Targets\n\nFor the binary built here (`after`).\n\n\
          | figure | measured | target | verdict |\n|---|---:|---|---|\n",
     );
     report::targets(&mut md, me, &hist, &hist.none, &open_10k, served.get(me));
-    steady_targets(&mut md, &polls, &steady);
+    steady_targets(&mut md, &polls, &steady, &all_steady);
     let _ = writeln!(
         md,
         "\nruns per case: {}  \nbench took: {:.0} s",
@@ -879,4 +970,73 @@ fn main() {
         eprintln!("data kept in {}", b.dir.keep().display());
     }
     eprintln!("wrote {}", a.out.display());
+}
+
+/// `--only serve`: serve's CPU next to nginx and serve under a writer (each binary in turn),
+/// then the serve figures, each binary taking turns for `--runs` rounds (3 with `--quick`).
+/// Writes its own report (`target/bench-serve.md` unless `--out` is given).
+fn serve_only(a: &Args, b: &Bench, bins: &[commands::Bin], started: Instant, load_at_start: &str) {
+    assert!(serve::have_wrk(), "--only serve needs wrk");
+    let root = b.dir.path().to_path_buf();
+    let secs = if b.quick { 3 } else { 10 };
+    let rounds = if a.runs_given {
+        a.runs
+    } else if b.quick {
+        3
+    } else {
+        5
+    };
+    let me = bins.len() - 1;
+    let s = commands::prepare(&root, "serve", bins, 10_000, |i| {
+        store::mostly_done(i, 1_000)
+    });
+    let mut served = Vec::new();
+    for (i, bin) in bins.iter().enumerate() {
+        stage(started, &format!("serve CPU per request [{}]", bin.name));
+        let cpu = load::cpu_vs_nginx(bin, &s, i, secs, &root);
+        stage(started, &format!("serve under a writer [{}]", bin.name));
+        let under_writes = load::serve_under_writes(bin, &s, i, secs);
+        served.push(report::Served {
+            under_writes,
+            cpu,
+            concurrent: None,
+        });
+    }
+    s.remove();
+    stage(started, "serve figures");
+    let all = serve_rounds(b, bins, rounds, secs);
+    let steady = median_rows(&all);
+    stage(started, "done");
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# serve benchmarks\n\nMade by `scripts/bench --only serve{}` on {} ({}; load average \
+         {load_at_start} at the start, {} at the end); `before` is {}.\n",
+        if b.quick { " --quick" } else { "" },
+        Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        machine(),
+        loadavg(),
+        a.before.as_ref().map_or_else(
+            || "not measured (no `--compare-with`)".to_string(),
+            |p| format!("`{}`", p.display())
+        ),
+    );
+    md.push_str(&report::served_table(bins, &served, secs, 0));
+    md.push('\n');
+    md.push_str(&serve_table(&steady, secs, rounds));
+    md.push_str(
+        "\n## Targets\n\nFor the binary built here (`after`).\n\n\
+         | figure | measured | target | verdict |\n|---|---:|---|---|\n",
+    );
+    report::serve_targets(&mut md, served.get(me));
+    steady_targets(&mut md, &[], &steady, &all);
+    let _ = writeln!(md, "\nbench took: {:.0} s", started.elapsed().as_secs_f64());
+    println!("{md}");
+    let out = if a.out_given {
+        a.out.clone()
+    } else {
+        PathBuf::from("target/bench-serve.md")
+    };
+    std::fs::write(&out, &md).expect("write the report");
+    eprintln!("wrote {}", out.display());
 }
