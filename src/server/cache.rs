@@ -62,6 +62,23 @@ pub struct StateCache {
 #[derive(Debug, Default)]
 pub struct OpenTickets {
     pub tickets: BTreeMap<TicketId, Arc<Ticket>>,
+    /// The tickets with an operation under way, found on first use.
+    with_op: OnceLock<Vec<Arc<Ticket>>>,
+}
+
+impl OpenTickets {
+    /// The tickets with an operation recorded (`op`), found once per version: /health asks
+    /// for them on every request, and most versions have none.
+    #[must_use]
+    pub fn with_op(&self) -> &[Arc<Ticket>] {
+        self.with_op.get_or_init(|| {
+            self.tickets
+                .values()
+                .filter(|t| t.op.is_some())
+                .cloned()
+                .collect()
+        })
+    }
 }
 
 /// What /health and /metrics know of the state without waiting for it.
@@ -357,7 +374,10 @@ impl StateCache {
             .collect();
         Ok(Some(Snapshot {
             fingerprint,
-            open: Arc::new(OpenTickets { tickets }),
+            open: Arc::new(OpenTickets {
+                tickets,
+                with_op: OnceLock::new(),
+            }),
             generation: self.loads.fetch_add(1, Ordering::Relaxed) + 1,
             summary,
             known,

@@ -12,6 +12,7 @@
 //! `listener` accepts and sheds connections.
 
 mod cache;
+mod health;
 mod http;
 mod listener;
 mod liveness;

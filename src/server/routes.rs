@@ -283,97 +283,14 @@ fn webhook(ctx: &Ctx, req: &Request<'_>) -> Reply {
     }
 }
 
-/// The health answer, from memory only: the state as last read (read again here only when
-/// it changed and nobody holds its lock) and the session backend as last checked, each with
-/// its age. Without the token (when one is set) it says only `healthy` or `degraded`: paths,
-/// Plane's error texts and counts are for those holding the token.
+/// The health answer (see `health`): only `healthy` or `degraded` without the token, when
+/// one is set.
 fn health(ctx: &Ctx, req: &Request<'_>) -> Reply {
     let authorized = ctx
         .token
         .as_ref()
         .is_none_or(|t| super::http::authorized(t, req.header("Authorization")));
-    // One look at the state file serves the counts and the interrupted operations.
-    let (state, open) = if authorized {
-        ctx.cache.summary_and_state_now(&ctx.app.store)
-    } else {
-        (ctx.cache.summary_now(&ctx.app.store), None)
-    };
-    let summary = state.summary.as_ref().ok();
-    let count = |s: Status| summary.map_or(0, |summary| summary.count(s));
-    let sessions = ctx.liveness.snapshot();
-    let available = sessions.available == Some(true);
-    let last = ctx.last_poll();
-    let healthy = summary.is_some() && available;
-    if !authorized {
-        return Reply::json(
-            200,
-            json!({"status": if healthy { "healthy" } else { "degraded" }}),
-        );
-    }
-    let secs = |d: std::time::Duration| (d.as_secs_f64() * 10.0).round() / 10.0;
-    // Operations left by a process that died, from the last state read (never waiting on
-    // the state lock): the next command on each ticket finishes it.
-    let interrupted: Vec<serde_json::Value> = open
-        .map(|s| {
-            s.tickets
-                .values()
-                .filter(|t| t.op.is_some())
-                .filter_map(|t| {
-                    let status = crate::workflow::op::status(&ctx.app, t)?;
-                    status.starts_with("interrupted").then(|| {
-                        json!({
-                            "id": t.id.as_str(),
-                            "kind": t.op.as_ref().map(|o| o.kind.as_str()),
-                            "status": status,
-                        })
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Reply::json(
-        200,
-        json!({
-            "status": if healthy { "healthy" } else { "degraded" },
-            "tmux_service": available,
-            "pending_count": count(Status::Pending),
-            "active_count": count(Status::Active),
-            "completed_count": count(Status::Completed),
-            "done_count": count(Status::Done),
-            "version": env!("CARGO_PKG_VERSION"),
-            "timestamp": crate::ticket::now(),
-            "state": {
-                "path": ctx.app.store.path().display().to_string(),
-                "ok": summary.is_some(),
-                "error": state.summary.as_ref().err(),
-                "age_secs": secs(state.age),
-                "stale": state.stale,
-            },
-            "plane": {
-                "configured": ctx.app.config.plane.is_configured(),
-                "last_poll_at": last.as_ref().map(|p| p.at),
-                "last_poll_ok": last.as_ref().map(|p| p.ok),
-                "last_poll_error": last.as_ref().and_then(|p| p.error.clone()),
-                "failed_projects": last.as_ref().map_or_else(Vec::new, |p| p.failed_projects.clone()),
-                // Without Plane there is no ledger to read.
-                "rate_budget": crate::plane::budget::Budget::new(&ctx.app.config.plane).usage_if(
-                    ctx.app.config.plane.is_configured()
-                ),
-                "webhooks": ctx.webhooks.as_ref().map_or_else(
-                    || json!({"enabled": false, "path": ctx.app.config.plane.webhook_path}),
-                    super::webhook::Webhooks::status,
-                ),
-            },
-            "sessions": {
-                "backend": ctx.app.config.sessions.backend.as_str(),
-                "available": available,
-                "checked_secs_ago": sessions.age().map(secs),
-                "error": sessions.error,
-            },
-            "notify": crate::notify::last_summary(),
-            "interrupted": interrupted,
-        }),
-    )
+    super::health::answer(ctx, authorized)
 }
 
 fn metrics(ctx: &Ctx) -> Reply {
