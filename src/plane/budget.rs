@@ -63,7 +63,7 @@ pub struct Spent {
 }
 
 /// How the budget stands, for `/health` and `doctor`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Usage {
     pub limit_per_minute: u32,
     /// Requests in the last window, by every process sharing the ledger.

@@ -95,6 +95,8 @@ pub struct Ctx {
     /// Plane's webhooks, when `plane.webhook_secret_env` holds a secret.
     pub webhooks: Option<Webhooks>,
     last_poll: Mutex<Option<PollStatus>>,
+    /// The last /health answer.
+    health: health::Memo,
     workers: Arc<tokio::sync::Semaphore>,
     plane_slots: Arc<tokio::sync::Semaphore>,
 }
@@ -113,6 +115,7 @@ impl Ctx {
             hosts,
             webhooks: None,
             last_poll: Mutex::new(None),
+            health: health::Memo::default(),
             workers: Arc::new(tokio::sync::Semaphore::new(WORKERS)),
             plane_slots: Arc::new(tokio::sync::Semaphore::new(PLANE_WORKERS)),
         }

@@ -75,7 +75,7 @@ pub struct PollReport {
 }
 
 /// A watched project a poll could not read, and why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProjectFailure {
     pub project_id: String,
     pub error: String,
