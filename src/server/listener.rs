@@ -194,6 +194,7 @@ async fn accept(
         let guard = Open(Arc::clone(&open));
         // An answer's head and body go out in one write; no need to wait for an ACK.
         let _ = stream.set_nodelay(true);
+        let stream = super::sendfile::Stream::new(stream, Arc::clone(&ctx.files));
         let mut io = tokio_io_timeout::TimeoutStream::new(stream);
         io.set_write_timeout(Some(WRITE_TIMEOUT));
         let io = TokioIo::new(Box::pin(io));

@@ -18,6 +18,7 @@ mod listener;
 mod liveness;
 mod metrics;
 mod routes;
+mod sendfile;
 mod ui;
 mod webhook;
 
@@ -97,6 +98,8 @@ pub struct Ctx {
     last_poll: Mutex<Option<PollStatus>>,
     /// The last /health answer.
     health: health::Memo,
+    /// The large kept answers that are sent from files.
+    files: Arc<sendfile::Files>,
     workers: Arc<tokio::sync::Semaphore>,
     plane_slots: Arc<tokio::sync::Semaphore>,
 }
@@ -116,6 +119,7 @@ impl Ctx {
             webhooks: None,
             last_poll: Mutex::new(None),
             health: health::Memo::default(),
+            files: Arc::default(),
             workers: Arc::new(tokio::sync::Semaphore::new(WORKERS)),
             plane_slots: Arc::new(tokio::sync::Semaphore::new(PLANE_WORKERS)),
         }
