@@ -1851,7 +1851,7 @@ mod tests {
             .map(|i| {
                 let mut t = ticket(&format!("A-{}", (i * 7919) % 1000));
                 t.status = statuses[(i * 31) % 4];
-                t.queued_at = t.queued_at + chrono::TimeDelta::seconds(((i * 13) % 17) as i64);
+                t.queued_at += chrono::TimeDelta::seconds(((i * 13) % 17) as i64);
                 t
             })
             .collect();
