@@ -41,8 +41,9 @@ impl App {
 
     #[must_use]
     pub fn from_config(config: Config) -> App {
-        let store =
-            Store::new(config.state.path.clone()).keep_done_days(config.state.keep_done_days);
+        let store = Store::new(config.state.path.clone())
+            .keep_done_days(config.state.keep_done_days)
+            .journal_above_kib(config.state.journal_above_kib);
         let activity = ActivityStore::for_state(&config.state.path);
         App {
             config,

@@ -233,6 +233,8 @@ pub struct CompletionConfig {
 pub struct StateConfig {
     pub path: PathBuf,
     pub keep_done_days: u32,
+    /// From what size (KiB) of state file a change to one ticket goes to its journal.
+    pub journal_above_kib: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -400,6 +402,7 @@ struct RawCompletion {
 struct RawState {
     path: Option<String>,
     keep_done_days: Option<u32>,
+    journal_above_kib: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1179,6 +1182,9 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
         state: StateConfig {
             path: state_path,
             keep_done_days: st.keep_done_days.unwrap_or(30),
+            journal_above_kib: st
+                .journal_above_kib
+                .unwrap_or(crate::store::JOURNAL_ABOVE_KIB),
         },
         log: LogConfig {
             path: resolve(dir, lg.path.as_deref().unwrap_or("data/orchestrator.log")),

@@ -30,7 +30,12 @@ use crate::ticket::{Status, Ticket, TicketId};
 
 mod archive;
 mod archived_ids;
+mod journal;
+mod lines;
+mod located;
 pub use archive::Archive;
+use journal::Fit;
+pub use journal::Journal;
 
 /// The state file format this binary writes. It reads every earlier one: version 1 kept done
 /// tickets in the file until `keep_done_days` passed; version 2 moves them to the archive as
@@ -337,7 +342,9 @@ fn ticket_line(line: &[u8]) -> Option<(&str, &[u8])> {
 /// a file edited by hand) means: decode it instead.
 fn quick_status(raw: &[u8]) -> Option<Status> {
     const KEY: &[u8] = b"\"status\":\"";
-    let at = memchr::memmem::find(raw, KEY)? + KEY.len();
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(KEY));
+    let at = FINDER.find(raw)? + KEY.len();
     let rest = &raw[at..];
     let value = &rest[..memchr::memchr(b'"', rest)?];
     Status::ALL
@@ -357,6 +364,80 @@ pub struct Store {
     path: PathBuf,
     /// How long `list --status done` shows an archived ticket; `None`: always.
     keep_done: Option<chrono::TimeDelta>,
+    /// From what size of state file a change to one ticket goes to the journal.
+    journal_above: u64,
+}
+
+/// The default of `state.journal_above_kib`: below about 400 open tickets a whole write
+/// costs a few milliseconds, and the file stays the whole state.
+pub const JOURNAL_ABOVE_KIB: u64 = 1024;
+
+/// How long the journal may grow before the next change folds it into the state file: an
+/// eighth of the file, so the whole writes it saves outweigh the reads it costs every reader,
+/// and never past 512 KiB, which every reader parses.
+fn fold_limit(base_len: u64) -> u64 {
+    (base_len / 8).clamp(64 * 1024, 512 * 1024)
+}
+
+/// The state file and the journal that continues it, read together.
+struct Parts {
+    base: Vec<u8>,
+    /// The journal, when it continues this very file.
+    journal: Option<journal::Read>,
+}
+
+/// A state file opened for a one-ticket path without reading it whole: provably the one the
+/// last writer left, and recorded by it as of today's version, in the layout [`encode`]
+/// writes, holding at least one ticket and no done one.
+struct Opened {
+    file: File,
+    len: u64,
+    /// Where its ticket lines start, and the `\n` after the last.
+    lines: (u64, u64),
+    /// Its bytes after the ticket lines (`},` first).
+    tail: Vec<u8>,
+    /// The generation of the file alone.
+    base_generation: u64,
+    /// The journal, when it continues this file.
+    journal: Option<journal::Read>,
+}
+
+impl Opened {
+    /// A ticket's bytes as the state holds them now: the journal's, else the file's line.
+    fn get(&self, id: &str) -> io::Result<Option<Vec<u8>>> {
+        if let Some(raw) = self
+            .journal
+            .as_ref()
+            .and_then(|j| j.latest().get(id).copied())
+        {
+            return Ok(Some(raw.to_vec()));
+        }
+        let (start, end) = self.lines;
+        Ok(located::find(&self.file, start, end, id)?.map(|(_, raw)| raw))
+    }
+
+    /// The state's generation, the journal's changes counted.
+    fn generation(&self) -> u64 {
+        self.journal
+            .as_ref()
+            .map_or(self.base_generation, journal::Read::generation)
+    }
+}
+
+/// What `<state>.verified` says, after the file's fingerprint, of a file in the layout
+/// [`encode`] writes that is of today's version and holds at least one ticket and no done one.
+const ONE_TICKET_LAYOUT: &str = "one ticket a line";
+
+/// The length of the first two lines [`encode`] writes: `{"version":2,` and `"tickets":{`.
+const HEADER_LEN: usize = 26;
+
+/// One version of the state as [`Store::look`] tells it, to be compared with another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    generation: u64,
+    len: u64,
+    /// The journal's inode, length and change time, when there is one.
+    journal: Option<(u64, u64, i64, i64)>,
 }
 
 impl Store {
@@ -365,7 +446,22 @@ impl Store {
         Store {
             path: path.into(),
             keep_done: None,
+            journal_above: JOURNAL_ABOVE_KIB * 1024,
         }
+    }
+
+    /// Sends a change to one ticket to the journal once the state file is larger than
+    /// `kib` KiB (0: always).
+    #[must_use]
+    pub fn journal_above_kib(mut self, kib: u64) -> Store {
+        self.journal_above = kib.saturating_mul(1024);
+        self
+    }
+
+    /// The journal beside the state file (see the `journal` module).
+    #[must_use]
+    pub fn journal(&self) -> Journal {
+        Journal::new(sibling(&self.path, ".journal"))
     }
 
     /// Lists archived tickets done within the last `days` only; 0 lists them all. (`show`
@@ -489,15 +585,23 @@ impl Store {
     pub fn scan_raw(
         &self,
         anyway: bool,
-        mut each: impl FnMut(Option<(&str, Status, &[u8])>) -> Result<()>,
+        each: impl FnMut(Option<(&str, Status, &[u8])>) -> Result<()>,
     ) -> Result<Option<(usize, ArchiveTotals)>> {
-        use std::hash::BuildHasher;
-        use std::io::BufRead;
         let _lock = match Lock::try_shared(&self.lock_path(), "the state lock")? {
             Some(lock) => lock,
             None if anyway => None,
             None => return Ok(None),
         };
+        self.scan_locked(each).map(Some)
+    }
+
+    /// The body of [`Store::scan_raw`], the lock held (or not needed). The tickets come in
+    /// the file's order, each once, except after `each(None)`.
+    fn scan_locked(
+        &self,
+        mut each: impl FnMut(Option<(&str, Status, &[u8])>) -> Result<()>,
+    ) -> Result<(usize, ArchiveTotals)> {
+        use std::hash::BuildHasher;
         let cannot = || format!("cannot read the state file {}", self.path.display());
         let status_of = |raw: &[u8]| match quick_status(raw) {
             Some(status) => Ok(status),
@@ -505,57 +609,99 @@ impl Store {
                 .map(|p| p.status)
                 .map_err(|e| self.damaged(&e)),
         };
+        let journal = self.journal();
+        let opened = journal.open()?;
         let file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(Some((0, ArchiveTotals::default())))
+                return Ok((0, ArchiveTotals::default()))
             }
             Err(e) => return Err(e).with_context(cannot),
         };
-        // As `ticket_lines`, a line at a time: anything unexpected sends the file the whole way.
-        let mut lines = io::BufReader::with_capacity(64 * 1024, file);
-        let mut line = Vec::new();
-        let mut next = |line: &mut Vec<u8>| -> Result<bool> {
-            line.clear();
-            lines.read_until(b'\n', line).with_context(cannot)?;
-            Ok(line.pop() == Some(b'\n'))
+        // The journal's tickets take the place of the file's (the file's generation and size
+        // say whether it continues this file).
+        let read = match opened {
+            Some(opened) => journal.read(opened)?,
+            None => None,
         };
+        let read = match read {
+            Some(read) => {
+                use std::os::unix::fs::FileExt as _;
+                let len = file.metadata().with_context(cannot)?.len();
+                let from = len.saturating_sub(64);
+                let mut tail = vec![0; usize::try_from(len - from).unwrap_or(64)];
+                file.read_exact_at(&mut tail, from).with_context(cannot)?;
+                let generation = tail_generation(&tail).map(|(g, _)| g);
+                match read.fit(&journal, generation, len)? {
+                    Fit::Continues => Some(read),
+                    Fit::PassedOver => None,
+                }
+            }
+            None => None,
+        };
+        let latest = read.as_ref().map(journal::Read::latest).unwrap_or_default();
+        // New ids go in id order among the file's; each id goes once.
+        let mut journal_left = latest.iter().peekable();
+        let mut from_journal = std::collections::HashSet::new();
+        // As `ticket_lines`, a line at a time: anything unexpected sends the file the whole way.
+        let mut lines = lines::Lines::new(file);
         let streamed = (|| -> Result<Option<(usize, ArchiveTotals)>> {
-            let header = next(&mut line)?
-                && line
-                    .strip_prefix(b"{\"version\":")
+            let ended = |line: Option<(&[u8], bool)>| {
+                line.filter(|(_, ended)| *ended).map(|(l, _)| l.to_vec())
+            };
+            let header = ended(lines.next_line().with_context(cannot)?).is_some_and(|line| {
+                line.strip_prefix(b"{\"version\":")
                     .and_then(|v| v.strip_suffix(b","))
                     .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u32>().ok())
                     .is_some_and(|v| v <= VERSION)
-                && next(&mut line)?
-                && line == b"\"tickets\":{";
+            }) && ended(lines.next_line().with_context(cannot)?).as_deref()
+                == Some(b"\"tickets\":{");
             if !header {
                 return Ok(None);
             }
             // Ids seen, by hash: a collision only sends the file the whole way.
             let ids = std::collections::hash_map::RandomState::new();
             let mut seen = std::collections::HashSet::new();
-            loop {
-                if !next(&mut line)? {
+            let more = loop {
+                let Some(line) = lines.next_line().with_context(cannot)? else {
                     return Ok(None);
-                }
+                };
+                let (line, true) = line else {
+                    return Ok(None);
+                };
                 if line == b"}," || line == b"}" {
-                    break;
+                    break line == b"},";
                 }
-                let Some((id, raw)) = ticket_line(&line) else {
+                let Some((id, raw)) = ticket_line(line) else {
                     return Ok(None);
                 };
                 if !seen.insert(ids.hash_one(id)) {
                     return Ok(None);
                 }
-                each(Some((id, status_of(raw)?, raw)))?;
+                while let Some((&new, &raw)) = journal_left.next_if(|(new, _)| **new < id) {
+                    if from_journal.insert(new) {
+                        each(Some((new, status_of(raw)?, raw)))?;
+                    }
+                }
+                match latest.get_key_value(id) {
+                    Some((&changed, &raw)) => {
+                        if from_journal.insert(changed) {
+                            each(Some((id, status_of(raw)?, raw)))?;
+                        }
+                    }
+                    None => each(Some((id, status_of(raw)?, raw)))?,
+                }
+            };
+            for (&new, &raw) in journal_left {
+                if from_journal.insert(new) {
+                    each(Some((new, status_of(raw)?, raw)))?;
+                }
             }
             // The rest, as its own object (small: ids and sums). The document must end
             // where encode ends it: a cut-off file goes the slow way.
-            let more = line == b"},";
             let mut tail = b"{".to_vec();
-            while next(&mut line)? || !line.is_empty() {
-                tail.extend_from_slice(&line);
+            while let Some((line, _)) = lines.next_line().with_context(cannot)? {
+                tail.extend_from_slice(line);
                 tail.push(b'\n');
             }
             if !more {
@@ -569,11 +715,11 @@ impl Store {
                 .map(|t| (t.archived, t.archive_totals)))
         })()?;
         if let Some(archived) = streamed {
-            return Ok(Some(archived));
+            return Ok(archived);
         }
         each(None)?;
         let Some(bytes) = self.read_bytes()? else {
-            return Ok(Some((0, ArchiveTotals::default())));
+            return Ok((0, ArchiveTotals::default()));
         };
         match raw_tickets(&bytes) {
             Some(raws) => {
@@ -587,7 +733,7 @@ impl Store {
                 }
             }
         }
-        self.archived_in(&bytes).map(Some)
+        self.archived_in(&bytes)
     }
 
     fn read_where_with(
@@ -598,45 +744,26 @@ impl Store {
         self.read_where_decoding(wanted, other, |raw| serde_json::from_slice(raw))
     }
 
-    /// [`Store::read_where_with`], decoding the wanted tickets with `decode`.
+    /// [`Store::read_where_with`], decoding the wanted tickets with `decode`. The file is
+    /// read a line at a time (see [`Store::scan_raw`]); when it must be read again another
+    /// way, `other` may be handed a ticket a second time.
     fn read_where_decoding(
         &self,
         wanted: impl Fn(Status) -> bool,
         mut other: impl FnMut(Status, &[u8]) -> Result<()>,
         decode: impl Fn(&[u8]) -> serde_json::Result<Ticket>,
     ) -> Result<Vec<Ticket>> {
-        let Some(bytes) = self.read_bytes()? else {
-            return Ok(Vec::new());
-        };
-        let Some(raws) = raw_tickets(&bytes) else {
-            // Let the full decoder explain what is wrong (or read an unusual layout).
-            let state = self.decode(&bytes)?;
-            let mut out = Vec::new();
-            for t in state.tickets.into_values() {
-                if wanted(t.status) {
-                    out.push(t);
-                } else {
-                    other(t.status, &serde_json::to_vec(&t)?)?;
-                }
-            }
-            return Ok(out);
-        };
         let mut out = Vec::new();
-        for (_, raw) in raws {
-            let status = match quick_status(raw) {
-                Some(status) => status,
-                None => {
-                    serde_json::from_slice::<StatusPeek>(raw)
-                        .map_err(|e| self.damaged(&e))?
-                        .status
+        self.scan_locked(|ticket| {
+            match ticket {
+                Some((_, status, raw)) if wanted(status) => {
+                    out.push(decode(raw).map_err(|e| self.damaged(&e))?);
                 }
-            };
-            if wanted(status) {
-                out.push(decode(raw).map_err(|e| self.damaged(&e))?);
-            } else {
-                other(status, raw)?;
+                Some((_, status, raw)) => other(status, raw)?,
+                None => out.clear(),
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -714,9 +841,27 @@ impl Store {
     /// As [`Store::load`].
     pub fn find(&self, id: &TicketId) -> Result<Option<Ticket>> {
         let _lock = self.lock(false)?;
-        let Some(bytes) = self.read_bytes()? else {
+        if let Some(opened) = self.open_fast()? {
+            let raw = opened
+                .get(id.as_str())
+                .with_context(|| format!("cannot read the state file {}", self.path.display()))?;
+            return raw
+                .map(|raw| serde_json::from_slice(&raw).map_err(|e| self.damaged(&e)))
+                .transpose();
+        }
+        let Some(parts) = self.read_parts()? else {
             return Ok(None);
         };
+        if let Some(raw) = parts
+            .journal
+            .as_ref()
+            .and_then(|j| j.latest().get(id.as_str()).copied())
+        {
+            return serde_json::from_slice(raw)
+                .map(Some)
+                .map_err(|e| self.damaged(&e));
+        }
+        let bytes = parts.base;
         let Some(raws) = raw_tickets(&bytes) else {
             return Ok(self.decode(&bytes)?.tickets.remove(id));
         };
@@ -753,30 +898,26 @@ impl Store {
         change: impl FnOnce(&mut Ticket) -> Result<T>,
     ) -> Result<T> {
         let _lock = self.lock(true)?;
-        let Some(old) = self.read_bytes()? else {
+        let Some(opened) = self.open_fast()? else {
+            let Some(old) = self.read_bytes()? else {
+                return Err(crate::error::Error::NotFound(id.to_string()).into());
+            };
+            return self.update_locked(Some(old), |s| change(s.get_mut(id)?));
+        };
+        let cannot = || format!("cannot read the state file {}", self.path.display());
+        let Some(raw) = opened.get(id.as_str()).with_context(cannot)? else {
             return Err(crate::error::Error::NotFound(id.to_string()).into());
         };
-        let fast = (self.is_verified() && is_current(&old))
-            .then(|| ticket_lines(&old))
-            .flatten();
-        let found = fast
-            .as_ref()
-            .map(|lines| lines.iter().find(|(key, _)| *key == id.as_str()));
-        let (raw, tail) = match (found, tail_generation(&old)) {
-            (Some(Some((_, raw))), Some(tail)) => (*raw, tail),
-            (Some(None), Some(_)) => {
-                return Err(crate::error::Error::NotFound(id.to_string()).into())
-            }
-            _ => return self.update_locked(Some(old), |s| change(s.get_mut(id)?)),
-        };
-        let mut ticket: Ticket = serde_json::from_slice(raw).map_err(|e| self.damaged(&e))?;
+        let mut ticket: Ticket = serde_json::from_slice(&raw).map_err(|e| self.damaged(&e))?;
         let out = change(&mut ticket)?;
         if &ticket.id != id {
             anyhow::bail!("a change may not give {id} another id");
         }
         if ticket.status == Status::Done && ticket.op.is_none() {
             // Done: it leaves the file for the archive, which the whole way does.
-            self.update_locked(Some(old), |s| {
+            drop(opened);
+            let old = self.read_bytes()?;
+            self.update_locked(old, |s| {
                 s.tickets.insert(id.clone(), ticket);
                 Ok(())
             })?;
@@ -784,16 +925,7 @@ impl Store {
         }
         let new_raw = serde_json::to_vec(&ticket).context("cannot encode the ticket")?;
         if new_raw != raw {
-            // `raw` lies inside `old`: where it starts and ends there.
-            let start = raw.as_ptr() as usize - old.as_ptr() as usize;
-            let end = start + raw.len();
-            let (generation, at) = tail;
-            let mut bytes = Vec::with_capacity(old.len() + new_raw.len());
-            bytes.extend_from_slice(&old[..start]);
-            bytes.extend_from_slice(&new_raw);
-            bytes.extend_from_slice(&old[end..at]);
-            put_generation(&mut bytes, generation + 1);
-            self.write_unlocked(&bytes, true)?;
+            self.put_one(&opened, id.as_str(), &new_raw)?;
         }
         Ok(out)
     }
@@ -812,13 +944,8 @@ impl Store {
         refuse: impl FnOnce(Option<&Ticket>) -> anyhow::Error,
     ) -> Result<()> {
         let _lock = self.lock(true)?;
-        let old = self.read_bytes()?;
-        let id = ticket.id.as_str();
-        let fast = old
-            .as_deref()
-            .filter(|old| self.is_verified() && is_current(old))
-            .and_then(|old| Some((old, ticket_lines(old)?, tail_generation(old)?)));
-        let Some((old, lines, (generation, at))) = fast.filter(|(_, l, _)| !l.is_empty()) else {
+        let Some(opened) = self.open_fast()? else {
+            let old = self.read_bytes()?;
             return self.update_locked(old, |s| {
                 if let Some(t) = s.tickets.get(&ticket.id) {
                     return Err(refuse(Some(t)));
@@ -830,42 +957,17 @@ impl Store {
                 Ok(())
             });
         };
-        if let Some((_, raw)) = lines.iter().find(|(key, _)| *key == id) {
-            let existing: Ticket = serde_json::from_slice(raw).map_err(|e| self.damaged(&e))?;
+        let id = ticket.id.as_str();
+        let cannot = || format!("cannot read the state file {}", self.path.display());
+        if let Some(raw) = opened.get(id).with_context(cannot)? {
+            let existing: Ticket = serde_json::from_slice(&raw).map_err(|e| self.damaged(&e))?;
             return Err(refuse(Some(&existing)));
         }
-        let offset = |part: &[u8]| part.as_ptr() as usize - old.as_ptr() as usize;
-        let (_, last) = lines[lines.len() - 1];
-        let after_tickets = offset(last) + last.len();
-        if archived_line(&old[after_tickets..]).is_some_and(|line| holds_archived(line, &ticket.id))
-        {
+        if archived_line(&opened.tail).is_some_and(|line| holds_archived(line, &ticket.id)) {
             return Err(refuse(None));
         }
-        let mut entry = Vec::with_capacity(id.len() + 1024);
-        serde_json::to_writer(&mut entry, id).context("cannot encode the ticket")?;
-        entry.push(b':');
-        serde_json::to_writer(&mut entry, ticket).context("cannot encode the ticket")?;
-        let mut bytes = Vec::with_capacity(old.len() + entry.len() + 64);
-        match lines.iter().find(|(key, _)| *key > id) {
-            // Before the first line with a greater id: `"<id>":` starts two bytes and the
-            // id's length before its raw ticket.
-            Some((key, raw)) => {
-                let start = offset(raw) - key.len() - 3;
-                bytes.extend_from_slice(&old[..start]);
-                bytes.extend_from_slice(&entry);
-                bytes.extend_from_slice(b",\n");
-                bytes.extend_from_slice(&old[start..at]);
-            }
-            // After the last line, which takes the comma.
-            None => {
-                bytes.extend_from_slice(&old[..after_tickets]);
-                bytes.extend_from_slice(b",\n");
-                bytes.extend_from_slice(&entry);
-                bytes.extend_from_slice(&old[after_tickets..at]);
-            }
-        }
-        put_generation(&mut bytes, generation + 1);
-        self.write_unlocked(&bytes, true)
+        let raw = serde_json::to_vec(ticket).context("cannot encode the ticket")?;
+        self.put_one(&opened, id, &raw)
     }
 
     /// The body of [`Store::update`], with the lock held and the file's bytes read.
@@ -901,6 +1003,8 @@ impl Store {
                 }
                 return Err(e);
             }
+            // The file now holds the journal's changes.
+            self.journal().remove();
         }
         Ok(out)
     }
@@ -949,20 +1053,27 @@ impl Store {
         sibling(&self.path, ".verified")
     }
 
-    /// Whether the state file is the very file the last writer left (so it decodes).
-    fn is_verified(&self) -> bool {
-        let Ok(recorded) = fs::read_to_string(self.verified_path()) else {
-            return false;
-        };
-        fingerprint(&self.path).is_some_and(|now| now == recorded.trim_end())
+    /// When the state file is the very file the last writer left: whether that writer
+    /// recorded it as one the one-ticket paths may change without reading it (see
+    /// [`Opened`]).
+    fn verified(&self) -> Option<bool> {
+        let recorded = fs::read_to_string(self.verified_path()).ok()?;
+        let mut lines = recorded.lines();
+        let recorded_fp = lines.next()?;
+        (fingerprint(&self.path)? == recorded_fp).then(|| lines.next() == Some(ONE_TICKET_LAYOUT))
     }
 
-    /// Records the state file as one a writer left. Best effort and not synced: a lost or
-    /// stale record only sends the next fast write the whole way.
-    fn mark_verified(&self) {
+    /// Records the state file as one a writer left, and whether it is in the one-ticket
+    /// layout. Best effort and not synced: a lost or stale record only sends the next fast
+    /// write the whole way.
+    fn mark_verified(&self, one_ticket_layout: bool) {
         let path = self.verified_path();
         match fingerprint(&self.path) {
-            Some(fp) => {
+            Some(mut fp) => {
+                if one_ticket_layout {
+                    fp.push('\n');
+                    fp.push_str(ONE_TICKET_LAYOUT);
+                }
                 let _ = OpenOptions::new()
                     .write(true)
                     .create(true)
@@ -977,24 +1088,29 @@ impl Store {
         }
     }
 
-    /// The generation of the state file as it is now, read from its last bytes; `None` when
-    /// there is no file or it does not end the way a writer ends it (then nothing can be
-    /// told from it without reading it all).
+    /// The generation of the state file alone as it is now, read from its last bytes, and
+    /// its size; `None` when there is no file or it does not end the way a writer ends it.
     ///
     /// # Errors
     /// The file exists but cannot be read.
     pub fn generation(&self) -> Result<Option<(u64, u64)>> {
-        Ok(self.look()?.flatten())
+        Ok(self.look()?.flatten().map(|v| (v.generation, v.len)))
     }
 
-    /// [`Store::generation`], telling a missing file (`None`) from one whose generation
-    /// cannot be told (`Some(None)`): an open, a stat and one read of its last bytes, as a
-    /// server asks this of every request.
+    /// Which version of the state is there now, to tell it from another: `None` when there
+    /// is no state file, `Some(None)` when its version cannot be told (it does not end the
+    /// way a writer ends it). A stat of the journal, an open, a stat and one read of the
+    /// file's last bytes, as a server asks this of every request.
     ///
     /// # Errors
     /// The file exists but cannot be read.
-    pub fn look(&self) -> Result<Option<Option<(u64, u64)>>> {
-        use std::os::unix::fs::FileExt as _;
+    pub fn look(&self) -> Result<Option<Option<Version>>> {
+        use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+        // The journal first, as every reader (see the `journal` module).
+        let journal = match fs::metadata(self.journal().path()) {
+            Ok(m) => Some((m.ino(), m.len(), m.ctime(), m.ctime_nsec())),
+            Err(_) => None,
+        };
         let file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -1012,18 +1128,167 @@ impl Store {
         };
         let (tail, len) = read()
             .with_context(|| format!("cannot read the state file {}", self.path.display()))?;
-        Ok(Some(tail_generation(&tail).map(|(g, _)| (g, len))))
+        Ok(Some(tail_generation(&tail).map(|(generation, _)| {
+            Version {
+                generation,
+                len,
+                journal,
+            }
+        })))
     }
 
-    /// The state and the bytes it was parsed from (`None` when the file does not exist).
-    /// The state file's bytes; `None` when it does not exist.
+    /// The state's bytes, the journal's changes put in their places: what the state file
+    /// would hold had every change been written whole. `None` when there is no state file.
     fn read_bytes(&self) -> Result<Option<Vec<u8>>> {
+        self.read_parts()?.map(|p| self.merged(p)).transpose()
+    }
+
+    /// The state file's bytes and the journal continuing it; `None` when there is no state
+    /// file (a journal without one is passed over). The journal is opened first: see the
+    /// `journal` module.
+    fn read_parts(&self) -> Result<Option<Parts>> {
+        let journal = self.journal();
+        let opened = journal.open()?;
+        let Some(base) = self.read_base()? else {
+            return Ok(None);
+        };
+        let read = match opened {
+            Some(file) => journal.read(file)?,
+            None => None,
+        };
+        let journal = match read {
+            Some(read) => {
+                let generation = tail_generation(&base).map(|(g, _)| g);
+                match read.fit(&journal, generation, base.len() as u64)? {
+                    Fit::Continues => Some(read),
+                    Fit::PassedOver => None,
+                }
+            }
+            None => None,
+        };
+        Ok(Some(Parts { base, journal }))
+    }
+
+    /// The state file with the journal's changes in it.
+    fn merged(&self, parts: Parts) -> Result<Vec<u8>> {
+        let Some(journal) = parts.journal.filter(|j| !j.is_empty()) else {
+            return Ok(parts.base);
+        };
+        let latest = journal.latest();
+        if let Some(bytes) = splice(&parts.base, &latest, journal.generation()) {
+            return Ok(bytes);
+        }
+        // A file laid out by hand (its tail as a writer leaves it): decoded, changed, encoded.
+        let mut state = self.decode(&parts.base)?;
+        for raw in latest.values() {
+            let t: Ticket = serde_json::from_slice(raw).map_err(|e| {
+                anyhow::anyhow!(
+                    "the state journal {} holds a ticket that does not read: {e}",
+                    self.journal().path().display()
+                )
+            })?;
+            state.tickets.insert(t.id.clone(), t);
+        }
+        state.generation = journal.generation();
+        encode(&state, parts.base.len())
+    }
+
+    /// The state file's own bytes; `None` when it does not exist.
+    fn read_base(&self) -> Result<Option<Vec<u8>>> {
         match fs::read(&self.path) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e)
                 .with_context(|| format!("cannot read the state file {}", self.path.display())),
         }
+    }
+
+    /// The state file opened for a one-ticket path (see [`Opened`]); `None` when it is not
+    /// such a file (or there is none), and the change goes the whole way.
+    fn open_fast(&self) -> Result<Option<Opened>> {
+        let cannot = || format!("cannot read the state file {}", self.path.display());
+        let journal = self.journal();
+        let opened_journal = journal.open()?;
+        let file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(cannot),
+        };
+        if self.verified() != Some(true) {
+            return Ok(None);
+        }
+        let len = file.metadata().with_context(cannot)?.len();
+        let start = HEADER_LEN as u64;
+        // What follows the tickets, found from the end: in the last 64 KiB, or the last MiB.
+        let mut after = None;
+        for span in [64 * 1024, 1 << 20] {
+            let from = len.saturating_sub(span);
+            let bytes =
+                located::read_at(&file, from, usize::try_from(len - from)?).with_context(cannot)?;
+            if let Some(at) = memchr::memmem::rfind(&bytes, b"\n},\n\"dismissed\":") {
+                after = Some((from + at as u64, bytes[at + 1..].to_vec()));
+                break;
+            }
+            if from == 0 {
+                break;
+            }
+        }
+        let Some((end, tail)) = after.filter(|(end, _)| *end > start) else {
+            return Ok(None);
+        };
+        let Some((base_generation, _)) = tail_generation(&tail) else {
+            return Ok(None);
+        };
+        let read = match opened_journal {
+            Some(f) => journal.read(f)?,
+            None => None,
+        };
+        let journal = match read {
+            Some(read) => match read.fit(&journal, Some(base_generation), len)? {
+                Fit::Continues => Some(read),
+                Fit::PassedOver => None,
+            },
+            None => None,
+        };
+        if journal.as_ref().is_some_and(journal::Read::holds_done) {
+            return Ok(None);
+        }
+        Ok(Some(Opened {
+            file,
+            len,
+            lines: (start, end),
+            tail,
+            base_generation,
+            journal,
+        }))
+    }
+
+    /// Records one ticket's new bytes as the next generation: appended to the journal while
+    /// the file is large enough to keep one and the journal small enough, else written into
+    /// the whole file (which then holds the journal's changes too, so the journal goes).
+    fn put_one(&self, opened: &Opened, id: &str, raw: &[u8]) -> Result<()> {
+        let generation = opened.generation() + 1;
+        let journal = self.journal();
+        let journal_len = opened.journal.as_ref().map_or(0, journal::Read::len);
+        if opened.len > self.journal_above
+            && journal_len + raw.len() as u64 <= fold_limit(opened.len)
+        {
+            let base = (opened.base_generation, opened.len);
+            return journal.append(opened.journal.as_ref(), base, generation, id, raw);
+        }
+        let base = located::read_at(&opened.file, 0, usize::try_from(opened.len)?)
+            .with_context(|| format!("cannot read the state file {}", self.path.display()))?;
+        let mut changed = opened
+            .journal
+            .as_ref()
+            .map(journal::Read::latest)
+            .unwrap_or_default();
+        changed.insert(id, raw);
+        let bytes = splice(&base, &changed, generation)
+            .context("the state file is not laid out as its writer recorded")?;
+        self.write_unlocked(&bytes, true)?;
+        journal.remove();
+        Ok(())
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<State> {
@@ -1090,7 +1355,8 @@ impl Store {
         File::open(dir)
             .and_then(|d| d.sync_all())
             .with_context(|| format!("cannot sync the state folder {}", dir.display()))?;
-        self.mark_verified();
+        // Every file written is in the layout `encode` writes.
+        self.mark_verified(is_current(bytes) && bytes.get(HEADER_LEN) == Some(&b'"'));
         Ok(())
     }
 
@@ -1140,10 +1406,30 @@ fn fingerprint(path: &Path) -> Option<String> {
 /// The tickets in list order, each moved once: a ticket is large, and a sort of the tickets
 /// themselves moves each many times.
 fn in_list_order(tickets: Vec<Ticket>) -> Vec<Ticket> {
-    let mut order: Vec<usize> = (0..tickets.len()).collect();
-    order.sort_by(|&a, &b| tickets[a].list_order(&tickets[b]));
-    let mut slots: Vec<Option<Ticket>> = tickets.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
+    // The keys side by side: comparing them there is what the sort does 130,000 times at
+    // 10,000 tickets, and reaching into each ticket for them cost most of it.
+    let mut order: Vec<(usize, DateTime<Utc>, &str, usize)> = tickets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.status.rank(), t.queued_at, t.id.as_str(), i))
+        .collect();
+    order.sort_unstable();
+    // Where each ticket goes; then each swap puts one ticket in its place, so every ticket
+    // moves about once and no second array of them is made.
+    let mut place = vec![0; order.len()];
+    for (to, &(.., from)) in order.iter().enumerate() {
+        place[from] = to;
+    }
+    drop(order);
+    let mut tickets = tickets;
+    for i in 0..tickets.len() {
+        while place[i] != i {
+            let j = place[i];
+            tickets.swap(i, j);
+            place.swap(i, j);
+        }
+    }
+    tickets
 }
 
 /// Whether the file is of the version this binary writes: the fast paths keep a file's
@@ -1206,6 +1492,51 @@ fn put_generation(bytes: &mut Vec<u8>, generation: u64) {
     bytes.extend_from_slice(GENERATION_KEY);
     bytes.extend_from_slice(generation.to_string().as_bytes());
     bytes.extend_from_slice(b"\n}\n");
+}
+
+/// The file `base` (of the layout [`encode`] writes, with at least one ticket) with the
+/// tickets of `changed` in their places, new ids in id order, and `generation`: byte for
+/// byte what encoding the changed state would give. `None` for any other layout.
+fn splice(base: &[u8], changed: &BTreeMap<&str, &[u8]>, generation: u64) -> Option<Vec<u8>> {
+    let lines = ticket_lines(base)?;
+    let (_, at) = tail_generation(base)?;
+    let offset = |part: &[u8]| part.as_ptr() as usize - base.as_ptr() as usize;
+    let (first_id, first) = *lines.first()?;
+    let (_, last) = *lines.last()?;
+    // `"<id>":` takes two quotes, the id and a colon before the ticket.
+    let start = offset(first) - first_id.len() - 3;
+    let end = offset(last) + last.len();
+    let grown: usize = changed
+        .iter()
+        .map(|(id, raw)| id.len() + raw.len() + 6)
+        .sum();
+    let mut out = Vec::with_capacity(base.len() + grown + 64);
+    out.extend_from_slice(&base[..start]);
+    let put = |out: &mut Vec<u8>, id: &str, raw: &[u8]| {
+        if out.len() > start {
+            out.extend_from_slice(b",\n");
+        }
+        out.push(b'"');
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(raw);
+    };
+    let mut new = changed.iter().peekable();
+    for &(id, raw) in &lines {
+        while let Some((&nid, &nraw)) = new.next_if(|(nid, _)| **nid < id) {
+            put(&mut out, nid, nraw);
+        }
+        match new.next_if(|(nid, _)| **nid == id) {
+            Some((_, &nraw)) => put(&mut out, id, nraw),
+            None => put(&mut out, id, raw),
+        }
+    }
+    for (&nid, &nraw) in new {
+        put(&mut out, nid, nraw);
+    }
+    out.extend_from_slice(&base[end..at]);
+    put_generation(&mut out, generation);
+    Some(out)
 }
 
 /// A writer killed between creating its temp file and renaming it leaves the file behind.
@@ -1362,6 +1693,171 @@ mod tests {
         // The done one went to the archive as it became done.
         assert_eq!(store.load_where(|_| true).unwrap().len(), 1);
         assert_eq!(store.load_listed(|_| true).unwrap().len(), 2);
+    }
+
+    /// Every ticket `scan_raw` hands on, by id.
+    fn scanned(store: &Store) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        store
+            .scan_raw(false, |t| {
+                match t {
+                    Some((id, _, raw)) => out.insert(id.to_string(), raw.to_vec()),
+                    None => {
+                        out.clear();
+                        None
+                    }
+                };
+                Ok(())
+            })
+            .unwrap()
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn with_a_journal_every_reader_sees_what_whole_writes_would_have_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json")).journal_above_kib(0);
+        // Never journals: the reference.
+        let whole = Store::new(dir.path().join("w.json")).journal_above_kib(u64::MAX / 2048);
+        let first: Vec<Ticket> = ["A-05", "A-10", "A-15"].map(ticket).into();
+        for s in [&store, &whole] {
+            for t in &first {
+                s.update(|state| {
+                    state.tickets.insert(t.id.clone(), t.clone());
+                    Ok(())
+                })
+                .unwrap();
+            }
+        }
+        let (mut journaled, mut folds) = (0, 0);
+        for step in 0..300_usize {
+            // New ids land before, between and after the others; known ones change.
+            let id = TicketId::parse(&format!("A-{:02}", (step * 7) % 23)).unwrap();
+            let new = ticket(id.as_str());
+            for s in [&store, &whole] {
+                if s.find(&id).unwrap().is_some() {
+                    s.update_ticket(&id, |t| {
+                        t.title = format!("step {step} {}", "x".repeat(step % 700));
+                        Ok(())
+                    })
+                    .unwrap();
+                } else {
+                    s.insert_new(&new, |_| anyhow::anyhow!("known")).unwrap();
+                }
+            }
+            let had = store.journal().path().exists();
+            journaled += usize::from(had);
+            folds += usize::from(!had && step > 0);
+            let expected = fs::read(whole.path()).unwrap();
+            assert!(
+                store.read_bytes().unwrap().unwrap() == expected,
+                "step {step}: the state read is not what a whole write left"
+            );
+            assert_eq!(store.find(&id).unwrap(), whole.find(&id).unwrap());
+            if step % 25 == 0 {
+                assert_eq!(scanned(&store), scanned(&whole), "step {step}");
+                assert_eq!(
+                    store.load_where(|_| true).unwrap(),
+                    whole.load_where(|_| true).unwrap()
+                );
+            }
+        }
+        assert!(
+            journaled > 200 && folds > 0,
+            "{journaled} journaled, {folds} folds"
+        );
+        // An id already known is refused from the journal as from the file.
+        let known = TicketId::parse("A-05").unwrap();
+        assert!(store
+            .insert_new(&ticket(known.as_str()), |_| anyhow::anyhow!("known"))
+            .is_err());
+        // A whole write takes the journal in and removes it.
+        store
+            .update(|s| {
+                s.get_mut(&known)?.title = "whole".into();
+                Ok(())
+            })
+            .unwrap();
+        whole
+            .update(|s| {
+                s.get_mut(&known)?.title = "whole".into();
+                Ok(())
+            })
+            .unwrap();
+        assert!(!store.journal().path().exists());
+        assert!(fs::read(store.path()).unwrap() == fs::read(whole.path()).unwrap());
+    }
+
+    #[test]
+    fn a_journal_the_file_has_moved_past_is_passed_over_and_an_edit_by_hand_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json")).journal_above_kib(0);
+        add(&store, "A-1");
+        add(&store, "A-2");
+        let a1 = TicketId::parse("A-1").unwrap();
+        store
+            .update_ticket(&a1, |t| {
+                t.title = "journaled".into();
+                Ok(())
+            })
+            .unwrap();
+        assert!(store.journal().path().exists());
+        let journal = fs::read(store.journal().path()).unwrap();
+        // A fold killed after its rename, before it removed the journal: the old journal
+        // is back beside a file that holds its changes and more.
+        store
+            .update(|s| {
+                s.get_mut(&a1)?.title = "folded".into();
+                Ok(())
+            })
+            .unwrap();
+        fs::write(store.journal().path(), &journal).unwrap();
+        assert_eq!(store.load().unwrap().tickets[&a1].title, "folded");
+        assert_eq!(store.find(&a1).unwrap().unwrap().title, "folded");
+        // The next change begins a journal of its own.
+        store
+            .update_ticket(&a1, |t| {
+                t.title = "again".into();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(store.load().unwrap().tickets[&a1].title, "again");
+        // The file edited by hand (its size changed) while a change waits in the journal.
+        let bytes = fs::read(store.path()).unwrap();
+        let edited = String::from_utf8(bytes)
+            .unwrap()
+            .replace("\"title\":\"t\"", "\"title\":\"by hand\"");
+        fs::write(store.path(), edited).unwrap();
+        let err = store.load().unwrap_err().to_string();
+        assert!(err.contains("changed by hand"), "{err}");
+        let err = store
+            .update_ticket(&a1, |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("changed by hand"), "{err}");
+        assert!(store.journal().path().exists(), "the journal is kept");
+    }
+
+    #[test]
+    fn tickets_are_put_in_list_order_in_place() {
+        let statuses = [
+            Status::Done,
+            Status::Pending,
+            Status::Active,
+            Status::Completed,
+        ];
+        let tickets: Vec<Ticket> = (0..500_usize)
+            .map(|i| {
+                let mut t = ticket(&format!("A-{}", (i * 7919) % 1000));
+                t.status = statuses[(i * 31) % 4];
+                t.queued_at += chrono::TimeDelta::seconds(((i * 13) % 17) as i64);
+                t
+            })
+            .collect();
+        let mut expected = tickets.clone();
+        expected.sort_by(Ticket::list_order);
+        assert!(in_list_order(tickets) == expected);
     }
 
     #[test]

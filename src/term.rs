@@ -51,7 +51,10 @@ pub fn is_bidi_control(c: char) -> bool {
 
 fn replace(text: &str, keep_newlines: bool) -> Cow<'_, str> {
     let keep = |c: char| keep_newlines && c == '\n';
-    if !text.chars().any(|c| needs_stand_in(c) && !keep(c)) {
+    // Printable ASCII, most text, needs no look at each character.
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b))
+        || !text.chars().any(|c| needs_stand_in(c) && !keep(c))
+    {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);

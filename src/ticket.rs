@@ -89,8 +89,14 @@ impl FromStr for TicketId {
 
 impl TryFrom<String> for TicketId {
     type Error = Error;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        TicketId::parse(&s)
+    fn try_from(mut s: String) -> Result<Self, Self::Error> {
+        // In place: every ticket read from a file comes this way.
+        s.make_ascii_uppercase();
+        if is_valid_id(&s) {
+            Ok(TicketId(s))
+        } else {
+            TicketId::parse(&s)
+        }
     }
 }
 
@@ -353,39 +359,18 @@ pub struct PlaneSync {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(remote = "Self")]
 pub struct Ticket {
+    // What a list shows comes first, and a list reads a ticket only up to `issue_id` (see
+    // `Ticket::listed`); the bulky fields come last.
     pub id: TicketId,
-    /// Plane's work item UUID; null for a ticket added by hand until Plane is asked.
-    pub issue_id: Option<String>,
-    pub project_id: Option<String>,
     pub title: String,
-    /// The version of the HTML rules the description was cleaned with (0: never cleaned).
-    #[serde(default)]
-    pub html_policy: u32,
-    pub url: Option<String>,
-    pub priority: Option<String>,
-    #[serde(default)]
-    pub labels: Vec<String>,
     pub trigger_type: TriggerType,
     pub status: Status,
-    pub plane_created_at: Option<DateTime<FixedOffset>>,
-    pub plane_updated_at: Option<DateTime<FixedOffset>>,
     pub queued_at: DateTime<Utc>,
-    pub approved_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub done_at: Option<DateTime<Utc>>,
     pub session: Option<SessionInfo>,
     pub last_error: Option<String>,
-    #[serde(default)]
-    pub waiting: Option<Waiting>,
     /// Set when the session ended without a summary (flagged once by poll).
     #[serde(default)]
     pub session_lost_at: Option<DateTime<Utc>>,
-    /// Set when Plane moved an active ticket to a completed or cancelled state group.
-    #[serde(default)]
-    pub plane_closed_at: Option<DateTime<Utc>>,
-    /// A fresh id per approval: the Plane comment's `external_id` is built from it.
-    #[serde(default)]
-    pub run_id: Option<String>,
     /// The operation under way on the ticket (or left by a process that died), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op: Option<Op>,
@@ -393,8 +378,29 @@ pub struct Ticket {
     /// `automation.budget_usd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_usd: Option<f64>,
-    // The bulky fields come last: a list reads a ticket up to `description_html` only
-    // (see `Ticket::listed`).
+    /// Plane's work item UUID; null for a ticket added by hand until Plane is asked.
+    pub issue_id: Option<String>,
+    pub project_id: Option<String>,
+    /// The version of the HTML rules the description was cleaned with (0: never cleaned).
+    #[serde(default)]
+    pub html_policy: u32,
+    pub url: Option<String>,
+    pub priority: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    pub plane_created_at: Option<DateTime<FixedOffset>>,
+    pub plane_updated_at: Option<DateTime<FixedOffset>>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub done_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub waiting: Option<Waiting>,
+    /// Set when Plane moved an active ticket to a completed or cancelled state group.
+    #[serde(default)]
+    pub plane_closed_at: Option<DateTime<Utc>>,
+    /// A fresh id per approval: the Plane comment's `external_id` is built from it.
+    #[serde(default)]
+    pub run_id: Option<String>,
     /// Plane's HTML after the allow-list sanitiser; for tickets added by hand, the escaped
     /// text in `<p>`.
     pub description_html: String,
@@ -795,7 +801,7 @@ impl Ticket {
             trigger_type: TriggerType,
             status: Status,
             queued_at: DateTime<Utc>,
-            session: Option<SessionInfo>,
+            session: Option<ListedSession>,
             last_error: Option<String>,
             #[serde(default)]
             session_lost_at: Option<DateTime<Utc>>,
@@ -804,11 +810,19 @@ impl Ticket {
             #[serde(default)]
             budget_usd: Option<f64>,
         }
-        // As plane-orch writes a ticket, every column comes before `description_html`: the
-        // object up to there is all a list reads. That byte run can only be the key (in a
-        // JSON string every `"` is escaped). A ticket laid out otherwise is read whole.
-        const BULK: &[u8] = b",\"description_html\":\"";
-        let head = memchr::memmem::find(raw, BULK).map(|at| {
+        /// Of a session, a list shows (and asks the backend about) its name only.
+        #[derive(Deserialize)]
+        struct ListedSession {
+            name: String,
+            backend: String,
+        }
+        // As plane-orch writes a ticket, every column comes before `issue_id`: the object up
+        // to there is all a list reads. That byte run can only be the key (in a JSON string
+        // every `"` is escaped). A ticket laid out otherwise is read whole.
+        const REST: &[u8] = b",\"issue_id\":";
+        static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new(REST));
+        let head = FINDER.find(raw).map(|at| {
             let mut head = Vec::with_capacity(at + 1);
             head.extend_from_slice(&raw[..at]);
             head.push(b'}');
@@ -818,6 +832,14 @@ impl Ticket {
             Some(Ok(l)) => l,
             _ => serde_json::from_slice(raw)?,
         };
+        let session = l.session.map(|s| SessionInfo {
+            name: s.name,
+            backend: s.backend,
+            workdir: String::new(),
+            branch: None,
+            agent_session: None,
+            started_at: None,
+        });
         Ok(Ticket {
             id: l.id,
             issue_id: None,
@@ -835,7 +857,7 @@ impl Ticket {
             approved_at: None,
             completed_at: None,
             done_at: None,
-            session: l.session,
+            session,
             last_error: l.last_error,
             waiting: None,
             session_lost_at: l.session_lost_at,

@@ -20,9 +20,23 @@ fn plane_orch(env: &Env) -> Command {
     cmd
 }
 
+/// A config whose state file records every change to one ticket in its journal.
+const JOURNAL_ALWAYS: &str = "state:\n  journal_above_kib: 0\n";
+
 #[test]
 fn eight_parallel_writers_lose_no_ticket() {
-    let env = Arc::new(Env::new());
+    eight_parallel_writers(Env::new());
+}
+
+#[test]
+fn eight_parallel_writers_lose_no_ticket_through_the_journal() {
+    let env = Env::with_config(JOURNAL_ALWAYS);
+    env.add("FIRST-1", "makes the file the journal continues");
+    eight_parallel_writers(env);
+}
+
+fn eight_parallel_writers(env: Env) {
+    let env = Arc::new(env);
     let writers: Vec<_> = (0..8)
         .map(|w| {
             let env = Arc::clone(&env);
@@ -45,7 +59,8 @@ fn eight_parallel_writers_lose_no_ticket() {
     for w in writers {
         w.join().unwrap();
     }
-    let tickets = env.state()["tickets"].as_object().unwrap().clone();
+    let mut tickets = env.state()["tickets"].as_object().unwrap().clone();
+    tickets.remove("FIRST-1");
     assert_eq!(tickets.len(), 400);
     for w in 0..8 {
         for i in 0..50 {
@@ -53,7 +68,10 @@ fn eight_parallel_writers_lose_no_ticket() {
         }
     }
     let listed = json(&env.ok(&["list", "--json"]));
-    assert_eq!(listed.as_array().unwrap().len(), 400);
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        tickets.len() + usize::from(env.state()["tickets"]["FIRST-1"].is_object())
+    );
 }
 
 #[test]
@@ -672,6 +690,103 @@ fn writers_killed_while_tickets_become_done_lose_nothing_and_show_finds_every_on
     }
     let done = json(&env.ok(&["list", "--status", "done", "--json"]));
     assert_eq!(done.as_array().unwrap().len(), 40);
+}
+
+#[test]
+fn writers_killed_while_the_journal_takes_their_changes_lose_nothing() {
+    let env = Arc::new(Env::with_config(JOURNAL_ALWAYS));
+    let description = "lorem ipsum dolor sit amet ".repeat(40);
+    let ids: Vec<String> = (0..30).map(|i| format!("J-{i}")).collect();
+    for id in &ids {
+        env.ok(&["add", id, "--title", "t", "--description", &description]);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let env = Arc::clone(&env);
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let listed = json(&env.ok(&["list", "--status", "all", "--json"]));
+                let listed = listed.as_array().unwrap();
+                // Every ticket from before the storm, whatever the kills left half done.
+                let before = listed
+                    .iter()
+                    .filter(|t| t["id"].as_str().unwrap().starts_with("J-"))
+                    .count();
+                assert_eq!(before, 30, "{listed:?}");
+                let shown = json(&env.ok(&["show", "J-7", "--json"]));
+                assert_eq!(shown["id"], "J-7");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let (mut killed, mut added) = (0, 0);
+    let mut i = 0;
+    while Instant::now() < deadline {
+        i += 1;
+        let id = &ids[i % ids.len()];
+        let new = format!("K-{i}");
+        let args: Vec<&str> = match i % 3 {
+            0 => vec!["approve", id, "--no-session"],
+            1 => vec!["complete", id, "done by then"],
+            _ => vec![
+                "add",
+                &new,
+                "--title",
+                "killed?",
+                "--description",
+                &description,
+            ],
+        };
+        if run_and_kill(&env, &args, rng.below(9000)) {
+            killed += 1;
+        }
+        added += usize::from(i % 3 == 2);
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(reader.join().expect("a reader saw a ticket vanish") > 0);
+    assert!(killed > 0 && added > 0);
+    // What plane-orch reads is what the file and its journal hold, and every add either
+    // happened whole or not at all.
+    let state = env.state();
+    let listed = json(&env.ok(&["list", "--status", "all", "--json"]));
+    let listed: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    let mut held: Vec<&str> = state["tickets"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut sorted = listed.clone();
+    sorted.sort_unstable();
+    held.sort_unstable();
+    assert_eq!(sorted, held);
+    for id in &ids {
+        assert!(state["tickets"][id].is_object(), "{id} lost");
+    }
+    for t in state["tickets"].as_object().unwrap().values() {
+        assert!(t["title"].is_string() && t["events"].is_array(), "{t}");
+    }
+    // The store goes on working, and a whole write takes the journal in.
+    env.add("AFTER-1", "still works");
+    env.ok(&["remove", "AFTER-1"]);
+    assert!(!env
+        .path()
+        .join("data/pending-tickets.json.journal")
+        .exists());
+    assert_eq!(
+        env.state()["tickets"].as_object().unwrap().len(),
+        held.len()
+    );
 }
 
 #[test]

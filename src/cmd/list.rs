@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use anyhow::Result;
@@ -188,6 +189,10 @@ fn session_column(t: &Ticket, alive: Option<bool>) -> String {
 
 /// How many terminal columns `text` takes (wide characters such as CJK and emoji take two).
 fn width(text: &str) -> usize {
+    // Printable ASCII takes a column a byte; only other text needs the tables.
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return text.len();
+    }
     UnicodeWidthStr::width(text)
 }
 
@@ -225,24 +230,27 @@ pub fn table(
         return "no tickets\n".to_string();
     }
     // Each cell is made inert once and measured once: at 10,000 rows this is most of the work.
-    let mut rows: Vec<[String; 6]> = tickets
+    let mut rows: Vec<[Cow<'_, str>; 6]> = tickets
         .iter()
         .enumerate()
         .map(|(i, t)| {
+            let state = match states.get(i).map(|s| (s, inert(s))) {
+                Some((_, one_line)) if width(&one_line) <= 60 => one_line,
+                Some((s, _)) => Cow::Owned(cut(s, 60)),
+                None => Cow::Borrowed("-"),
+            };
             [
-                t.id.to_string(),
-                t.status.to_string(),
-                age(now - t.queued_at),
-                states
-                    .get(i)
-                    .map_or_else(|| "-".to_string(), |s| cut(s, 60)),
+                Cow::Borrowed(t.id.as_str()),
+                Cow::Borrowed(t.status.as_str()),
+                Cow::Owned(age(now - t.queued_at)),
+                state,
                 // Titles come from Plane: controls made visible, never a second row.
-                inert(&t.title).into_owned(),
-                inert(&session_column(t, live.of(t))).into_owned(),
+                inert(&t.title),
+                Cow::Owned(inert(&session_column(t, live.of(t))).into_owned()),
             ]
         })
         .collect();
-    let header = ["ID", "STATUS", "AGE", "STATE", "TITLE", "SESSION"].map(String::from);
+    let header = ["ID", "STATUS", "AGE", "STATE", "TITLE", "SESSION"].map(Cow::Borrowed);
     let mut cell_widths: Vec<[usize; 6]> = rows
         .iter()
         .map(|r| r.each_ref().map(|c| width(c)))
@@ -268,7 +276,7 @@ pub fn table(
     };
     for (row, w) in rows.iter_mut().zip(&mut cell_widths) {
         if w[4] > title_max {
-            row[4] = cut(&row[4], title_max);
+            row[4] = Cow::Owned(cut(&row[4], title_max));
             w[4] = width(&row[4]);
         }
     }

@@ -28,7 +28,7 @@ use crate::ticket::{Status, Ticket, TicketId};
 /// almost always changes the size). `None` inside: the file has no generation line (laid out
 /// by hand), so nothing can be told without reading it, and it is read every time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fingerprint(Option<(u64, u64)>);
+struct Fingerprint(Option<crate::store::Version>);
 
 fn fingerprint(store: &Store) -> Result<Option<Fingerprint>> {
     Ok(store.look()?.map(Fingerprint))

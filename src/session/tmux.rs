@@ -31,6 +31,24 @@ fn run(args: &[&str]) -> Result<Output> {
     exec(Command::new("tmux").args(args))
 }
 
+/// The socket of the server plain `tmux` reaches, as tmux finds it: the one `$TMUX` names
+/// (inside a session), else `tmux-<uid>/default` in `$TMUX_TMPDIR` (or `/tmp`).
+fn server_socket() -> std::path::PathBuf {
+    if let Some(socket) = std::env::var("TMUX")
+        .ok()
+        .and_then(|v| v.split(',').next().map(str::to_string))
+        .filter(|s| !s.is_empty())
+    {
+        return socket.into();
+    }
+    let dir = std::env::var_os("TMUX_TMPDIR")
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "/tmp".into());
+    std::path::Path::new(&dir)
+        .join(format!("tmux-{}", rustix::process::getuid().as_raw()))
+        .join("default")
+}
+
 fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).trim().to_string()
 }
@@ -100,6 +118,11 @@ pub fn probe() -> Result<String> {
 /// # Errors
 /// tmux cannot be run.
 pub fn live_sessions() -> Result<HashSet<String>> {
+    // No socket, no server: there is nothing to ask, and starting tmux to hear so costs a
+    // `list` or a dashboard refresh a few milliseconds.
+    if !server_socket().exists() {
+        return Ok(HashSet::new());
+    }
     let out = run(&["list-sessions", "-F", "#{session_name}"])?;
     if !out.status.success() {
         let err = stderr_of(&out);

@@ -129,7 +129,11 @@ pub(crate) fn resume_state_moves(app: &App) -> Vec<TicketId> {
         |_| false,
         |status, raw| {
             if status != Status::Done && memchr::memmem::find(raw, KEY).is_some() {
-                ids.push(serde_json::from_slice::<IdOnly>(raw)?.id);
+                let id = serde_json::from_slice::<IdOnly>(raw)?.id;
+                // A file read a second way hands a ticket on again.
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
             }
             Ok(())
         },

@@ -116,10 +116,33 @@ impl Env {
         fs::read(self.state_path()).ok()
     }
 
-    /// The state file, parsed.
+    /// The state file, parsed, with the changes its journal holds put in (as plane-orch
+    /// reads it): the journal's header names the generation and size of the file it
+    /// continues, and each entry one ticket and the generation it gave the state.
     pub fn state(&self) -> Value {
         let bytes = self.state_bytes().expect("state file exists");
-        serde_json::from_slice(&bytes).expect("state file parses")
+        let mut state: Value = serde_json::from_slice(&bytes).expect("state file parses");
+        let journal = fs::read_to_string(self.state_path().with_extension("json.journal"));
+        let Ok(journal) = journal else {
+            return state;
+        };
+        let mut lines = journal.split_inclusive('\n').filter(|l| l.ends_with('\n'));
+        let Some(header) = lines.next() else {
+            return state;
+        };
+        let header: Value = serde_json::from_str(header).expect("journal header parses");
+        if header["generation"] != state["generation"] || header["size"] != bytes.len() {
+            return state;
+        }
+        for line in lines {
+            let Ok(entry) = serde_json::from_str::<Value>(line) else {
+                break;
+            };
+            let id = entry["id"].as_str().expect("an entry's id").to_string();
+            state["tickets"][id] = entry["ticket"].clone();
+            state["generation"] = entry["generation"].clone();
+        }
+        state
     }
 
     /// One ticket from the state file or, once done, from the archive beside it (the latest
