@@ -462,6 +462,35 @@ impl StateCache {
         Ok(bytes)
     }
 
+    /// The open tickets and their generation when the file is still the version last read;
+    /// `None` otherwise. Never reads the file nor waits: a request answered on the network
+    /// thread asks this, and goes to a worker when it gets `None`.
+    #[must_use]
+    pub fn get_if_current(&self, store: &Store) -> Option<(Arc<OpenTickets>, u64)> {
+        let fp = fingerprint(store).ok()?;
+        let last = self.last()?;
+        if last.fingerprint != fp || fp.is_some_and(|f| f.0.is_none()) {
+            return None;
+        }
+        self.mark_verified();
+        Some((Arc::clone(&last.open), last.generation))
+    }
+
+    /// The answer made for `key` from the state of `generation`, when it was made already;
+    /// never makes it, never waits for the request making it.
+    #[must_use]
+    pub fn answer_if_made(&self, generation: u64, key: &str) -> Option<Arc<Vec<u8>>> {
+        let slot = {
+            let answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+            if answers.0 != generation {
+                return None;
+            }
+            Arc::clone(answers.1.get(key)?)
+        };
+        let made = slot.try_lock().ok()?;
+        made.clone()
+    }
+
     /// How many times the state file was read and parsed.
     #[must_use]
     pub fn loads(&self) -> u64 {

@@ -462,6 +462,19 @@ async fn decide(ctx: &Arc<Ctx>, method: &str, url: &str, rq: hyper::Request<Inco
         .into();
     }
     let body = rq.into_body();
+    // A list made already from the current state: at once, without a worker.
+    if hyper::body::Body::is_end_stream(&body) {
+        let request = routes::Request {
+            method,
+            segments: &segments,
+            query: &query,
+            headers: &headers,
+            body: &[],
+        };
+        if let Some(reply) = routes::list_if_made(ctx, &request) {
+            return reply.into();
+        }
+    }
     if !hyper::body::Body::is_end_stream(&body) {
         // On the network thread: a slow uploader holds no worker.
         log::debug!("{method} {url}: reading its body");

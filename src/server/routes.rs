@@ -334,16 +334,7 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
         .get_with_generation(&ctx.app.store)
         .and_then(|(state, generation)| {
             let live = ctx.live_sessions(false);
-            // Activity lives beside the state file: its files are part of the key.
-            let mut key = format!("list {status:?} {all} {}", ctx.app.activity.fingerprint());
-            if let Some(live) = &live {
-                let mut names: Vec<&String> = live.iter().collect();
-                names.sort();
-                for n in names {
-                    key.push(' ');
-                    key.push_str(n);
-                }
-            }
+            let key = list_key(ctx, status, all, live.as_deref());
             ctx.cache.answer(generation, &key, || {
                 let tickets: Vec<&Ticket> = state
                     .tickets
@@ -361,6 +352,59 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
         Ok(bytes) => Reply::new(200, Body::Raw(bytes)),
         Err(e) => Reply::from_err(&e),
     }
+}
+
+/// What a list answer is kept under: what it shows, and what else it depends on.
+fn list_key(
+    ctx: &Ctx,
+    status: Option<Status>,
+    all: bool,
+    live: Option<&HashSet<String>>,
+) -> String {
+    // Activity lives beside the state file: its files are part of the key.
+    let mut key = format!("list {status:?} {all} {}", ctx.app.activity.fingerprint());
+    if let Some(live) = live {
+        let mut names: Vec<&String> = live.iter().collect();
+        names.sort();
+        for n in names {
+            key.push(' ');
+            key.push_str(n);
+        }
+    }
+    key
+}
+
+/// A list of open tickets answered at once when it was made already from the current
+/// version of the state (what a dashboard asks again and again): no worker is taken. `None`
+/// when it must be made, or read, on a worker; and for every other request.
+#[must_use]
+pub fn list_if_made(ctx: &Ctx, req: &Request<'_>) -> Option<Reply> {
+    if !matches!(req.method, "GET" | "HEAD")
+        || super::webhook::Webhooks::is_path(&ctx.app.config.plane.webhook_path, req.segments)
+    {
+        return None;
+    }
+    let status = match req.segments {
+        [a, p] if a == "api" && p == "pending-tickets" => Some(Status::Pending),
+        [a, p] if a == "api" && p == "completed-tickets" => Some(Status::Completed),
+        [a, p] if a == "api" && p == "tickets" => {
+            match req.query.iter().find(|(k, _)| k == "status") {
+                None => None,
+                Some((_, wanted)) => match wanted.to_ascii_lowercase().as_str() {
+                    "pending" => Some(Status::Pending),
+                    "active" => Some(Status::Active),
+                    "completed" => Some(Status::Completed),
+                    _ => return None,
+                },
+            }
+        }
+        _ => return None,
+    };
+    let (_, generation) = ctx.cache.get_if_current(&ctx.app.store)?;
+    let live = ctx.live_sessions(false);
+    let key = list_key(ctx, status, false, live.as_deref());
+    let bytes = ctx.cache.answer_if_made(generation, &key)?;
+    Some(Reply::new(200, Body::Raw(bytes)))
 }
 
 /// A list answer: by status in workflow order, oldest first, as JSON.
@@ -713,6 +757,53 @@ mod tests {
                 body: body.as_bytes(),
             },
         )
+    }
+
+    #[test]
+    fn a_list_is_answered_at_once_only_when_made_from_the_current_state() {
+        let (_dir, ctx) = ctx();
+        let add = |id: &str| {
+            ctx.app
+                .store
+                .update(|s| {
+                    let t = Ticket::new(
+                        crate::ticket::NewTicket::manual(TicketId::parse(id).unwrap(), "t"),
+                        crate::ticket::now(),
+                    );
+                    s.tickets.insert(t.id.clone(), t);
+                    Ok(())
+                })
+                .unwrap();
+        };
+        add("A-1");
+        let at_once = |path: &str| {
+            let (segments, query) = super::super::split_url(path).unwrap();
+            list_if_made(
+                &ctx,
+                &Request {
+                    method: "GET",
+                    segments: &segments,
+                    query: &query,
+                    headers: &[],
+                    body: &[],
+                },
+            )
+        };
+        assert!(at_once("/api/pending-tickets").is_none(), "not made yet");
+        let made = call(&ctx, "GET", "/api/pending-tickets", "");
+        let fast = at_once("/api/pending-tickets").expect("made already");
+        assert_eq!(fast, made);
+        // Done and all lists are read from the file: never at once.
+        call(&ctx, "GET", "/api/tickets?status=all", "");
+        assert!(at_once("/api/tickets?status=all").is_none());
+        add("A-2");
+        assert!(
+            at_once("/api/pending-tickets").is_none(),
+            "the state changed"
+        );
+        let v = call(&ctx, "GET", "/api/pending-tickets", "").value();
+        assert_eq!(v.as_array().unwrap().len(), 2);
+        assert_eq!(at_once("/api/pending-tickets").unwrap().value(), v);
     }
 
     #[test]
