@@ -427,7 +427,7 @@ pub(super) async fn handle(
         .map(str::to_string);
     let outcome = decide(&ctx, &method, &url, rq).await;
     let status = outcome.reply.status;
-    let response = build(&ctx, outcome, origin.as_deref(), method == "OPTIONS");
+    let response = build(outcome, origin.as_deref(), method == "OPTIONS");
     ctx.metrics.request(status);
     log::debug!(
         "{method} {url} -> {status} in {:.1} ms",
@@ -543,12 +543,7 @@ fn set(response: &mut hyper::Response<HttpBody>, name: &str, value: &str) {
     }
 }
 
-fn build(
-    ctx: &Ctx,
-    outcome: Outcome,
-    origin: Option<&str>,
-    preflight: bool,
-) -> hyper::Response<HttpBody> {
+fn build(outcome: Outcome, origin: Option<&str>, preflight: bool) -> hyper::Response<HttpBody> {
     let Outcome { reply, close } = outcome;
     let (bytes, content_type) = match reply.body {
         Body::Json(v) => {
@@ -556,11 +551,7 @@ fn build(
             b.push(b'\n');
             (Bytes::from(b), Some("application/json"))
         }
-        Body::Raw(b) => {
-            // A large kept answer goes out from a file (see `sendfile`).
-            ctx.files.register(&b);
-            (Bytes::from_owner(SharedBytes(b)), Some("application/json"))
-        }
+        Body::Raw(b) => (Bytes::from_owner(SharedBytes(b)), Some("application/json")),
         Body::Text(t, ct) => (Bytes::from(t), Some(ct)),
         Body::Bytes(b, ct) => (
             match b {

@@ -348,6 +348,10 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
                 list_bytes(ctx, tickets, live.as_deref())
             })
         });
+    if let Ok(bytes) = &answer {
+        // On a worker, as the file is written: a large kept answer then goes out from it.
+        ctx.files.register(bytes);
+    }
     match answer {
         Ok(bytes) => Reply::new(200, Body::Raw(bytes)),
         Err(e) => Reply::from_err(&e),

@@ -87,21 +87,33 @@ fn answer_file(bytes: &[u8]) -> io::Result<File> {
 }
 
 impl Files {
-    /// Gives `bytes` a file, once, when they are large enough to be worth it.
+    /// Gives `bytes` a file, once, when they are large enough to be worth it. Called where
+    /// blocking is allowed (a worker): the file is written outside the registry's lock, so
+    /// the connections looking for their slices never wait for it.
     pub fn register(&self, bytes: &Arc<Vec<u8>>) {
         if bytes.len() < MIN || self.unavailable.load(Ordering::Relaxed) {
             return;
         }
         let base = bytes.as_ptr() as usize;
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.retain(|e| e.bytes.strong_count() > 0);
-        if entries
-            .iter()
-            .any(|e| e.base == base && e.bytes.upgrade().is_some_and(|b| Arc::ptr_eq(&b, bytes)))
+        let known = |entries: &Vec<Entry>| {
+            entries.iter().any(|e| {
+                e.base == base && e.bytes.upgrade().is_some_and(|b| Arc::ptr_eq(&b, bytes))
+            })
+        };
         {
+            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            entries.retain(|e| e.bytes.strong_count() > 0);
+            self.count.store(entries.len(), Ordering::Relaxed);
+            if known(&entries) {
+                return;
+            }
+        }
+        let made = answer_file(bytes);
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if known(&entries) {
             return;
         }
-        match answer_file(bytes) {
+        match made {
             Ok(file) => {
                 if entries.len() >= KEPT {
                     entries.remove(0);
