@@ -94,6 +94,8 @@ pub struct Ctx {
     /// Plane's webhooks, when `plane.webhook_secret_env` holds a secret.
     pub webhooks: Option<Webhooks>,
     last_poll: Mutex<Option<PollStatus>>,
+    /// Each listed ticket's answer as last made (see `routes::Fragments`).
+    pub fragments: routes::Fragments,
     workers: Arc<tokio::sync::Semaphore>,
     plane_slots: Arc<tokio::sync::Semaphore>,
 }
@@ -112,6 +114,7 @@ impl Ctx {
             hosts,
             webhooks: None,
             last_poll: Mutex::new(None),
+            fragments: routes::Fragments::default(),
             workers: Arc::new(tokio::sync::Semaphore::new(WORKERS)),
             plane_slots: Arc::new(tokio::sync::Semaphore::new(PLANE_WORKERS)),
         }
