@@ -431,6 +431,33 @@ const ONE_TICKET_LAYOUT: &str = "one ticket a line";
 /// The length of the first two lines [`encode`] writes: `{"version":2,` and `"tickets":{`.
 const HEADER_LEN: usize = 26;
 
+/// What a [`Store::scan_raw`] read: how many tickets are archived and their totals, and,
+/// when the file is in the layout a writer leaves, where it got to (for [`Store::scan_since`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scanned {
+    pub archived: usize,
+    pub totals: ArchiveTotals,
+    pub mark: Option<Mark>,
+}
+
+/// Where a scan of the state got to: the state file it read (inode, size, generation) and
+/// how far into the journal (its inode, where its last whole entry ends, the next entry's
+/// generation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    base: (u64, u64, u64),
+    journal: Option<(u64, u64, u64)>,
+}
+
+/// What [`Store::scan_since`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// Only the journal grew: the changed tickets were handed on; the new mark.
+    Appended(Mark),
+    /// Something else changed: scan it all again.
+    Whole,
+}
+
 /// One version of the state as [`Store::look`] tells it, to be compared with another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Version {
@@ -586,13 +613,110 @@ impl Store {
         &self,
         anyway: bool,
         each: impl FnMut(Option<(&str, Status, &[u8])>) -> Result<()>,
-    ) -> Result<Option<(usize, ArchiveTotals)>> {
-        let _lock = match Lock::try_shared(&self.lock_path(), "the state lock")? {
-            Some(lock) => lock,
-            None if anyway => None,
-            None => return Ok(None),
+    ) -> Result<Option<Scanned>> {
+        let Some(_lock) = self.lock_to_scan(anyway)? else {
+            return Ok(None);
         };
         self.scan_locked(each).map(Some)
+    }
+
+    /// The shared lock for a scan: `Ok(None)` when a writer holds it and the scan does not
+    /// read `anyway`, `Ok(Some(None))` when it reads without it.
+    fn lock_to_scan(&self, anyway: bool) -> Result<Option<Option<Lock>>> {
+        match Lock::try_shared(&self.lock_path(), "the state lock")? {
+            Some(lock) => Ok(Some(lock)),
+            None if anyway => Ok(Some(None)),
+            None => Ok(None),
+        }
+    }
+
+    /// After a [`Store::scan_raw`] that left `mark`: each ticket changed since, as its id,
+    /// status and raw JSON, when the state file is the one it read and only its journal grew
+    /// (what a change to one ticket does), at the cost of what was appended. `Since::Whole`
+    /// when anything else changed: then scan it all again. The lock as for `scan_raw`.
+    ///
+    /// # Errors
+    /// As [`Store::scan_raw`].
+    pub fn scan_since(
+        &self,
+        mark: &Mark,
+        anyway: bool,
+        mut each: impl FnMut(&str, Status, &[u8]) -> Result<()>,
+    ) -> Result<Option<Since>> {
+        use std::os::unix::fs::MetadataExt as _;
+        let Some(_lock) = self.lock_to_scan(anyway)? else {
+            return Ok(None);
+        };
+        let journal = self.journal();
+        let opened = journal.open()?;
+        let Ok(file) = File::open(&self.path) else {
+            return Ok(Some(Since::Whole));
+        };
+        if self.base_of(&file)? != Some(mark.base) {
+            return Ok(Some(Since::Whole));
+        }
+        let Some(opened) = opened else {
+            return Ok(Some(if mark.journal.is_none() {
+                Since::Appended(*mark)
+            } else {
+                Since::Whole
+            }));
+        };
+        let ino = opened.metadata().map(|m| m.ino()).unwrap_or_default();
+        let appended = match mark.journal {
+            Some((seen, end, next)) if seen == ino => journal.read_since(&opened, end, next)?,
+            Some(_) => None,
+            // Begun since the scan: read whole, when it continues this file.
+            None => match journal.read(opened)? {
+                Some(read)
+                    if read.fit(&journal, Some(mark.base.2), mark.base.1)? == Fit::Continues =>
+                {
+                    Some(journal::Appended {
+                        tickets: read
+                            .latest()
+                            .into_iter()
+                            .map(|(id, raw)| (id.to_string(), raw.to_vec()))
+                            .collect(),
+                        end: read.len(),
+                        next: read.generation() + 1,
+                    })
+                }
+                _ => None,
+            },
+        };
+        let Some(appended) = appended else {
+            return Ok(Some(Since::Whole));
+        };
+        for (id, raw) in &appended.tickets {
+            each(id, self.status_of(raw)?, raw)?;
+        }
+        Ok(Some(Since::Appended(Mark {
+            base: mark.base,
+            journal: Some((ino, appended.end, appended.next)),
+        })))
+    }
+
+    /// A ticket's status, found without decoding it when it can be.
+    fn status_of(&self, raw: &[u8]) -> Result<Status> {
+        match quick_status(raw) {
+            Some(status) => Ok(status),
+            None => serde_json::from_slice::<StatusPeek>(raw)
+                .map(|p| p.status)
+                .map_err(|e| self.damaged(&e)),
+        }
+    }
+
+    /// An opened state file's inode, size and generation; `None` when its generation cannot
+    /// be told from its last bytes.
+    fn base_of(&self, file: &File) -> Result<Option<(u64, u64, u64)>> {
+        use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+        let cannot = || format!("cannot read the state file {}", self.path.display());
+        let meta = file.metadata().with_context(cannot)?;
+        let len = meta.len();
+        let from = len.saturating_sub(64);
+        let mut tail = vec![0; usize::try_from(len - from).unwrap_or(64)];
+        file.read_exact_at(&mut tail, from).with_context(cannot)?;
+        Ok(tail_generation(&tail).map(|(g, _)| (meta.ino(), len, g)))
     }
 
     /// The body of [`Store::scan_raw`], the lock held (or not needed). The tickets come in
@@ -600,45 +724,46 @@ impl Store {
     fn scan_locked(
         &self,
         mut each: impl FnMut(Option<(&str, Status, &[u8])>) -> Result<()>,
-    ) -> Result<(usize, ArchiveTotals)> {
+    ) -> Result<Scanned> {
         use std::hash::BuildHasher;
+        use std::os::unix::fs::MetadataExt as _;
         let cannot = || format!("cannot read the state file {}", self.path.display());
-        let status_of = |raw: &[u8]| match quick_status(raw) {
-            Some(status) => Ok(status),
-            None => serde_json::from_slice::<StatusPeek>(raw)
-                .map(|p| p.status)
-                .map_err(|e| self.damaged(&e)),
-        };
+        let status_of = |raw: &[u8]| self.status_of(raw);
         let journal = self.journal();
         let opened = journal.open()?;
         let file = match File::open(&self.path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok((0, ArchiveTotals::default()))
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Scanned::default()),
             Err(e) => return Err(e).with_context(cannot),
         };
         // The journal's tickets take the place of the file's (the file's generation and size
         // say whether it continues this file).
+        let base = self.base_of(&file)?;
+        let journal_ino = opened
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map(|m| m.ino());
         let read = match opened {
             Some(opened) => journal.read(opened)?,
             None => None,
         };
         let read = match read {
             Some(read) => {
-                use std::os::unix::fs::FileExt as _;
                 let len = file.metadata().with_context(cannot)?.len();
-                let from = len.saturating_sub(64);
-                let mut tail = vec![0; usize::try_from(len - from).unwrap_or(64)];
-                file.read_exact_at(&mut tail, from).with_context(cannot)?;
-                let generation = tail_generation(&tail).map(|(g, _)| g);
-                match read.fit(&journal, generation, len)? {
+                match read.fit(&journal, base.map(|b| b.2), len)? {
                     Fit::Continues => Some(read),
                     Fit::PassedOver => None,
                 }
             }
             None => None,
         };
+        let mark = base.map(|base| Mark {
+            base,
+            journal: read
+                .as_ref()
+                .zip(journal_ino)
+                .map(|(r, ino)| (ino, r.len(), r.generation() + 1)),
+        });
         let latest = read.as_ref().map(journal::Read::latest).unwrap_or_default();
         // New ids go in id order among the file's; each id goes once.
         let mut journal_left = latest.iter().peekable();
@@ -714,12 +839,16 @@ impl Store {
                 .ok()
                 .map(|t| (t.archived, t.archive_totals)))
         })()?;
-        if let Some(archived) = streamed {
-            return Ok(archived);
+        if let Some((archived, totals)) = streamed {
+            return Ok(Scanned {
+                archived,
+                totals,
+                mark,
+            });
         }
         each(None)?;
         let Some(bytes) = self.read_bytes()? else {
-            return Ok((0, ArchiveTotals::default()));
+            return Ok(Scanned::default());
         };
         match raw_tickets(&bytes) {
             Some(raws) => {
@@ -733,7 +862,12 @@ impl Store {
                 }
             }
         }
-        self.archived_in(&bytes)
+        let (archived, totals) = self.archived_in(&bytes)?;
+        Ok(Scanned {
+            archived,
+            totals,
+            mark: None,
+        })
     }
 
     fn read_where_with(

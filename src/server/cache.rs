@@ -20,7 +20,7 @@ use anyhow::{Context, Result};
 
 use chrono::{DateTime, Utc};
 
-use crate::store::Store;
+use crate::store::{Scanned, Since, Store};
 use crate::ticket::{Status, Ticket, TicketId};
 
 /// What identifies one version of the state file: the generation every write increments,
@@ -50,6 +50,8 @@ pub struct StateCache {
     loading: Mutex<()>,
     loads: AtomicU64,
     decodes: AtomicU64,
+    /// Reads of the journal alone (see [`Store::scan_since`]).
+    journal_reads: AtomicU64,
     /// Hashes each ticket's bytes; keyed at random, so no ticket text can be made to look
     /// unchanged after a change.
     hasher: RandomState,
@@ -108,6 +110,8 @@ struct Snapshot {
     summary: Summary,
     /// Every ticket of the file, done ones too, as the next read compares them.
     known: HashMap<Box<str>, Known>,
+    /// What the read said of the archive, and where it got to.
+    scanned: Scanned,
 }
 
 /// One ticket as last read: what its bytes hashed to, and what was decoded from them.
@@ -333,13 +337,43 @@ impl StateCache {
         wait: bool,
     ) -> Result<Option<Snapshot>> {
         let (started, decoded) = (Instant::now(), self.decodes());
+        // Only the journal grew (a change to one ticket): only what it gained is read.
+        if let Some((before, mark)) = before.and_then(|b| Some((b, b.scanned.mark?))) {
+            let mut known = before.known.clone();
+            let since = store.scan_since(&mark, wait, |id, status, raw| {
+                let hash = self.hasher.hash_one(raw);
+                let same = known
+                    .get(id)
+                    .is_some_and(|k| k.hash == hash && k.len == raw.len() && k.status == status);
+                if !same {
+                    let entry = self.decode(store, id, status, raw, hash)?;
+                    known.insert(Box::from(id), entry);
+                }
+                Ok(())
+            })?;
+            match since {
+                None => return Ok(None),
+                Some(Since::Appended(mark)) => {
+                    self.journal_reads.fetch_add(1, Ordering::Relaxed);
+                    let scanned = Scanned {
+                        mark: Some(mark),
+                        ..before.scanned
+                    };
+                    log::debug!(
+                        "read the state journal again in {:.1} ms: {} tickets changed",
+                        started.elapsed().as_secs_f64() * 1000.0,
+                        self.decodes() - decoded
+                    );
+                    return Ok(Some(self.snapshot(fingerprint, known, scanned)));
+                }
+                Some(Since::Whole) => {}
+            }
+        }
         let mut known = HashMap::with_capacity(before.map_or(0, |b| b.known.len()));
-        let mut summary = Summary::default();
         let scanned = store.scan_raw(wait, |item| {
             let Some((id, status, raw)) = item else {
                 // Handed on again from the start.
                 known.clear();
-                summary = Summary::default();
                 return Ok(());
             };
             let hash = self.hasher.hash_one(raw);
@@ -347,32 +381,45 @@ impl StateCache {
                 Some(k) if k.hash == hash && k.len == raw.len() && k.status == status => k.clone(),
                 _ => self.decode(store, id, status, raw, hash)?,
             };
-            summary.add(&entry);
             known.insert(Box::from(id), entry);
             Ok(())
         })?;
-        let Some((archived, totals)) = scanned else {
+        let Some(scanned) = scanned else {
             return Ok(None);
         };
-        // Done tickets are in the archive: counted from the state file's list of them.
-        summary.counts[Status::Done.rank()] += archived;
-        #[allow(clippy::cast_possible_truncation)] // a count of tickets fits a usize
-        {
-            summary.sessions += totals.sessions as usize;
-        }
-        summary.session_seconds += totals.session_seconds;
         log::debug!(
             "read the state file again in {:.1} ms: {} of {} tickets changed",
             started.elapsed().as_secs_f64() * 1000.0,
             self.decodes() - decoded,
             known.len()
         );
+        Ok(Some(self.snapshot(fingerprint, known, scanned)))
+    }
+
+    /// A new version from every ticket of the file and what the scan said of the rest.
+    fn snapshot(
+        &self,
+        fingerprint: Option<Fingerprint>,
+        known: HashMap<Box<str>, Known>,
+        scanned: Scanned,
+    ) -> Snapshot {
+        let mut summary = Summary::default();
+        for entry in known.values() {
+            summary.add(entry);
+        }
+        // Done tickets are in the archive: counted from the state file's list of them.
+        summary.counts[Status::Done.rank()] += scanned.archived;
+        #[allow(clippy::cast_possible_truncation)] // a count of tickets fits a usize
+        {
+            summary.sessions += scanned.totals.sessions as usize;
+        }
+        summary.session_seconds += scanned.totals.session_seconds;
         let tickets = known
             .values()
             .filter_map(|k| k.ticket.as_ref())
             .map(|t| (t.id.clone(), Arc::clone(t)))
             .collect();
-        Ok(Some(Snapshot {
+        Snapshot {
             fingerprint,
             open: Arc::new(OpenTickets {
                 tickets,
@@ -381,7 +428,8 @@ impl StateCache {
             generation: self.loads.fetch_add(1, Ordering::Relaxed) + 1,
             summary,
             known,
-        }))
+            scanned,
+        }
     }
 
     /// A ticket whose bytes are new: decoded whole when open, only its times when done.
@@ -658,6 +706,48 @@ mod tests {
         assert_eq!(cache.get(&store).unwrap().tickets.len(), 49);
         // Decoded once more at most: a done ticket leaves the file for the archive.
         assert!(cache.decodes() <= 52, "{}", cache.decodes());
+    }
+
+    #[test]
+    fn changes_in_the_journal_are_read_from_it_alone_and_match_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path().join("s.json")).journal_above_kib(0);
+        let cache = StateCache::default();
+        for i in 0..40 {
+            add(&store, &format!("A-{i:02}"));
+        }
+        assert_eq!(cache.get(&store).unwrap().tickets.len(), 40);
+        let mut decodes = cache.decodes();
+        for step in 0..120 {
+            let id = TicketId::parse(&format!("A-{:02}", (step * 7) % 45)).unwrap();
+            if store.find(&id).unwrap().is_some() {
+                store
+                    .update_ticket(&id, |t| {
+                        t.title = format!("step {step} {}", "x".repeat(step * 13 % 900));
+                        Ok(())
+                    })
+                    .unwrap();
+            } else {
+                let t = Ticket::new(NewTicket::manual(id.clone(), "new"), now());
+                store.insert_new(&t, |_| anyhow::anyhow!("known")).unwrap();
+            }
+            let open = cache.get(&store).unwrap();
+            let expected = store.load().unwrap();
+            assert_eq!(open.tickets.len(), expected.tickets.len(), "step {step}");
+            for (id, t) in &expected.tickets {
+                assert!(*open.tickets[id] == *t, "step {step}: {id}");
+            }
+            // One ticket decoded a change, whether read from the journal or a fold.
+            assert!(cache.decodes() <= decodes + 1, "step {step}");
+            decodes = cache.decodes();
+            let summary = cache.summary(&store).unwrap();
+            assert_eq!(summary.count(Status::Pending), expected.tickets.len());
+        }
+        let journal_reads = cache.journal_reads.load(Ordering::Relaxed);
+        assert!(
+            journal_reads > 80,
+            "{journal_reads} of 120 read from the journal alone"
+        );
     }
 
     #[test]

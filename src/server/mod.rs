@@ -100,6 +100,8 @@ pub struct Ctx {
     health: health::Memo,
     /// The large kept answers that are sent from files.
     files: Arc<sendfile::Files>,
+    /// Each listed ticket's answer as last made (see `routes::Fragments`).
+    pub fragments: routes::Fragments,
     workers: Arc<tokio::sync::Semaphore>,
     plane_slots: Arc<tokio::sync::Semaphore>,
 }
@@ -120,6 +122,7 @@ impl Ctx {
             last_poll: Mutex::new(None),
             health: health::Memo::default(),
             files: Arc::default(),
+            fragments: routes::Fragments::default(),
             workers: Arc::new(tokio::sync::Semaphore::new(WORKERS)),
             plane_slots: Arc::new(tokio::sync::Semaphore::new(PLANE_WORKERS)),
         }

@@ -7,7 +7,8 @@
 //! /metrics runs on a worker thread and may block; those two run on the network thread and
 //! must never wait on anything (see `is_instant` in `http`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use serde::Deserialize;
@@ -336,16 +337,15 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
             let live = ctx.live_sessions(false);
             let key = list_key(ctx, status, all, live.as_deref());
             ctx.cache.answer(generation, &key, || {
-                let tickets: Vec<&Ticket> = state
+                let tickets: Vec<&Arc<Ticket>> = state
                     .tickets
                     .values()
-                    .map(AsRef::as_ref)
                     .filter(|t| match status {
                         Some(s) => t.status == s,
                         None => all || t.status != Status::Done,
                     })
                     .collect();
-                list_bytes(ctx, tickets, live.as_deref())
+                open_list_bytes(ctx, tickets, live.as_deref())
             })
         });
     if let Ok(bytes) = &answer {
@@ -427,6 +427,63 @@ fn list_bytes(
     let mut bytes = Vec::with_capacity(api.len() * 1200 + 16);
     serde_json::to_writer(&mut bytes, &api)?;
     bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Each listed ticket's answer as last made, by id, with the version of the ticket and the
+/// liveness it was made from: a new version of the state changes a few tickets, so a list is
+/// made again from the others' bytes. Only tickets without activity are kept: the answer of
+/// one with activity tells its state as of now.
+#[derive(Debug, Default)]
+pub struct Fragments(Mutex<HashMap<TicketId, Fragment>>);
+
+#[derive(Debug, Clone)]
+struct Fragment {
+    ticket: Arc<Ticket>,
+    alive: Option<bool>,
+    bytes: Arc<[u8]>,
+}
+
+/// [`list_bytes`] for open tickets as the cache holds them, each ticket's answer reused while
+/// the ticket and its session's liveness are as they were: the same bytes, made at the cost
+/// of what changed.
+fn open_list_bytes(
+    ctx: &Ctx,
+    mut tickets: Vec<&Arc<Ticket>>,
+    live: Option<&HashSet<String>>,
+) -> Result<Vec<u8>> {
+    tickets.sort_by(|a, b| a.list_order(b));
+    let activities = ctx.app.activity.load_all();
+    let mut kept = ctx
+        .fragments
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut made = HashMap::with_capacity(tickets.len());
+    let mut bytes = Vec::with_capacity(tickets.len() * 1200 + 16);
+    bytes.push(b'[');
+    for (i, t) in tickets.into_iter().enumerate() {
+        if i > 0 {
+            bytes.push(b',');
+        }
+        let alive = alive(t, live);
+        if activities.contains_key(&t.id) {
+            serde_json::to_writer(&mut bytes, &api_ticket_with(ctx, t, live, &activities))?;
+            continue;
+        }
+        let fragment = match kept.remove(&t.id) {
+            Some(f) if Arc::ptr_eq(&f.ticket, t) && f.alive == alive => f,
+            _ => Fragment {
+                ticket: Arc::clone(t),
+                alive,
+                bytes: serde_json::to_vec(&api_ticket_with(ctx, t, live, &activities))?.into(),
+            },
+        };
+        bytes.extend_from_slice(&fragment.bytes);
+        made.insert(t.id.clone(), fragment);
+    }
+    bytes.extend_from_slice(b"]\n");
+    *kept = made;
     Ok(bytes)
 }
 
@@ -808,6 +865,49 @@ mod tests {
         let v = call(&ctx, "GET", "/api/pending-tickets", "").value();
         assert_eq!(v.as_array().unwrap().len(), 2);
         assert_eq!(at_once("/api/pending-tickets").unwrap().value(), v);
+    }
+
+    #[test]
+    fn a_list_made_again_from_kept_answers_is_the_list_made_afresh() {
+        let (_dir, ctx) = ctx();
+        for i in 0..30 {
+            let t = Ticket::new(
+                crate::ticket::NewTicket::manual(
+                    TicketId::parse(&format!("L-{i}")).unwrap(),
+                    &format!("title {i}"),
+                ),
+                crate::ticket::now(),
+            );
+            ctx.app
+                .store
+                .insert_new(&t, |_| anyhow::anyhow!("known"))
+                .unwrap();
+        }
+        let first = call(&ctx, "GET", "/api/pending-tickets", "").value();
+        assert_eq!(first.as_array().unwrap().len(), 30);
+        let changed = TicketId::parse("L-7").unwrap();
+        ctx.app
+            .store
+            .update_ticket(&changed, |t| {
+                t.title = "changed".into();
+                Ok(())
+            })
+            .unwrap();
+        let again = call(&ctx, "GET", "/api/pending-tickets", "").value();
+        let fresh = {
+            let tickets = ctx.app.store.load_where(|s| s == Status::Pending).unwrap();
+            let bytes = list_bytes(&ctx, tickets.iter().collect(), None).unwrap();
+            serde_json::from_slice::<Value>(&bytes).unwrap()
+        };
+        assert_eq!(again, fresh);
+        assert_ne!(again, first);
+        let titled: Vec<&Value> = again
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["title"] == "changed")
+            .collect();
+        assert_eq!(titled.len(), 1);
     }
 
     #[test]

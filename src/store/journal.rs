@@ -63,6 +63,17 @@ pub struct Read {
     pub good_len: u64,
 }
 
+/// What was appended to a journal since a reader last read it.
+#[derive(Debug)]
+pub struct Appended {
+    /// Each ticket as its change left it, oldest first.
+    pub tickets: Vec<(String, Vec<u8>)>,
+    /// Where the last whole entry ends.
+    pub end: u64,
+    /// The generation of the next entry.
+    pub next: u64,
+}
+
 /// How a journal stands to the state file beside it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Fit {
@@ -164,6 +175,49 @@ impl Journal {
             entries,
             good_len: good_len as u64,
             bytes,
+        }))
+    }
+
+    /// The entries appended to an opened journal since `offset` (where a whole entry ended
+    /// when it was last read, the next entry's generation being `next`): each ticket's id
+    /// and bytes, oldest first, and where the last whole one ends. `None` when what is there
+    /// does not read as entries that follow on (the journal was replaced or damaged): then it
+    /// is to be read whole.
+    ///
+    /// # Errors
+    /// It cannot be read.
+    pub fn read_since(&self, file: &File, offset: u64, next: u64) -> Result<Option<Appended>> {
+        use std::os::unix::fs::FileExt as _;
+        let len = file.metadata().with_context(|| self.cannot("read"))?.len();
+        if len < offset {
+            return Ok(None);
+        }
+        let mut bytes = vec![0; usize::try_from(len - offset)?];
+        file.read_exact_at(&mut bytes, offset)
+            .with_context(|| self.cannot("read"))?;
+        let mut tickets = Vec::new();
+        let mut start = 0;
+        let mut generation = next;
+        while let Some(n) = memchr::memchr(b'\n', &bytes[start..]) {
+            let line = &bytes[start..start + n];
+            let Ok(entry) = serde_json::from_slice::<Entry>(line) else {
+                // A torn last line waits for its writer; anything else is read whole.
+                if start + n + 1 == bytes.len() {
+                    break;
+                }
+                return Ok(None);
+            };
+            if entry.generation != generation {
+                return Ok(None);
+            }
+            tickets.push((entry.id.to_string(), entry.ticket.get().as_bytes().to_vec()));
+            generation += 1;
+            start += n + 1;
+        }
+        Ok(Some(Appended {
+            tickets,
+            end: offset + start as u64,
+            next: generation,
         }))
     }
 
