@@ -1551,7 +1551,11 @@ fn in_list_order(tickets: Vec<Ticket>) -> Vec<Ticket> {
             let at = t.queued_at.timestamp_nanos_opt().unwrap_or(i64::MIN);
             #[allow(clippy::cast_sign_loss)] // shifted to order the negative ones first
             let at = (at as u64) ^ (1 << 63);
-            (((t.status.rank() as u128) << 64) | u128::from(at), t.id.as_str(), i)
+            (
+                ((t.status.rank() as u128) << 64) | u128::from(at),
+                t.id.as_str(),
+                i,
+            )
         })
         .collect();
     order.sort_unstable();
