@@ -486,6 +486,19 @@ impl StateCache {
         key: &str,
         make: impl FnOnce() -> Result<Vec<u8>>,
     ) -> Result<Arc<Vec<u8>>> {
+        self.answer_shared(generation, key, || make().map(Arc::new))
+    }
+
+    /// [`StateCache::answer`] for a maker that keeps the bytes it makes itself too.
+    ///
+    /// # Errors
+    /// Whatever `make` returns.
+    pub fn answer_shared(
+        &self,
+        generation: u64,
+        key: &str,
+        make: impl FnOnce() -> Result<Arc<Vec<u8>>>,
+    ) -> Result<Arc<Vec<u8>>> {
         let slot = {
             let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
             if answers.0 < generation {
@@ -499,13 +512,13 @@ impl StateCache {
             }
         };
         let Some(slot) = slot else {
-            return Ok(Arc::new(make()?));
+            return make();
         };
         let mut made = slot.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(bytes) = &*made {
             return Ok(Arc::clone(bytes));
         }
-        let bytes = Arc::new(make()?);
+        let bytes = make()?;
         *made = Some(Arc::clone(&bytes));
         Ok(bytes)
     }

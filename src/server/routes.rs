@@ -336,7 +336,7 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
         .and_then(|(state, generation)| {
             let live = ctx.live_sessions(false);
             let key = list_key(ctx, status, all, live.as_deref());
-            ctx.cache.answer(generation, &key, || {
+            ctx.cache.answer_shared(generation, &key, || {
                 let tickets: Vec<&Arc<Ticket>> = state
                     .tickets
                     .values()
@@ -345,7 +345,8 @@ fn list(ctx: &Ctx, status: Option<Status>, all: bool) -> Reply {
                         None => all || t.status != Status::Done,
                     })
                     .collect();
-                open_list_bytes(ctx, tickets, live.as_deref())
+                let kind = format!("{status:?} {all}");
+                open_list_bytes(ctx, &kind, tickets, live.as_deref())
             })
         });
     if let Ok(bytes) = &answer {
@@ -430,28 +431,36 @@ fn list_bytes(
     Ok(bytes)
 }
 
-/// Each listed ticket's answer as last made, by id, with the version of the ticket and the
-/// liveness it was made from: a new version of the state changes a few tickets, so a list is
-/// made again from the others' bytes. Only tickets without activity are kept: the answer of
-/// one with activity tells its state as of now.
+/// Each list's last answer, by what it lists, with where each ticket's part of it lies and
+/// the version of the ticket and the liveness it was made from: a new version of the state
+/// changes a few tickets, so a list is made again from the others' bytes in the last answer
+/// (which the answer cache holds anyway). Only tickets without activity are taken from it:
+/// the answer of one with activity tells its state as of now.
 #[derive(Debug, Default)]
-pub struct Fragments(Mutex<HashMap<TicketId, Fragment>>);
+pub struct Fragments(Mutex<HashMap<String, Kept>>);
+
+#[derive(Debug)]
+struct Kept {
+    answer: Arc<Vec<u8>>,
+    tickets: HashMap<TicketId, Fragment>,
+}
 
 #[derive(Debug, Clone)]
 struct Fragment {
     ticket: Arc<Ticket>,
     alive: Option<bool>,
-    bytes: Arc<[u8]>,
+    at: std::ops::Range<usize>,
 }
 
-/// [`list_bytes`] for open tickets as the cache holds them, each ticket's answer reused while
-/// the ticket and its session's liveness are as they were: the same bytes, made at the cost
-/// of what changed.
+/// [`list_bytes`] for open tickets as the cache holds them (`kind` names the list), each
+/// ticket's part taken from the list's last answer while the ticket and its session's
+/// liveness are as they were: the same bytes, made at the cost of what changed.
 fn open_list_bytes(
     ctx: &Ctx,
+    kind: &str,
     mut tickets: Vec<&Arc<Ticket>>,
     live: Option<&HashSet<String>>,
-) -> Result<Vec<u8>> {
+) -> Result<Arc<Vec<u8>>> {
     tickets.sort_by(|a, b| a.list_order(b));
     let activities = ctx.app.activity.load_all();
     let mut kept = ctx
@@ -459,8 +468,9 @@ fn open_list_bytes(
         .0
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let last = kept.remove(kind);
     let mut made = HashMap::with_capacity(tickets.len());
-    let mut bytes = Vec::with_capacity(tickets.len() * 1200 + 16);
+    let mut bytes = Vec::with_capacity(last.as_ref().map_or(0, |k| k.answer.len()) + 4096);
     bytes.push(b'[');
     for (i, t) in tickets.into_iter().enumerate() {
         if i > 0 {
@@ -471,20 +481,33 @@ fn open_list_bytes(
             serde_json::to_writer(&mut bytes, &api_ticket_with(ctx, t, live, &activities))?;
             continue;
         }
-        let fragment = match kept.remove(&t.id) {
-            Some(f) if Arc::ptr_eq(&f.ticket, t) && f.alive == alive => f,
-            _ => Fragment {
+        let start = bytes.len();
+        match last.as_ref().and_then(|k| Some((k, k.tickets.get(&t.id)?))) {
+            Some((k, f)) if Arc::ptr_eq(&f.ticket, t) && f.alive == alive => {
+                bytes.extend_from_slice(&k.answer[f.at.clone()]);
+            }
+            _ => serde_json::to_writer(&mut bytes, &api_ticket_with(ctx, t, live, &activities))?,
+        }
+        made.insert(
+            t.id.clone(),
+            Fragment {
                 ticket: Arc::clone(t),
                 alive,
-                bytes: serde_json::to_vec(&api_ticket_with(ctx, t, live, &activities))?.into(),
+                at: start..bytes.len(),
             },
-        };
-        bytes.extend_from_slice(&fragment.bytes);
-        made.insert(t.id.clone(), fragment);
+        );
     }
     bytes.extend_from_slice(b"]\n");
-    *kept = made;
-    Ok(bytes)
+    drop(last);
+    let answer = Arc::new(bytes);
+    kept.insert(
+        kind.to_string(),
+        Kept {
+            answer: Arc::clone(&answer),
+            tickets: made,
+        },
+    );
+    Ok(answer)
 }
 
 /// Lists holding done tickets: read from the file each time (the cache keeps open tickets
@@ -893,13 +916,15 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        let again = call(&ctx, "GET", "/api/pending-tickets", "").value();
-        let fresh = {
-            let tickets = ctx.app.store.load_where(|s| s == Status::Pending).unwrap();
-            let bytes = list_bytes(&ctx, tickets.iter().collect(), None).unwrap();
-            serde_json::from_slice::<Value>(&bytes).unwrap()
+        let again = call(&ctx, "GET", "/api/pending-tickets", "");
+        let Body::Raw(again_bytes) = &again.body else {
+            panic!("a list is sent as bytes");
         };
-        assert_eq!(again, fresh);
+        let tickets = ctx.app.store.load_where(|s| s == Status::Pending).unwrap();
+        let fresh = list_bytes(&ctx, tickets.iter().collect(), None).unwrap();
+        // Byte for byte the list made afresh.
+        assert!(**again_bytes == fresh);
+        let again = again.value();
         assert_ne!(again, first);
         let titled: Vec<&Value> = again
             .as_array()

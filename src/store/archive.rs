@@ -211,41 +211,69 @@ impl Archive {
     /// index is missing, behind, or leads elsewhere); the caller goes the long way.
     fn find_quickly(&self, file: &File, id: &TicketId) -> Result<Option<Option<Ticket>>> {
         let meta = self.meta(file)?;
-        let Ok(bytes) = fs::read(self.index_path()) else {
+        let Ok(index) = File::open(self.index_path()) else {
             return Ok(None);
         };
-        let header = header_of(&meta);
-        let Some(body) = bytes
-            .strip_prefix(header.as_bytes())
-            .and_then(|b| b.strip_prefix(b"\n"))
-        else {
+        let Ok(index_len) = index.metadata().map(|m| m.len()) else {
+            return Ok(None);
+        };
+        let header = format!("{}\n", header_of(&meta));
+        let mut first = vec![0; header.len()];
+        if index.read_exact_at(&mut first, 0).is_err() || first != header.as_bytes() {
+            return Ok(None);
+        }
+        let body_start = header.len() as u64;
+        if index_len == body_start {
+            return Ok((meta.len() == 0).then_some(None));
+        }
+        // The last line says how much of the archive the index covers: all of it, or this
+        // cannot tell.
+        let tail_from = index_len.saturating_sub(512).max(body_start);
+        let mut tail = vec![0; usize::try_from(index_len - tail_from)?];
+        if index.read_exact_at(&mut tail, tail_from).is_err() {
+            return Ok(None);
+        }
+        let Some(trimmed) = tail.strip_suffix(b"\n") else {
             return Ok(None);
         };
         let entry_at = |line: &[u8]| std::str::from_utf8(line).ok().and_then(parse_entry);
-        let Some(trimmed) = body.strip_suffix(b"\n") else {
-            return Ok((body.is_empty() && meta.len() == 0).then_some(None));
-        };
         let last = &trimmed[memchr::memrchr(b'\n', trimmed).map_or(0, |n| n + 1)..];
         match entry_at(last) {
             Some(e) if e.offset + e.len + 1 == meta.len() => {}
             _ => return Ok(None),
         }
-        // The line starting `<id> `: the first line, or one after a newline. The last copy
-        // wins (a crash can archive one twice); searched forwards, which is vectorised where
-        // a backward search is not, as an id is almost always there once.
+        // The line starting `<id> `: one after a newline (the header's ends the line before
+        // the first). The last copy wins (a crash can archive one twice). Read a piece at a
+        // time, each piece starting where a needle cut off by the last could begin.
         let needle = format!("\n{id} ").into_bytes();
         let finder = memchr::memmem::Finder::new(&needle);
-        let mut found = trimmed.starts_with(&needle[1..]).then_some(0);
-        let mut from = 0;
-        while let Some(at) = finder.find(&trimmed[from..]) {
-            found = Some(from + at + 1);
-            from += at + 1;
+        let mut found = None;
+        let mut buf = vec![0; 256 * 1024];
+        let mut at = body_start - 1;
+        while at < index_len {
+            let want = usize::try_from((index_len - at).min(buf.len() as u64))?;
+            if index.read_exact_at(&mut buf[..want], at).is_err() {
+                return Ok(None);
+            }
+            let piece = &buf[..want];
+            let mut from = 0;
+            while let Some(n) = finder.find(&piece[from..]) {
+                found = Some(at + (from + n + 1) as u64);
+                from += n + 1;
+            }
+            if at + want as u64 >= index_len {
+                break;
+            }
+            at += (want - (needle.len() - 1)) as u64;
         }
         let Some(start) = found else {
             return Ok(Some(None));
         };
-        let line = &trimmed[start..];
-        let line = &line[..memchr::memchr(b'\n', line).unwrap_or(line.len())];
+        let mut line = vec![0; usize::try_from((index_len - start).min(512))?];
+        if index.read_exact_at(&mut line, start).is_err() {
+            return Ok(None);
+        }
+        let line = &line[..memchr::memchr(b'\n', &line).unwrap_or(line.len())];
         Ok(entry_at(line).and_then(|e| read_entry(file, &e)).map(Some))
     }
 
@@ -454,4 +482,45 @@ fn read_entry(file: &File, e: &Entry) -> Option<Ticket> {
 fn ends_with_newline(file: &File, len: u64) -> bool {
     let mut last = [0u8];
     file.read_exact_at(&mut last, len - 1).is_ok() && last[0] == b'\n'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ticket::{now, NewTicket};
+
+    #[test]
+    fn an_id_is_found_through_an_index_read_in_pieces_and_its_last_copy_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::new(dir.path().join("a.archive.jsonl"));
+        let tickets: Vec<Ticket> = (0..14_000)
+            .map(|i| {
+                let id = TicketId::parse(&format!("A-{i}")).unwrap();
+                Ticket::new(NewTicket::manual(id, "t"), now())
+            })
+            .collect();
+        for chunk in tickets.chunks(1000) {
+            archive.append(&chunk.iter().collect::<Vec<_>>()).unwrap();
+        }
+        let mut again = tickets[4321].clone();
+        again.title = "second".into();
+        archive.append(&[&again]).unwrap();
+        assert!(fs::metadata(archive.index_path()).unwrap().len() > 256 * 1024);
+        let file = archive.open().unwrap().unwrap();
+        for (id, title) in [
+            ("A-0", "t"),
+            ("A-1", "t"),
+            ("A-4321", "second"),
+            ("A-13999", "t"),
+        ] {
+            let found = archive
+                .find_quickly(&file, &TicketId::parse(id).unwrap())
+                .unwrap()
+                .expect("the index covers the archive")
+                .expect(id);
+            assert_eq!((found.id.as_str(), found.title.as_str()), (id, title));
+        }
+        let missing = archive.find_quickly(&file, &TicketId::parse("A-14000").unwrap());
+        assert!(missing.unwrap().expect("the index tells").is_none());
+    }
 }
