@@ -399,7 +399,7 @@ pub struct Ticket {
     pub session_lost_at: Option<DateTime<Utc>>,
     /// The operation under way on the ticket (or left by a process that died), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub op: Option<Op>,
+    pub op: Option<Box<Op>>,
     /// The ticket's own spend limit in USD (approve --budget, `budget`); else
     /// `automation.budget_usd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -420,7 +420,7 @@ pub struct Ticket {
     pub completed_at: Option<DateTime<Utc>>,
     pub done_at: Option<DateTime<Utc>>,
     #[serde(default)]
-    pub waiting: Option<Waiting>,
+    pub waiting: Option<Box<Waiting>>,
     /// Set when Plane moved an active ticket to a completed or cancelled state group.
     #[serde(default)]
     pub plane_closed_at: Option<DateTime<Utc>>,
@@ -434,13 +434,13 @@ pub struct Ticket {
     /// [`Ticket::description_text`]; stored only when the HTML does not give it.
     #[serde(default, skip_serializing_if = "Text::is_from_html")]
     pub description_text: Text,
-    pub approved_snapshot: Option<Snapshot>,
+    pub approved_snapshot: Option<Box<Snapshot>>,
     pub summary: Option<String>,
     #[serde(default)]
     pub plane_sync: PlaneSync,
     /// What the session's branch holds (none without a worktree branch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub branch: Option<BranchState>,
+    pub branch: Option<Box<BranchState>>,
     #[serde(default)]
     pub events: Vec<Event>,
 }
@@ -633,10 +633,10 @@ impl Ticket {
 
     /// Freezes what is approved now: a snapshot referring to the ticket's own text.
     pub fn approve_text(&mut self) {
-        self.approved_snapshot = Some(Snapshot {
+        self.approved_snapshot = Some(Box::new(Snapshot {
             url: self.url.clone(),
             ..Snapshot::default()
-        });
+        }));
     }
 
     /// Copies the ticket's own text into the snapshot where it refers to it: called before
@@ -890,7 +890,7 @@ impl Ticket {
             session_lost_at: l.session_lost_at,
             plane_closed_at: None,
             run_id: None,
-            op: l.op,
+            op: l.op.map(Box::new),
             budget_usd: l.budget_usd,
             description_html: String::new(),
             description_text: Text::kept(String::new()),

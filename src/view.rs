@@ -138,8 +138,8 @@ impl<'a> ApiTicket<'a> {
             last_error: t.last_error.as_deref(),
             session_lost_at: t.session_lost_at,
             plane_closed_at: t.plane_closed_at,
-            op: t.op.as_ref(),
-            branch: t.branch.as_ref(),
+            op: t.op.as_deref(),
+            branch: t.branch.as_deref(),
             activity: None,
             cost: None,
         }

@@ -322,12 +322,12 @@ mod tests {
             },
             now(),
         );
-        t.approved_snapshot = Some(Snapshot {
+        t.approved_snapshot = Some(Box::new(Snapshot {
             title: Some("Approved title".into()),
             description_html: Some(String::new()),
             description_text: Some("Approved text".into()),
             url: Some("https://plane.example/P-1".into()),
-        });
+        }));
         t
     }
 

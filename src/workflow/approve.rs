@@ -111,7 +111,7 @@ pub fn approve(app: &App, id: &TicketId, opts: ApproveOptions) -> Result<Ticket>
             ticket.budget_usd = opts.budget_usd;
         }
         if ticket.issue_id.is_some() {
-            ticket.op.clone_from(&follow_up);
+            ticket.op = follow_up.clone().map(Box::new);
         }
         Ok(ticket.clone())
     });
@@ -200,7 +200,7 @@ fn approve_without_session(app: &App, id: &TicketId, budget: Option<f64>) -> Res
         ticket.approve_text();
         ticket.run_id = Some(uuid::Uuid::new_v4().to_string());
         if ticket.issue_id.is_some() {
-            ticket.op.clone_from(&follow_up);
+            ticket.op = follow_up.clone().map(Box::new);
         }
         Ok(ticket.clone())
     })?;

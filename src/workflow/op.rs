@@ -161,7 +161,7 @@ impl<'a> Running<'a> {
         check: impl FnOnce(&mut State) -> Result<()>,
     ) -> Result<(Running<'a>, Ticket)> {
         let (resumed, ticket) = app.store.update(|state| {
-            let left = state.get(id)?.op.clone();
+            let left = state.get(id)?.op.as_deref().cloned();
             if let Some(left) = &left {
                 let takes_over = kind == OpKind::Remove || left.kind == OpKind::MoveState;
                 if left.kind != kind && !takes_over {
@@ -183,14 +183,14 @@ impl<'a> Running<'a> {
                     Some(format!("resuming {}", l.describe())),
                 );
             }
-            t.op = Some(Op {
+            t.op = Some(Box::new(Op {
                 kind,
                 by: Holder::me(),
                 steps: resumed
                     .as_ref()
                     .map(|l| l.steps.clone())
                     .unwrap_or_default(),
-            });
+            }));
             Ok((resumed, t.clone()))
         })?;
         if let Some(l) = &resumed {

@@ -118,7 +118,7 @@ mod tests {
             agent_session: None,
             started_at: None,
         });
-        t.branch = Some(BranchState {
+        t.branch = Some(Box::new(BranchState {
             name: "claude/a-1".into(),
             base: Some("b".into()),
             head: Some("h".into()),
@@ -137,7 +137,7 @@ mod tests {
             unpushed: None,
             review_url: Some("https://x.example/c?a=1&b=\"2\"".into()),
             checked_at: now(),
-        });
+        }));
         let html = comment_html(&t);
         assert!(html.starts_with("<p>did &lt;it&gt;</p>"), "{html}");
         assert!(

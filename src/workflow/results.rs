@@ -142,7 +142,7 @@ pub fn refresh(app: &App, ticket: Ticket) -> Result<Ticket> {
         return Ok(ticket);
     };
     app.store.update_ticket(&ticket.id, |t| {
-        t.branch = Some(state);
+        t.branch = Some(Box::new(state));
         Ok(t.clone())
     })
 }

@@ -566,7 +566,8 @@ pub fn sync_trail(app: &App) -> Result<usize> {
         .iter()
         .filter_map(|t| {
             let a = activities.get(&t.id)?;
-            (!a.notices.is_empty() || t.waiting != wanted_waiting(a)).then(|| t.id.clone())
+            (!a.notices.is_empty() || t.waiting.as_deref() != wanted_waiting(a).as_ref())
+                .then(|| t.id.clone())
         })
         .collect();
     if due.is_empty() {
@@ -584,7 +585,7 @@ pub fn sync_trail(app: &App) -> Result<usize> {
             for n in &a.notices {
                 t.record(n.at, &n.event, n.detail.clone());
             }
-            t.waiting = wanted_waiting(a);
+            t.waiting = wanted_waiting(a).map(Box::new);
             copied.push((id.clone(), a.notices.len()));
         }
         Ok(copied)

@@ -143,7 +143,7 @@ pub fn update_plane(
         replace(&mut ticket);
         has_summary(&ticket)?;
         if let Some(b) = super::results::look(&app.config, &ticket) {
-            ticket.branch = Some(b);
+            ticket.branch = Some(Box::new(b));
         }
         let warnings = if ticket.plane_sync.comment_posted_at.is_none() {
             super::results::warnings(&app.config, &ticket)
