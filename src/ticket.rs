@@ -392,7 +392,7 @@ pub struct Ticket {
     pub trigger_type: TriggerType,
     pub status: Status,
     pub queued_at: DateTime<Utc>,
-    pub session: Option<SessionInfo>,
+    pub session: Option<Box<SessionInfo>>,
     pub last_error: Option<String>,
     /// Set when the session ended without a summary (flagged once by poll).
     #[serde(default)]
@@ -884,7 +884,7 @@ impl Ticket {
             approved_at: None,
             completed_at: None,
             done_at: None,
-            session,
+            session: session.map(Box::new),
             last_error: l.last_error,
             waiting: None,
             session_lost_at: l.session_lost_at,

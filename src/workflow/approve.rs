@@ -104,7 +104,7 @@ pub fn approve(app: &App, id: &TicketId, opts: ApproveOptions) -> Result<Ticket>
         );
         ticket.transition(Status::Active, now(), Some(detail))?;
         ticket.run_id = Some(uuid::Uuid::new_v4().to_string());
-        ticket.session = Some(info.clone());
+        ticket.session = Some(Box::new(info.clone()));
         ticket.session_lost_at = None;
         ticket.waiting = None;
         if opts.budget_usd.is_some() {

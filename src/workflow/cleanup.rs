@@ -154,7 +154,7 @@ fn done(t: &Ticket, made: Option<Made>) -> Candidate {
         id: t.id.clone(),
         was: "done",
         since: t.done_at.unwrap_or_else(|| t.updated_at()),
-        session: t.session.clone(),
+        session: t.session.as_deref().cloned(),
         made,
     }
 }

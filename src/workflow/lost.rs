@@ -28,7 +28,7 @@ pub fn flag_lost_sessions(app: &App, dry_run: bool) -> Result<Vec<String>> {
     let lost: Vec<(crate::ticket::TicketId, crate::ticket::SessionInfo)> = candidates
         .into_iter()
         .filter_map(|t| {
-            let s = t.session.as_ref()?;
+            let s = t.session.as_deref()?;
             (!live.contains(&s.name)).then(|| (t.id.clone(), s.clone()))
         })
         .collect();
@@ -43,7 +43,7 @@ pub fn flag_lost_sessions(app: &App, dry_run: bool) -> Result<Vec<String>> {
                 continue;
             };
             // Re-checked under the lock: a restart or completion since the check wins.
-            if !is_candidate(ticket) || ticket.session.as_ref() != Some(seen) {
+            if !is_candidate(ticket) || ticket.session.as_deref() != Some(seen) {
                 continue;
             }
             ticket.session_lost_at = Some(at);

@@ -110,14 +110,14 @@ mod tests {
             now(),
         );
         t.summary = Some("did <it>".into());
-        t.session = Some(SessionInfo {
+        t.session = Some(Box::new(SessionInfo {
             name: "plane-A-1".into(),
             backend: "tmux".into(),
             workdir: "/w".into(),
             branch: Some("claude/a-1".into()),
             agent_session: None,
             started_at: None,
-        });
+        }));
         t.branch = Some(Box::new(BranchState {
             name: "claude/a-1".into(),
             base: Some("b".into()),

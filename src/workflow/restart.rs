@@ -99,7 +99,7 @@ pub fn restart(app: &App, id: &TicketId) -> Result<Ticket> {
                 info.name, info.backend, info.workdir
             )),
         );
-        ticket.session = Some(info.clone());
+        ticket.session = Some(Box::new(info.clone()));
         ticket.session_lost_at = None;
         ticket.waiting = None;
         ticket.last_error = None;

@@ -486,14 +486,14 @@ mod tests {
             now(),
         );
         t.summary = Some("<script>x</script> & done\n\nsecond".into());
-        t.session = Some(SessionInfo {
+        t.session = Some(Box::new(SessionInfo {
             name: "plane-A-1".into(),
             backend: "tmux".into(),
             workdir: "/w".into(),
             branch: Some("claude/a-1".into()),
             agent_session: None,
             started_at: None,
-        });
+        }));
         assert_eq!(
             comment_html(&t),
             "<p>&lt;script&gt;x&lt;/script&gt; &amp; done</p><p>second</p>\
