@@ -612,6 +612,28 @@ fn a_full_disk_during_archiving_loses_no_done_ticket() {
 }
 
 /// Every ticket either in the state file or, once done, found by `show` through the archive.
+/// A reader running `read` over and over until told to stop; it returns how many reads it
+/// made (a failed check fails the join).
+fn reading(
+    env: &Arc<Env>,
+    read: impl Fn(&Env) + Send + 'static,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<usize>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let env = Arc::clone(env);
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !stop.load(Ordering::Relaxed) {
+                read(&env);
+                reads += 1;
+            }
+            reads
+        })
+    };
+    (stop, reader)
+}
+
 fn every_ticket_is_somewhere(env: &Env, ids: &[String]) {
     let state = env.state();
     for id in ids {
@@ -644,21 +666,11 @@ fn writers_killed_while_tickets_become_done_lose_nothing_and_show_finds_every_on
         env.ok(&["approve", id, "--no-session"]);
         env.ok(&["complete", id, "did it"]);
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let reader = {
-        let env = Arc::clone(&env);
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut reads = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let listed = json(&env.ok(&["list", "--status", "all", "--json"]));
-                // Nothing is lost while tickets move from the file to the archive.
-                assert_eq!(listed.as_array().unwrap().len(), 40, "{listed}");
-                reads += 1;
-            }
-            reads
-        })
-    };
+    let (stop, reader) = reading(&env, |env| {
+        let listed = json(&env.ok(&["list", "--status", "all", "--json"]));
+        // Nothing is lost while tickets move from the file to the archive.
+        assert_eq!(listed.as_array().unwrap().len(), 40, "{listed}");
+    });
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
     let mut killed = 0;
     for id in &ids {
@@ -700,28 +712,18 @@ fn writers_killed_while_the_journal_takes_their_changes_lose_nothing() {
     for id in &ids {
         env.ok(&["add", id, "--title", "t", "--description", &description]);
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let reader = {
-        let env = Arc::clone(&env);
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut reads = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let listed = json(&env.ok(&["list", "--status", "all", "--json"]));
-                let listed = listed.as_array().unwrap();
-                // Every ticket from before the storm, whatever the kills left half done.
-                let before = listed
-                    .iter()
-                    .filter(|t| t["id"].as_str().unwrap().starts_with("J-"))
-                    .count();
-                assert_eq!(before, 30, "{listed:?}");
-                let shown = json(&env.ok(&["show", "J-7", "--json"]));
-                assert_eq!(shown["id"], "J-7");
-                reads += 1;
-            }
-            reads
-        })
-    };
+    let (stop, reader) = reading(&env, |env| {
+        let listed = json(&env.ok(&["list", "--status", "all", "--json"]));
+        let listed = listed.as_array().unwrap();
+        // Every ticket from before the storm, whatever the kills left half done.
+        let before = listed
+            .iter()
+            .filter(|t| t["id"].as_str().unwrap().starts_with("J-"))
+            .count();
+        assert_eq!(before, 30, "{listed:?}");
+        let shown = json(&env.ok(&["show", "J-7", "--json"]));
+        assert_eq!(shown["id"], "J-7");
+    });
     let mut rng = Rng(0xD1B5_4A32_D192_ED03);
     let deadline = Instant::now() + Duration::from_secs(4);
     let (mut killed, mut added) = (0, 0);

@@ -246,7 +246,13 @@ pub fn table(
                 state,
                 // Titles come from Plane: controls made visible, never a second row.
                 inert(&t.title),
-                Cow::Owned(inert(&session_column(t, live.of(t))).into_owned()),
+                {
+                    let session = session_column(t, live.of(t));
+                    match inert(&session) {
+                        Cow::Borrowed(_) => Cow::Owned(session),
+                        Cow::Owned(shown) => Cow::Owned(shown),
+                    }
+                },
             ]
         })
         .collect();
@@ -301,7 +307,15 @@ pub fn table(
             }
             if i + 1 < row.len() {
                 let pad = widths[i] - cell_width[i] + 2;
-                out.extend(std::iter::repeat_n(' ', pad));
+                // Spaces a run at a time, not a character at a time.
+                const SPACES: &str =
+                    "                                                                ";
+                let mut left = pad;
+                while left > 0 {
+                    let n = left.min(SPACES.len());
+                    out.push_str(&SPACES[..n]);
+                    left -= n;
+                }
             }
         }
         let end = out[start..].trim_end().len() + start;

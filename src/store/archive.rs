@@ -243,28 +243,33 @@ impl Archive {
             _ => return Ok(None),
         }
         // The line starting `<id> `: one after a newline (the header's ends the line before
-        // the first). The last copy wins (a crash can archive one twice). Read a piece at a
-        // time, each piece starting where a needle cut off by the last could begin.
+        // the first). The last copy wins (a crash can archive one twice), so the index is read
+        // from its end a piece at a time, each piece reaching a needle's length into the one
+        // after it (read before): a recently done ticket, the one most often shown, is found
+        // in the first piece read.
         let needle = format!("\n{id} ").into_bytes();
         let finder = memchr::memmem::Finder::new(&needle);
         let mut found = None;
         let mut buf = vec![0; 256 * 1024];
-        let mut at = body_start - 1;
-        while at < index_len {
-            let want = usize::try_from((index_len - at).min(buf.len() as u64))?;
-            if index.read_exact_at(&mut buf[..want], at).is_err() {
+        let lowest = body_start - 1;
+        let mut hi = index_len;
+        while hi > lowest && found.is_none() {
+            let from = hi.saturating_sub(buf.len() as u64).max(lowest);
+            let to = (hi + needle.len() as u64 - 1).min(index_len);
+            let want = usize::try_from(to - from)?;
+            if buf.len() < want {
+                buf.resize(want, 0);
+            }
+            if index.read_exact_at(&mut buf[..want], from).is_err() {
                 return Ok(None);
             }
             let piece = &buf[..want];
-            let mut from = 0;
-            while let Some(n) = finder.find(&piece[from..]) {
-                found = Some(at + (from + n + 1) as u64);
-                from += n + 1;
+            let mut at = 0;
+            while let Some(n) = finder.find(&piece[at..]) {
+                found = Some(from + (at + n + 1) as u64);
+                at += n + 1;
             }
-            if at + want as u64 >= index_len {
-                break;
-            }
-            at += (want - (needle.len() - 1)) as u64;
+            hi = from;
         }
         let Some(start) = found else {
             return Ok(Some(None));
