@@ -258,11 +258,12 @@ fn lease_files(w: &PlaneEnv) -> Vec<String> {
     names
 }
 
-#[test]
-fn lease_files_of_done_removed_and_dropped_tickets_are_not_left_behind() {
+/// `items` work items in CSLOG, those of `ready` in the trigger state, an approve moving a
+/// ticket to In Progress; polled once, so the ready ones are queued.
+fn polled_ready(items: u64, ready: std::ops::RangeInclusive<u64>) -> PlaneEnv {
     let mut p = Project::cslog();
-    p.fill(1, 4);
-    for seq in 1..=4 {
+    p.fill(1, items);
+    for seq in ready {
         p.set_state(seq, "Ready for Claude");
     }
     let w = PlaneEnv::new(
@@ -272,6 +273,12 @@ fn lease_files_of_done_removed_and_dropped_tickets_are_not_left_behind() {
         "",
     );
     w.ok(&["poll"]);
+    w
+}
+
+#[test]
+fn lease_files_of_done_removed_and_dropped_tickets_are_not_left_behind() {
+    let w = polled_ready(4, 1..=4);
     // Every ticket gets a lease file from an operation tried on it (refused or not).
     for seq in 1..=4 {
         w.run(&["update-plane", &format!("CSLOG-{seq}")]);
@@ -355,16 +362,7 @@ fn a_corrected_summary_after_the_comment_was_posted_edits_that_comment() {
 
 #[test]
 fn a_failed_on_approve_state_move_is_retried_by_poll_until_it_lands() {
-    let mut p = Project::cslog();
-    p.fill(1, 3);
-    p.set_state(2, "Ready for Claude");
-    let w = PlaneEnv::new(
-        Plane::new(vec![p]),
-        &[CSLOG],
-        "  transitions:\n    on_approve: In Progress\n",
-        "",
-    );
-    w.ok(&["poll"]);
+    let w = polled_ready(3, 2..=2);
     let fault = Fault::new("PATCH", "/work-items/", 500, json!({"error": "boom"}));
     w.with(|p| p.faults.push(fault));
     w.ok(&["approve", "CSLOG-2", "--no-session"]);
@@ -392,16 +390,7 @@ fn a_failed_on_approve_state_move_is_retried_by_poll_until_it_lands() {
 
 #[test]
 fn approve_killed_during_its_plane_state_move_is_moved_once_by_the_next_poll() {
-    let mut p = Project::cslog();
-    p.fill(1, 2);
-    p.set_state(2, "Ready for Claude");
-    let w = PlaneEnv::new(
-        Plane::new(vec![p]),
-        &[CSLOG],
-        "  transitions:\n    on_approve: In Progress\n",
-        "",
-    );
-    w.ok(&["poll"]);
+    let w = polled_ready(2, 2..=2);
     // The move's PATCH is held long enough to kill the approve waiting on it.
     w.with(|p| {
         p.slow_once

@@ -187,6 +187,16 @@ fn the_link_is_added_once_when_update_plane_is_retried() {
     assert_eq!(w.ticket_status("CSLOG-7"), "done");
 }
 
+/// `update-plane CSLOG-7` started and left running, its output dropped, for a test to kill.
+fn update_plane_in_background(w: &World) -> std::process::Child {
+    w.std_cmd()
+        .args(["update-plane", "CSLOG-7"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn the_link_is_added_once_when_update_plane_is_killed_after_plane_added_it() {
     let w = World::new(REVIEW);
@@ -201,13 +211,7 @@ fn the_link_is_added_once_when_update_plane_is_killed_after_plane_added_it() {
         p.slow_once
             .push(("/links/".into(), Duration::from_millis(1500)));
     });
-    let mut child = w
-        .std_cmd()
-        .args(["update-plane", "CSLOG-7"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = update_plane_in_background(&w);
     let end = Instant::now() + Duration::from_secs(20);
     while w.plane.with(|p| p.count("POST", "/links/")) == 0 {
         assert!(Instant::now() < end, "the link was never asked for");
@@ -367,13 +371,7 @@ fn update_plane_killed_while_it_pushes_pushes_and_posts_once_on_the_next_run() {
             &format!("touch '{}'; sleep 2; git-receive-pack", started.display()),
         ],
     );
-    let mut child = w
-        .std_cmd()
-        .args(["update-plane", "CSLOG-7"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = update_plane_in_background(&w);
     let end = Instant::now() + Duration::from_secs(20);
     while !started.exists() {
         assert!(Instant::now() < end, "the push never started");
