@@ -54,6 +54,8 @@ struct Bench {
     dir: tempfile::TempDir,
     runs: usize,
     quick: bool,
+    /// `--keep`: the stores stay on disk too, for a profiler.
+    keep: bool,
     rows: Vec<Row>,
 }
 
@@ -716,13 +718,16 @@ fn args() -> Args {
             "--keep" => a.keep = true,
             "--only" => {
                 let case = args.next().expect("--only CASE");
-                assert!(case == "serve", "--only takes one case: serve");
+                assert!(
+                    case == "serve" || case == "commands",
+                    "--only takes one case: serve or commands"
+                );
                 a.only = Some(case);
             }
             other => {
                 panic!(
                     "unknown argument {other}: use --quick, --runs N, --out FILE, --bin PATH, \
-                     --keep, --compare-with OLD_BIN, --only serve"
+                     --keep, --compare-with OLD_BIN, --only serve|commands"
                 )
             }
         }
@@ -758,11 +763,19 @@ fn main() {
         dir: tempfile::tempdir().expect("temp dir"),
         runs: a.runs,
         quick: a.quick,
+        keep: a.keep,
         rows: Vec::new(),
     };
     std::fs::write(b.config(), commands::config_yaml()).expect("config");
     let root = b.dir.path().to_path_buf();
     let runs = b.runs;
+    if a.only.as_deref() == Some("commands") {
+        commands_only(&a, &b, &bins, started);
+        if a.keep {
+            eprintln!("data kept in {}", b.dir.keep().display());
+        }
+        return;
+    }
     if a.only.is_some() {
         serve_only(&a, &b, &bins, started, &load_at_start);
         if a.keep {
@@ -797,36 +810,7 @@ fn main() {
         s.remove();
     }
 
-    // 2. History: 1,000 open alone, then with 100,000 done tickets beside them.
-    let (open, history) = (1_000, 100_000);
-    // The older binaries take seconds per command here: fewer runs keep the bench short.
-    let hist_runs = if b.quick { runs.min(3) } else { runs.min(9) };
-    stage(started, "1,000 open tickets, no history");
-    let s = commands::prepare(&root, "open-1000", &bins, open, store::open);
-    let none = commands::measure(&bins, &s, hist_runs);
-    s.remove();
-    stage(started, "1,000 open tickets and 100,000 done");
-    let s = commands::prepare(&root, "history", &bins, open + history, |i| {
-        if i < open {
-            store::open(i)
-        } else {
-            store::Status::Done
-        }
-    });
-    let with = commands::measure(&bins, &s, hist_runs);
-    s.remove();
-    let hist = report::History {
-        none,
-        with,
-        history,
-        open,
-    };
-
-    // 3. 10,000 open tickets.
-    stage(started, "10,000 open tickets");
-    let s = commands::prepare(&root, "open-10000", &bins, 10_000, store::open);
-    let open_10k = commands::measure(&bins, &s, runs);
-    s.remove();
+    let (hist, open_10k) = history_and_open(&b, &bins, started);
 
     // 4-6. serve under writes, concurrent transitions, CPU per request next to nginx.
     let secs = if b.quick { 3 } else { 10 };
@@ -927,7 +911,7 @@ fn main() {
     md.push_str("\n## History\n\n");
     md.push_str(&report::history_table(&bins, &hist));
     md.push_str("\n## Open tickets\n\n");
-    md.push_str(&report::open_table(&bins, open, &hist.none));
+    md.push_str(&report::open_table(&bins, hist.open, &hist.none));
     md.push('\n');
     md.push_str(&report::open_table(&bins, 10_000, &open_10k));
     if !served.is_empty() {
@@ -970,6 +954,76 @@ fn main() {
         eprintln!("data kept in {}", b.dir.keep().display());
     }
     eprintln!("wrote {}", a.out.display());
+}
+
+/// Cases 2 and 3: 1,000 open tickets alone and beside 100,000 done ones, then 10,000 open.
+fn history_and_open(
+    b: &Bench,
+    bins: &[commands::Bin],
+    started: Instant,
+) -> (report::History, commands::Medians) {
+    let root = b.dir.path().to_path_buf();
+    let runs = b.runs;
+    // History: 1,000 open alone, then with 100,000 done tickets beside them.
+    let (open, history) = (1_000, 100_000);
+    // The older binaries take seconds per command here: fewer runs keep the bench short.
+    let hist_runs = if b.quick { runs.min(3) } else { runs.min(9) };
+    stage(started, "1,000 open tickets, no history");
+    let s = commands::prepare(&root, "open-1000", bins, open, store::open);
+    let none = commands::measure(bins, &s, hist_runs);
+    if !b.keep {
+        s.remove();
+    }
+    stage(started, "1,000 open tickets and 100,000 done");
+    let s = commands::prepare(&root, "history", bins, open + history, |i| {
+        if i < open {
+            store::open(i)
+        } else {
+            store::Status::Done
+        }
+    });
+    let with = commands::measure(bins, &s, hist_runs);
+    if !b.keep {
+        s.remove();
+    }
+    let hist = report::History {
+        none,
+        with,
+        history,
+        open,
+    };
+
+    // 10,000 open tickets.
+    stage(started, "10,000 open tickets");
+    let s = commands::prepare(&root, "open-10000", bins, 10_000, store::open);
+    let open_10k = commands::measure(bins, &s, runs);
+    if !b.keep {
+        s.remove();
+    }
+
+    (hist, open_10k)
+}
+
+/// `--only commands`: the history and open-ticket cases alone, with their targets (written
+/// to `target/bench-commands.md` unless `--out` is given).
+fn commands_only(a: &Args, b: &Bench, bins: &[commands::Bin], started: Instant) {
+    let (hist, open_10k) = history_and_open(b, bins, started);
+    let me = bins.len() - 1;
+    let mut md = String::from("# command benchmarks\n\n");
+    md.push_str(&report::history_table(bins, &hist));
+    md.push('\n');
+    md.push_str(&report::open_table(bins, hist.open, &hist.none));
+    md.push('\n');
+    md.push_str(&report::open_table(bins, 10_000, &open_10k));
+    md.push_str("\n| figure | measured | target | verdict |\n|---|---:|---|---|\n");
+    report::targets(&mut md, me, &hist, &hist.none, &open_10k, None);
+    println!("{md}");
+    let out = if a.out_given {
+        a.out.clone()
+    } else {
+        PathBuf::from("target/bench-commands.md")
+    };
+    std::fs::write(&out, &md).expect("write the report");
 }
 
 /// `--only serve`: serve's CPU next to nginx and serve under a writer (each binary in turn),

@@ -2273,6 +2273,32 @@ mod tests {
         std::fs::write(&index, "plane-orch archive index 1 1 2\nA-1 0").unwrap();
         assert_eq!(all(), expect);
         assert_eq!(find("A-9"), None);
+        // Its sorted copy deleted, torn, of another index, or pointing one byte off.
+        let sorted = store.archive().sorted_path();
+        assert!(sorted.exists());
+        std::fs::remove_file(&sorted).unwrap();
+        assert_eq!(all(), expect);
+        let good = std::fs::read_to_string(&sorted).unwrap();
+        let torn = &good[..good.len() - 5];
+        let other = good.replacen(" 1 ", " 7 ", 1);
+        let off: String = good
+            .lines()
+            .enumerate()
+            .map(|(n, l)| {
+                let p: Vec<&str> = l.split(' ').collect();
+                if n == 0 {
+                    format!("{l}\n")
+                } else {
+                    let o: u64 = p[1].parse().unwrap();
+                    format!("{} {} {} {}\n", p[0], o + 1, p[2], p[3])
+                }
+            })
+            .collect();
+        for bad in [torn, &other, &off, "plane-orch archive sorted 1"] {
+            std::fs::write(&sorted, bad).unwrap();
+            assert_eq!(all(), expect, "{bad}");
+            assert_eq!(find("A-9"), None);
+        }
     }
 
     #[test]

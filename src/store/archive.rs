@@ -9,6 +9,14 @@
 //! when it is missing, names another file, covers more than the archive holds, does not parse,
 //! or points at a line that is not the ticket it names. A lost or torn index only costs one
 //! scan of the archive.
+//!
+//! The index is in the order tickets were archived, so finding one id in it means reading
+//! it through. A sorted copy (`<state>.archive.sorted`: the latest entry of each id, in id
+//! order, after a first line naming the archive and the index it was made from and how much
+//! of that index it holds) is searched by halves instead, a few small reads, with the
+//! index's lines added since it was made read as they are. It is made again when those
+//! lines pass a sixteenth of the index (at least 64 KiB), and whenever the index is; a copy
+//! that names another archive or index is not used.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -18,9 +26,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
+use crate::store::located;
 use crate::ticket::{Ticket, TicketId};
 
 const HEADER: &str = "plane-orch archive index 1";
+const SORTED_HEADER: &str = "plane-orch archive sorted 1";
+/// The sorted copy is made again when the index has grown by more than this many bytes
+/// (or a sixteenth of the index, if more) since it was made.
+const UNSORTED_TAIL: u64 = 64 * 1024;
 
 /// The archive of one state file.
 #[derive(Debug, Clone)]
@@ -59,6 +72,12 @@ impl Archive {
     #[must_use]
     pub fn index_path(&self) -> PathBuf {
         self.path.with_extension("idx")
+    }
+
+    /// The index's sorted copy beside it.
+    #[must_use]
+    pub fn sorted_path(&self) -> PathBuf {
+        self.path.with_extension("sorted")
     }
 
     /// Appends `tickets` (synced). An append that fails (a full disk) is cut back off, so the
@@ -236,50 +255,84 @@ impl Archive {
         let Some(trimmed) = tail.strip_suffix(b"\n") else {
             return Ok(None);
         };
-        let entry_at = |line: &[u8]| std::str::from_utf8(line).ok().and_then(parse_entry);
         let last = &trimmed[memchr::memrchr(b'\n', trimmed).map_or(0, |n| n + 1)..];
         match entry_at(last) {
             Some(e) if e.offset + e.len + 1 == meta.len() => {}
             _ => return Ok(None),
         }
-        // The line starting `<id> `: one after a newline (the header's ends the line before
-        // the first). The last copy wins (a crash can archive one twice), so the index is read
-        // from its end a piece at a time, each piece reaching a needle's length into the one
-        // after it (read before): a recently done ticket, the one most often shown, is found
-        // in the first piece read.
-        let needle = format!("\n{id} ").into_bytes();
-        let finder = memchr::memmem::Finder::new(&needle);
-        let mut found = None;
-        let mut buf = vec![0; 256 * 1024];
-        let lowest = body_start - 1;
-        let mut hi = index_len;
-        while hi > lowest && found.is_none() {
-            let from = hi.saturating_sub(buf.len() as u64).max(lowest);
-            let to = (hi + needle.len() as u64 - 1).min(index_len);
-            let want = usize::try_from(to - from)?;
-            if buf.len() < want {
-                buf.resize(want, 0);
-            }
-            if index.read_exact_at(&mut buf[..want], from).is_err() {
-                return Ok(None);
-            }
-            let piece = &buf[..want];
-            let mut at = 0;
-            while let Some(n) = finder.find(&piece[at..]) {
-                found = Some(from + (at + n + 1) as u64);
-                at += n + 1;
-            }
-            hi = from;
+        let sorted = Sorted::open(&self.sorted_path(), &meta, &index, index_len);
+        // Lines added to the index after the sorted copy was made are newer than it, so they
+        // are searched first; with no usable copy, that is the whole index.
+        let unsorted_from = sorted.as_ref().map_or(body_start, |s| s.index_len);
+        let line = match last_line_of(&index, unsorted_from, index_len, id)? {
+            Some(line) => Some(line),
+            None => match &sorted {
+                Some(s) => s.find(id)?,
+                None => None,
+            },
+        };
+        if sorted.is_none() || index_len - unsorted_from > unsorted_limit(index_len) {
+            // A reader that had to read through the index makes the copy for the next.
+            self.sort_index(&meta);
         }
-        let Some(start) = found else {
+        let Some(line) = line else {
             return Ok(Some(None));
         };
-        let mut line = vec![0; usize::try_from((index_len - start).min(512))?];
-        if index.read_exact_at(&mut line, start).is_err() {
-            return Ok(None);
+        Ok(entry_at(&line).and_then(|e| read_entry(file, &e)).map(Some))
+    }
+
+    /// Makes the sorted copy of the index anew from the index as it is (atomically; best
+    /// effort: without it, lookups read the index through). `meta` is the archive's.
+    fn sort_index(&self, meta: &fs::Metadata) {
+        let path = self.index_path();
+        let Ok(index_file) = File::open(&path) else {
+            return;
+        };
+        let Ok(index_meta) = index_file.metadata() else {
+            return;
+        };
+        let Ok(bytes) = located::read_at(
+            &index_file,
+            0,
+            usize::try_from(index_meta.len()).unwrap_or(0),
+        ) else {
+            return;
+        };
+        let header = format!("{}\n", header_of(meta));
+        let Some(body) = bytes.strip_prefix(header.as_bytes()) else {
+            return;
+        };
+        // Whole lines only: an append being written is left for the next copy.
+        let body = &body[..memchr::memrchr(b'\n', body).map_or(0, |n| n + 1)];
+        let mut lines: Vec<&[u8]> = body
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        // The latest entry of an id wins: a stable sort keeps them in index order, and the
+        // last of each run of one id is kept.
+        lines.sort_by(|a, b| sorted_key(a).cmp(&sorted_key(b)));
+        let mut out = format!(
+            "{SORTED_HEADER} {} {} {} {}\n",
+            meta.dev(),
+            meta.ino(),
+            index_meta.ino(),
+            header.len() + body.len()
+        )
+        .into_bytes();
+        out.reserve(body.len());
+        for (n, line) in lines.iter().enumerate() {
+            if lines
+                .get(n + 1)
+                .is_some_and(|next| sorted_key(next) == sorted_key(line))
+            {
+                continue;
+            }
+            out.extend_from_slice(line);
+            out.push(b'\n');
         }
-        let line = &line[..memchr::memchr(b'\n', &line).unwrap_or(line.len())];
-        Ok(entry_at(line).and_then(|e| read_entry(file, &e)).map(Some))
+        if let Err(e) = crate::store::write_atomically(&self.sorted_path(), &out) {
+            log::debug!("cannot write {}: {e}", self.sorted_path().display());
+        }
     }
 
     fn meta(&self, file: &File) -> Result<fs::Metadata> {
@@ -346,7 +399,9 @@ impl Archive {
         let text = format!("{}\n{}", header_of(meta), entries_text(entries));
         if let Err(e) = crate::store::write_atomically(&self.index_path(), text.as_bytes()) {
             log::debug!("cannot write {}: {e}", self.index_path().display());
+            return;
         }
+        self.sort_index(meta);
     }
 
     /// Adds the lines of an append to the index when the index covered the archive up to
@@ -365,8 +420,23 @@ impl Archive {
             }
             return;
         };
-        if index.covered == before {
-            append_to_index(&path, &entries_text(entries));
+        if index.covered == before && append_to_index(&path, &entries_text(entries)) {
+            self.sort_if_behind(&meta);
+        }
+    }
+
+    /// Makes the sorted copy again when the index has outgrown it.
+    fn sort_if_behind(&self, meta: &fs::Metadata) {
+        let Ok(index) = File::open(self.index_path()) else {
+            return;
+        };
+        let Ok(index_len) = index.metadata().map(|m| m.len()) else {
+            return;
+        };
+        let behind = Sorted::open(&self.sorted_path(), meta, &index, index_len)
+            .is_none_or(|s| index_len - s.index_len > unsorted_limit(index_len));
+        if behind {
+            self.sort_index(meta);
         }
     }
 }
@@ -389,15 +459,130 @@ fn entries_text(entries: &[Entry]) -> String {
     out
 }
 
-fn append_to_index(path: &Path, lines: &str) {
+/// Appends `lines` to the index at `path`; whether they were written.
+fn append_to_index(path: &Path, lines: &str) -> bool {
     // One write of whole lines: a reader never sees half of one, and a torn end makes the
     // index fail to parse, so it is made again.
     let done = OpenOptions::new()
         .append(true)
         .open(path)
         .and_then(|mut f| f.write_all(lines.as_bytes()));
-    if let Err(e) = done {
+    if let Err(e) = &done {
         log::debug!("cannot extend {}: {e}", path.display());
+    }
+    done.is_ok()
+}
+
+/// How many bytes of index lines may wait outside the sorted copy.
+fn unsorted_limit(index_len: u64) -> u64 {
+    UNSORTED_TAIL.max(index_len / 16)
+}
+
+/// An index line's id: the bytes before its first space.
+fn sorted_key(line: &[u8]) -> Option<&[u8]> {
+    memchr::memchr(b' ', line).map(|n| &line[..n])
+}
+
+/// An index line read as an entry.
+fn entry_at(line: &[u8]) -> Option<Entry> {
+    std::str::from_utf8(line).ok().and_then(parse_entry)
+}
+
+/// The last index line for `id` among the lines in `from..to` of `index` (`from` a line's
+/// start), read from the end a piece at a time, each piece reaching a needle's length into
+/// the one after it (read before): a recently done ticket, the one most often shown, is
+/// found in the first piece read.
+fn last_line_of(index: &File, from: u64, to: u64, id: &TicketId) -> Result<Option<Vec<u8>>> {
+    // The line starting `<id> `: one after a newline (the one ending the line before).
+    let needle = format!("\n{id} ").into_bytes();
+    let finder = memchr::memmem::Finder::new(&needle);
+    let mut found = None;
+    let mut buf = vec![0; 256 * 1024];
+    let lowest = from.saturating_sub(1);
+    let mut hi = to;
+    while hi > lowest && found.is_none() {
+        let start = hi.saturating_sub(buf.len() as u64).max(lowest);
+        let end = (hi + needle.len() as u64 - 1).min(to);
+        let want = usize::try_from(end - start)?;
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        index
+            .read_exact_at(&mut buf[..want], start)
+            .context("cannot read the archive's index")?;
+        let piece = &buf[..want];
+        let mut at = 0;
+        while let Some(n) = finder.find(&piece[at..]) {
+            found = Some(start + (at + n + 1) as u64);
+            at += n + 1;
+        }
+        hi = start;
+    }
+    let Some(line_start) = found else {
+        return Ok(None);
+    };
+    let mut line = located::read_at(
+        index,
+        line_start,
+        usize::try_from((to - line_start).min(512))?,
+    )
+    .context("cannot read the archive's index")?;
+    line.truncate(memchr::memchr(b'\n', &line).unwrap_or(line.len()));
+    Ok(Some(line))
+}
+
+/// The index's sorted copy, when it describes this archive and this index.
+struct Sorted {
+    file: File,
+    /// Where its first entry line starts, and its length.
+    body_start: u64,
+    len: u64,
+    /// How much of the index it holds: the lines after are newer.
+    index_len: u64,
+}
+
+impl Sorted {
+    /// The copy at `path` when its first line names the archive with `meta`, the `index`
+    /// file open now, and a length of it no longer than `index_len`.
+    fn open(path: &Path, meta: &fs::Metadata, index: &File, index_len: u64) -> Option<Sorted> {
+        let file = File::open(path).ok()?;
+        let len = file.metadata().ok()?.len();
+        let head = located::read_at(&file, 0, 160).ok()?;
+        let line_end = memchr::memchr(b'\n', &head)?;
+        let line = std::str::from_utf8(&head[..line_end]).ok()?;
+        let rest = line.strip_prefix(SORTED_HEADER)?.strip_prefix(' ')?;
+        let fields: Vec<u64> = rest
+            .split(' ')
+            .map(str::parse)
+            .collect::<std::result::Result<_, _>>()
+            .ok()?;
+        let index_ino = index.metadata().ok()?.ino();
+        let [dev, ino, of_index, covers] = fields[..] else {
+            return None;
+        };
+        (dev == meta.dev() && ino == meta.ino() && of_index == index_ino && covers <= index_len)
+            .then_some(Sorted {
+                file,
+                body_start: line_end as u64 + 1,
+                len,
+                index_len: covers,
+            })
+    }
+
+    /// The line of `id`, if the copy has one.
+    fn find(&self, id: &TicketId) -> Result<Option<Vec<u8>>> {
+        if self.len <= self.body_start {
+            return Ok(None);
+        }
+        let found = located::find_line(
+            &self.file,
+            self.body_start,
+            self.len - 1,
+            id.as_str().as_bytes(),
+            sorted_key,
+        )
+        .context("cannot read the archive's sorted index")?;
+        Ok(found.map(|(_, line)| line))
     }
 }
 
@@ -527,5 +712,78 @@ mod tests {
         }
         let missing = archive.find_quickly(&file, &TicketId::parse("A-14000").unwrap());
         assert!(missing.unwrap().expect("the index tells").is_none());
+    }
+
+    #[test]
+    fn the_sorted_index_finds_every_id_its_latest_copy_and_none_that_is_not_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::new(dir.path().join("a.archive.jsonl"));
+        let ticket = |i: usize, title: &str| {
+            let id = TicketId::parse(&format!("A-{i}")).unwrap();
+            let mut t = Ticket::new(NewTicket::manual(id, "t"), now());
+            t.title = title.into();
+            t
+        };
+        // Archived out of id order, in appends of many sizes: the copy is made at the
+        // first, again as the index outgrows it, and some appends wait outside it.
+        let order: Vec<usize> = (0..9_000).map(|i| (i * 7_919) % 9_000).collect();
+        let mut at = 0;
+        for size in [3_000, 1, 700, 2, 2_500, 1, 1, 2_795] {
+            let chunk: Vec<Ticket> = order[at..at + size]
+                .iter()
+                .map(|&i| ticket(i, "t"))
+                .collect();
+            archive.append(&chunk.iter().collect::<Vec<_>>()).unwrap();
+            at += size;
+        }
+        assert_eq!(at, 9_000);
+        let file = archive.open().unwrap().unwrap();
+        let meta = file.metadata().unwrap();
+        let index = File::open(archive.index_path()).unwrap();
+        let index_len = index.metadata().unwrap().len();
+        let sorted = Sorted::open(&archive.sorted_path(), &meta, &index, index_len)
+            .expect("a sorted copy of this index");
+        assert!(sorted.index_len > index_len / 2);
+        // A ticket archived again after the copy was made: the later copy is found.
+        archive.append(&[&ticket(4_321, "second")]).unwrap();
+        // And one archived twice before the copy is made again.
+        archive.append(&[&ticket(17, "again")]).unwrap();
+        archive.sort_index(&meta);
+        let look = |id: &str| {
+            archive
+                .find_quickly(&file, &TicketId::parse(id).unwrap())
+                .unwrap()
+                .expect("the index covers the archive")
+                .map(|t| t.title)
+        };
+        for i in (0..9_000).step_by(97).chain([0, 8_999]) {
+            let want = match i {
+                4_321 => "second",
+                17 => "again",
+                _ => "t",
+            };
+            assert_eq!(look(&format!("A-{i}")).as_deref(), Some(want), "A-{i}");
+        }
+        assert_eq!(look("A-4321").as_deref(), Some("second"));
+        assert_eq!(look("A-17").as_deref(), Some("again"));
+        for missing in ["A-9000", "A-00", "B-1", "A-1000000"] {
+            assert_eq!(look(missing), None, "{missing}");
+        }
+        // A copy of another index (this one made again) is not used, and is made anew.
+        fs::remove_file(archive.index_path()).unwrap();
+        assert_eq!(
+            archive
+                .find(&TicketId::parse("A-4321").unwrap())
+                .unwrap()
+                .unwrap()
+                .title,
+            "second"
+        );
+        let index = File::open(archive.index_path()).unwrap();
+        let index_len = index.metadata().unwrap().len();
+        let sorted = Sorted::open(&archive.sorted_path(), &meta, &index, index_len)
+            .expect("a copy of the new index");
+        assert_eq!(sorted.index_len, index_len);
+        assert_eq!(look("A-17").as_deref(), Some("again"));
     }
 }

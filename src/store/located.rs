@@ -1,7 +1,8 @@
 //! One ticket's line found in a large state file without reading the file: the file a writer
 //! leaves holds a ticket a line in id order, so a binary search over byte offsets, a few
 //! small reads each, finds it. Used only on a file provably the last writer's (see the
-//! store's doc): any other is read whole.
+//! store's doc): any other is read whole. The archive's sorted index is searched the same
+//! way, with its own key.
 
 use std::fs::File;
 use std::io;
@@ -28,6 +29,9 @@ pub fn read_at(file: &File, from: u64, len: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// A line's key: what the lines are sorted by, read from the line's start.
+pub type Key = fn(&[u8]) -> Option<&[u8]>;
+
 /// The id of a ticket line's start (`"<id>":{`), as bytes.
 fn key(line: &[u8]) -> Option<&[u8]> {
     let rest = line.strip_prefix(b"\"")?;
@@ -37,7 +41,7 @@ fn key(line: &[u8]) -> Option<&[u8]> {
 
 /// The first line starting after `pos` (past the next `\n` at or after `pos`) and before
 /// `end`: its start and id. `None` when no line starts there.
-fn next_key(file: &File, pos: u64, end: u64) -> io::Result<Option<(u64, Vec<u8>)>> {
+fn next_key(file: &File, pos: u64, end: u64, key: Key) -> io::Result<Option<(u64, Vec<u8>)>> {
     let mut at = pos;
     // Find the next newline, reading on through a long line.
     let start = loop {
@@ -67,12 +71,35 @@ fn next_key(file: &File, pos: u64, end: u64) -> io::Result<Option<(u64, Vec<u8>)
 /// # Errors
 /// The file cannot be read.
 pub fn find(file: &File, start: u64, end: u64, id: &str) -> io::Result<Option<(u64, Vec<u8>)>> {
-    let want = id.as_bytes();
-    // Lines starting in lo..hi hold `id` if any does; `lo` is always a line's start.
+    let Some((at, line)) = find_line(file, start, end, id.as_bytes(), key)? else {
+        return Ok(None);
+    };
+    let raw = &line[id.len() + 3..];
+    let raw = raw.strip_suffix(b",").unwrap_or(raw);
+    if !(raw.starts_with(b"{") && raw.ends_with(b"}")) {
+        return Ok(None);
+    }
+    Ok(Some((at + id.len() as u64 + 3, raw.to_vec())))
+}
+
+/// The line whose `key` is `want` among the lines `start..end` of `file`, sorted by key
+/// (`start` is the first line's first byte, `end` the `\n` after the last line): where it
+/// starts and its bytes without the newline. `None` when no line has that key.
+///
+/// # Errors
+/// The file cannot be read.
+pub fn find_line(
+    file: &File,
+    start: u64,
+    end: u64,
+    want: &[u8],
+    key: Key,
+) -> io::Result<Option<(u64, Vec<u8>)>> {
+    // Lines starting in lo..hi hold `want` if any does; `lo` is always a line's start.
     let (mut lo, mut hi) = (start, end);
     while hi - lo > SPAN {
         let mid = lo + (hi - lo) / 2;
-        match next_key(file, mid - 1, hi)? {
+        match next_key(file, mid - 1, hi, key)? {
             None => hi = mid,
             Some((at, k)) => match k.as_slice().cmp(want) {
                 std::cmp::Ordering::Less => lo = at,
@@ -101,13 +128,7 @@ pub fn find(file: &File, start: u64, end: u64, id: &str) -> io::Result<Option<(u
             memchr::memchr(b'\n', &buf[line_start..]).map_or(buf.len(), |n| line_start + n);
         let line = &buf[line_start..line_end];
         if key(line) == Some(want) {
-            let raw = &line[want.len() + 3..];
-            let raw = raw.strip_suffix(b",").unwrap_or(raw);
-            if !(raw.starts_with(b"{") && raw.ends_with(b"}")) {
-                return Ok(None);
-            }
-            let offset = lo + (line_start + want.len() + 3) as u64;
-            return Ok(Some((offset, raw.to_vec())));
+            return Ok(Some((lo + line_start as u64, line.to_vec())));
         }
         if lo + line_start as u64 >= hi {
             break;
