@@ -114,16 +114,31 @@ struct Snapshot {
     scanned: Scanned,
 }
 
-/// One ticket as last read: what its bytes hashed to, and what was decoded from them.
+/// One ticket as last read: what its bytes hashed to, and what was decoded from them. One
+/// is kept for every ticket of the file, so it is kept small (32 bytes).
 #[derive(Debug, Clone)]
 struct Known {
     hash: u64,
-    len: usize,
-    status: Status,
-    /// Its session's length in seconds, when it has both ends.
-    session: Option<f64>,
+    /// Its session's length in seconds, when it has both ends; NaN when it has not.
+    session_secs: f64,
     /// The ticket itself, when it is open.
     ticket: Option<Arc<Ticket>>,
+    /// Its bytes' length (a ticket line is far below 4 GiB).
+    len: u32,
+    status: Status,
+}
+
+const _: () = assert!(std::mem::size_of::<Known>() == 32);
+
+impl Known {
+    fn session(&self) -> Option<f64> {
+        (!self.session_secs.is_nan()).then_some(self.session_secs)
+    }
+
+    /// Whether `raw`, of `status` and hashing to `hash`, is the ticket as it was read.
+    fn is(&self, hash: u64, raw: &[u8], status: Status) -> bool {
+        self.hash == hash && self.len as usize == raw.len() && self.status == status
+    }
 }
 
 /// What /health and /metrics need of every ticket, done ones included.
@@ -145,7 +160,7 @@ impl Summary {
 
     fn add(&mut self, known: &Known) {
         self.counts[known.status.rank()] += 1;
-        if let Some(secs) = known.session {
+        if let Some(secs) = known.session() {
             self.session_seconds += secs;
             self.sessions += 1;
         }
@@ -342,9 +357,7 @@ impl StateCache {
             let mut known = before.known.clone();
             let since = store.scan_since(&mark, wait, |id, status, raw| {
                 let hash = self.hasher.hash_one(raw);
-                let same = known
-                    .get(id)
-                    .is_some_and(|k| k.hash == hash && k.len == raw.len() && k.status == status);
+                let same = known.get(id).is_some_and(|k| k.is(hash, raw, status));
                 if !same {
                     let entry = self.decode(store, id, status, raw, hash)?;
                     known.insert(Box::from(id), entry);
@@ -378,7 +391,7 @@ impl StateCache {
             };
             let hash = self.hasher.hash_one(raw);
             let entry = match before.and_then(|b| b.known.get(id)) {
-                Some(k) if k.hash == hash && k.len == raw.len() && k.status == status => k.clone(),
+                Some(k) if k.is(hash, raw, status) => k.clone(),
                 _ => self.decode(store, id, status, raw, hash)?,
             };
             known.insert(Box::from(id), entry);
@@ -466,10 +479,10 @@ impl StateCache {
         };
         Ok(Known {
             hash,
-            len: raw.len(),
-            status,
-            session,
+            session_secs: session.unwrap_or(f64::NAN),
             ticket,
+            len: u32::try_from(raw.len()).unwrap_or(u32::MAX),
+            status,
         })
     }
 

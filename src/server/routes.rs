@@ -499,6 +499,9 @@ fn open_list_bytes(
     }
     bytes.extend_from_slice(b"]\n");
     drop(last);
+    // Kept for as long as the version lasts: without the room it grew into (up to twice the
+    // answer, a MiB for a thousand tickets).
+    bytes.shrink_to_fit();
     let answer = Arc::new(bytes);
     kept.insert(
         kind.to_string(),
