@@ -351,6 +351,59 @@ pub struct PlaneSync {
     pub link_id: Option<String>,
 }
 
+/// No Plane write-back step done yet: what [`Synced`] reads as until its first write.
+static NOTHING_SYNCED: PlaneSync = PlaneSync {
+    comment_posted_at: None,
+    comment_id: None,
+    state_updated_at: None,
+    approve_state_set_at: None,
+    comment_outdated: false,
+    branch_pushed_at: None,
+    branch_pushed_head: None,
+    link_added_at: None,
+    link_id: None,
+};
+
+/// A ticket's [`PlaneSync`], kept behind a pointer only once a step was done: most open
+/// tickets have none, and a server keeping thousands of them decoded then holds 8 bytes
+/// each instead of 136. It reads as the record itself (an empty one before the first step);
+/// the first write through it makes the record. Encoded as the record is.
+#[derive(Debug, Clone, Default)]
+pub struct Synced(Option<Box<PlaneSync>>);
+
+/// Equal when the records read the same, made or not.
+impl PartialEq for Synced {
+    fn eq(&self, other: &Synced) -> bool {
+        **self == **other
+    }
+}
+
+impl std::ops::Deref for Synced {
+    type Target = PlaneSync;
+    fn deref(&self) -> &PlaneSync {
+        self.0.as_deref().unwrap_or(&NOTHING_SYNCED)
+    }
+}
+
+impl std::ops::DerefMut for Synced {
+    fn deref_mut(&mut self) -> &mut PlaneSync {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl Serialize for Synced {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        PlaneSync::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Synced {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Synced, D::Error> {
+        let sync = PlaneSync::deserialize(d)?;
+        Ok(Synced((sync != NOTHING_SYNCED).then(|| Box::new(sync))))
+    }
+}
+
 /// A time as plane-orch writes it (RFC 3339), read by chrono's RFC 3339 parser, a quarter of
 /// the cost of the general one serde's `DateTime` uses; any other form by the general one.
 fn utc<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
@@ -437,7 +490,7 @@ pub struct Ticket {
     pub approved_snapshot: Option<Box<Snapshot>>,
     pub summary: Option<String>,
     #[serde(default)]
-    pub plane_sync: PlaneSync,
+    pub plane_sync: Synced,
     /// What the session's branch holds (none without a worktree branch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<Box<BranchState>>,
@@ -745,7 +798,7 @@ impl Ticket {
             session_lost_at: None,
             plane_closed_at: None,
             run_id: None,
-            plane_sync: PlaneSync::default(),
+            plane_sync: Synced::default(),
             op: None,
             branch: None,
             budget_usd: None,
@@ -896,7 +949,7 @@ impl Ticket {
             description_text: Text::kept(String::new()),
             approved_snapshot: None,
             summary: None,
-            plane_sync: PlaneSync::default(),
+            plane_sync: Synced::default(),
             branch: None,
             events: Vec::new(),
         })
@@ -953,6 +1006,32 @@ pub fn text_to_html(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plane_sync_record_is_made_at_its_first_step_and_encoded_as_before() {
+        let mut t = Ticket::new(
+            NewTicket::manual(TicketId::parse("A-1").unwrap(), "t"),
+            now(),
+        );
+        assert!(t.plane_sync.0.is_none());
+        let before = serde_json::to_string(&t).unwrap();
+        assert!(
+            before.contains(r#""plane_sync":{"comment_posted_at":null,"#),
+            "{before}"
+        );
+        let again: Ticket = serde_json::from_str(&before).unwrap();
+        assert!(again.plane_sync.0.is_none(), "an empty record is not kept");
+        assert_eq!(serde_json::to_string(&again).unwrap(), before);
+        t.plane_sync.link_id = Some("L".into());
+        assert_eq!(t.plane_sync.link_id.as_deref(), Some("L"));
+        let synced = serde_json::to_string(&t).unwrap();
+        let back: Ticket = serde_json::from_str(&synced).unwrap();
+        assert_eq!(back.plane_sync.link_id.as_deref(), Some("L"));
+        assert_eq!(back, t);
+        assert_eq!(serde_json::to_string(&back).unwrap(), synced);
+        t.plane_sync.link_id = None;
+        assert_eq!(t, again, "a record emptied again is no record");
+    }
 
     #[test]
     fn times_read_by_the_rfc_3339_parser_are_the_times_serde_reads() {
