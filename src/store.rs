@@ -405,11 +405,7 @@ struct Opened {
 impl Opened {
     /// A ticket's bytes as the state holds them now: the journal's, else the file's line.
     fn get(&self, id: &str) -> io::Result<Option<Vec<u8>>> {
-        if let Some(raw) = self
-            .journal
-            .as_ref()
-            .and_then(|j| j.latest().get(id).copied())
-        {
+        if let Some(raw) = self.journal.as_ref().and_then(|j| j.ticket(id)) {
             return Ok(Some(raw.to_vec()));
         }
         let (start, end) = self.lines;
@@ -986,11 +982,7 @@ impl Store {
         let Some(parts) = self.read_parts()? else {
             return Ok(None);
         };
-        if let Some(raw) = parts
-            .journal
-            .as_ref()
-            .and_then(|j| j.latest().get(id.as_str()).copied())
-        {
+        if let Some(raw) = parts.journal.as_ref().and_then(|j| j.ticket(id.as_str())) {
             return serde_json::from_slice(raw)
                 .map(Some)
                 .map_err(|e| self.damaged(&e));
@@ -1239,7 +1231,7 @@ impl Store {
     /// # Errors
     /// The file exists but cannot be read.
     pub fn look(&self) -> Result<Option<Option<Version>>> {
-        use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+        use std::os::unix::fs::MetadataExt as _;
         // The journal first, as every reader (see the `journal` module).
         let journal = match fs::metadata(self.journal().path()) {
             Ok(m) => Some((m.ino(), m.len(), m.ctime(), m.ctime_nsec())),
@@ -1253,16 +1245,7 @@ impl Store {
                     .with_context(|| format!("cannot read the state file {}", self.path.display()))
             }
         };
-        let read = || -> io::Result<(Vec<u8>, u64)> {
-            let len = file.metadata()?.len();
-            let from = len.saturating_sub(64);
-            let mut tail = vec![0; usize::try_from(len - from).unwrap_or(64)];
-            file.read_exact_at(&mut tail, from)?;
-            Ok((tail, len))
-        };
-        let (tail, len) = read()
-            .with_context(|| format!("cannot read the state file {}", self.path.display()))?;
-        Ok(Some(tail_generation(&tail).map(|(generation, _)| {
+        Ok(Some(self.base_of(&file)?.map(|(_, len, generation)| {
             Version {
                 generation,
                 len,

@@ -365,6 +365,17 @@ impl Read {
         out
     }
 
+    /// One ticket's bytes as the journal's last change to it left them; `None` when the
+    /// journal does not hold it.
+    #[must_use]
+    pub fn ticket(&self, id: &str) -> Option<&[u8]> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|(key, _)| &self.bytes[key.clone()] == id.as_bytes())
+            .map(|(_, ticket)| &self.bytes[ticket.clone()])
+    }
+
     /// Whether any ticket it holds is done (such a file goes the whole way at its next
     /// write, which archives it).
     #[must_use]
@@ -404,6 +415,9 @@ mod tests {
         let latest = r.latest();
         assert_eq!(latest["A-1"], br#"{"n":3}"#);
         assert_eq!(latest["A-2"], br#"{"n":2}"#);
+        assert_eq!(r.ticket("A-1"), Some(&br#"{"n":3}"#[..]));
+        assert_eq!(r.ticket("A-2"), Some(&br#"{"n":2}"#[..]));
+        assert_eq!(r.ticket("A-3"), None);
         assert_eq!(r.fit(&j, Some(7), 100).unwrap(), Fit::Continues);
         assert_eq!(r.fit(&j, Some(12), 90).unwrap(), Fit::PassedOver);
         assert!(
