@@ -899,7 +899,8 @@ fn main() {
             .and_then(|v| v.parse::<f64>().ok())
             .is_some_and(|v| v > 0.5 * cores as f64)
     };
-    if busy(&load_at_start) || busy(&loadavg()) {
+    // Only the start tells of other work: by the end the bench's own load is in the average.
+    if busy(&load_at_start) {
         md.push_str(
             "**Other work was running on the machine** (see the load averages): the ratios \
              between figures of the same run hold better than the figures themselves; run \

@@ -253,6 +253,8 @@ pub struct ApiConfig {
     pub allowed_hosts: Vec<String>,
     /// Connections served at once; more are refused with 503.
     pub max_connections: usize,
+    /// Large kept answers are sent from a file with `sendfile` (else copied from memory).
+    pub sendfile: bool,
 }
 
 // ---- the YAML, as written -------------------------------------------------------------
@@ -421,6 +423,7 @@ struct RawApi {
     cors_origins: Option<Vec<String>>,
     allowed_hosts: Option<Vec<String>>,
     max_connections: Option<usize>,
+    sendfile: Option<bool>,
     /// Old orchestrator: host and port, joined into `bind`.
     host: Option<String>,
     port: Option<u16>,
@@ -1196,6 +1199,7 @@ fn validate(raw: RawConfig, path: &Path, dir: &Path) -> Result<Config, String> {
             cors_origins,
             allowed_hosts,
             max_connections,
+            sendfile: api.sendfile.unwrap_or(true),
         },
         cleanup: CleanupConfig {
             auto: cleanup.auto.unwrap_or(false),

@@ -595,3 +595,39 @@ fn health_follows_the_session_service() {
     assert_eq!(v["sessions"]["available"], false);
     assert_eq!(v["state"]["ok"], true);
 }
+
+#[test]
+fn a_large_list_arrives_whole_from_its_file_and_from_memory_alike() {
+    // Forty tickets of 8 KiB each: an answer well past the size sent from a file.
+    let env = Env::for_serve("");
+    let text = "All work and no play. ".repeat(400);
+    for i in 1..=40 {
+        env.ok(&[
+            "add",
+            &format!("CSLOG-{i}"),
+            "--title",
+            "Large",
+            "--description",
+            &text,
+        ]);
+    }
+    let answer = |config_extra: &str| {
+        env.set_config(&format!(
+            "automation:\n  worktrees: false\n  worker: worker.sh\n{config_extra}"
+        ));
+        let s = env.serve(&[], &[]);
+        let first = s.get("/api/pending-tickets");
+        // The second is the kept answer, the one sent from its file when that is on.
+        let again = s.get("/api/pending-tickets");
+        assert_eq!((first.status, again.status), (200, 200));
+        assert_eq!(first.body, again.body);
+        first.body
+    };
+    let from_file = answer("");
+    let from_memory = answer("api:\n  sendfile: false\n");
+    assert!(from_file.len() > 256 * 1024, "{}", from_file.len());
+    assert_eq!(from_file, from_memory);
+    let v: Value = serde_json::from_str(&from_file).expect("JSON");
+    assert_eq!(v.as_array().map(Vec::len), Some(40));
+    assert!(v[0]["description"].as_str().unwrap().contains("no play"));
+}

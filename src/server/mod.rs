@@ -111,6 +111,7 @@ impl Ctx {
     #[must_use]
     pub fn new(app: App, token: Option<String>) -> Ctx {
         let hosts = HostPolicy::for_bind(app.config.api.bind, &app.config.api.allowed_hosts);
+        let files = Arc::new(sendfile::Files::new(app.config.api.sendfile));
         Ctx {
             app,
             token,
@@ -121,7 +122,7 @@ impl Ctx {
             webhooks: None,
             last_poll: Mutex::new(None),
             health: health::Memo::default(),
-            files: Arc::default(),
+            files,
             fragments: routes::Fragments::default(),
             workers: Arc::new(tokio::sync::Semaphore::new(WORKERS)),
             plane_slots: Arc::new(tokio::sync::Semaphore::new(PLANE_WORKERS)),

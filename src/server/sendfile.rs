@@ -87,6 +87,15 @@ fn answer_file(bytes: &[u8]) -> io::Result<File> {
 }
 
 impl Files {
+    /// A registry; with `enabled` false (`api.sendfile: false`) it registers nothing, so
+    /// every answer is written from memory.
+    #[must_use]
+    pub fn new(enabled: bool) -> Files {
+        let files = Files::default();
+        files.unavailable.store(!enabled, Ordering::Relaxed);
+        files
+    }
+
     /// Gives `bytes` a file, once, when they are large enough to be worth it. Called where
     /// blocking is allowed (a worker): the file is written outside the registry's lock, so
     /// the connections looking for their slices never wait for it.
