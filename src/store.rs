@@ -2256,7 +2256,8 @@ mod tests {
         std::fs::write(&index, "plane-orch archive index 1 1 2\nA-1 0").unwrap();
         assert_eq!(all(), expect);
         assert_eq!(find("A-9"), None);
-        // Its sorted copy deleted, torn, of another index, or pointing one byte off.
+        // Its sorted copy deleted, torn, of another version, pointing one byte off, or only
+        // a first line.
         let sorted = store.archive().sorted_path();
         assert!(sorted.exists());
         std::fs::remove_file(&sorted).unwrap();

@@ -271,7 +271,7 @@ impl Archive {
                 None => None,
             },
         };
-        if sorted.is_none() || index_len - unsorted_from > unsorted_limit(index_len) {
+        if Sorted::outgrown(sorted.as_ref(), index_len) {
             // A reader that had to read through the index makes the copy for the next.
             self.sort_index(&meta);
         }
@@ -433,9 +433,8 @@ impl Archive {
         let Ok(index_len) = index.metadata().map(|m| m.len()) else {
             return;
         };
-        let behind = Sorted::open(&self.sorted_path(), meta, &index, index_len)
-            .is_none_or(|s| index_len - s.index_len > unsorted_limit(index_len));
-        if behind {
+        let sorted = Sorted::open(&self.sorted_path(), meta, &index, index_len);
+        if Sorted::outgrown(sorted.as_ref(), index_len) {
             self.sort_index(meta);
         }
     }
@@ -471,11 +470,6 @@ fn append_to_index(path: &Path, lines: &str) -> bool {
         log::debug!("cannot extend {}: {e}", path.display());
     }
     done.is_ok()
-}
-
-/// How many bytes of index lines may wait outside the sorted copy.
-fn unsorted_limit(index_len: u64) -> u64 {
-    UNSORTED_TAIL.max(index_len / 16)
 }
 
 /// An index line's id: the bytes before its first space.
@@ -568,6 +562,12 @@ impl Sorted {
                 len,
                 index_len: covers,
             })
+    }
+
+    /// Whether the copy should be made again: there is none, or more index lines wait
+    /// outside it than [`UNSORTED_TAIL`] or a sixteenth of the index.
+    fn outgrown(sorted: Option<&Sorted>, index_len: u64) -> bool {
+        sorted.is_none_or(|s| index_len - s.index_len > UNSORTED_TAIL.max(index_len / 16))
     }
 
     /// The line of `id`, if the copy has one.
